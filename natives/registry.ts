@@ -1,0 +1,37 @@
+// The native registry: every ctx member that touches the world, by name.
+// The executor builds each process's ctx from it, and replay resolves a
+// journaled command's name through it — one table, one resolution path.
+// Users add their own natives with `createRegistry([...builtins, mine])`
+// (see README, "Writing a native").
+
+import type { NativeDef } from './api.js';
+import log from './log.js';
+import now from './now.js';
+import random from './random.js';
+import receive from './receive.js';
+import send from './send.js';
+import sleepUntil from './sleep-until.js';
+import sleep from './sleep.js';
+import spawn from './spawn.js';
+import uuid from './uuid.js';
+
+/** ctx members that are not natives. */
+export const RESERVED = Object.freeze(['self', 'args', 'run']);
+
+export const builtinNatives: readonly NativeDef[] = Object.freeze([send, receive, sleep, sleepUntil, spawn, now, random, uuid, log]);
+
+export type Registry = ReadonlyMap<string, NativeDef>;
+
+export function createRegistry(natives: readonly NativeDef[] = builtinNatives): Registry {
+  const map = new Map<string, NativeDef>();
+  for (const def of natives) {
+    if (typeof def?.name !== 'string' || !/^[a-zA-Z_$][\w$]*$/.test(def.name)) {
+      throw new TypeError(`native has no valid name: ${String(def?.name)}`);
+    }
+    if (RESERVED.includes(def.name)) throw new TypeError(`native '${def.name}' would shadow ctx.${def.name}`);
+    if (map.has(def.name)) throw new TypeError(`two natives are named '${def.name}'`);
+    if (typeof def.start !== 'function') throw new TypeError(`native '${def.name}' has no start()`);
+    map.set(def.name, def);
+  }
+  return map;
+}

@@ -1,0 +1,62 @@
+// Command-line parsing shared by the commands. Options come before the
+// script (like `node [options] script [args]`), so everything after the
+// script belongs to the script, dashes included.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  override get name(): string {
+    return 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Split argv into options (before the first positional) and the positionals after. */
+export function parseCommand(argv: string[], options: Options): { values: Record<string, string | boolean | undefined>; rest: string[] } {
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-')) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    const name = arg.replace(/^--?/, '').split('=')[0]!;
+    const spec = Object.entries(options).find(([long, o]) => long === name || o.short === name)?.[1];
+    i += spec?.type === 'string' && !arg.includes('=') ? 2 : 1;
+  }
+  try {
+    const { values } = parseArgs({ args: argv.slice(0, i), options, strict: true, allowPositionals: false });
+    return { values: values as Record<string, string | boolean | undefined>, rest: argv.slice(i) };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function intOption(name: string, value: string | boolean | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name}: expected an integer from ${min} to ${max} (got ${String(value)})`);
+  }
+  return n;
+}
+
+/** Script arguments: JSON when they parse as JSON, else the string itself. */
+export function scriptArgs(raw: string[]): unknown[] {
+  return raw.map((a) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      return a;
+    }
+  });
+}
+
+export const nodeOptions = {
+  db: { type: 'string' },
+  threads: { type: 'string' },
+  durability: { type: 'string' },
+  'slice-ms': { type: 'string' },
+  natives: { type: 'string', multiple: true },
+} as const satisfies Options;

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// `runtime <command>`: the CLI. Each command lives in its own module; this
+// file only dispatches and turns errors into one line and an exit code.
+//
+// Exit codes: 0 success; 1 the process exited abnormally; 2 bad input
+// (usage, script, config, journal); 3 an internal error (a bug).
+
+import { BeamlineError } from '../errors.js';
+import { spawnCommand } from './spawn.js';
+import { UsageError } from './args.js';
+
+const USAGE = `usage: runtime <command> [options]
+
+commands:
+  spawn [--db FILE] [--threads N] [--durability full|normal] [--slice-ms MS] SCRIPT [ARGS...]
+        run SCRIPT as a root process; each ARG is parsed as JSON when it parses
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  spawn: spawnCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(commands).join(', ')}`);
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`runtime: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof BeamlineError) {
+      process.stderr.write(`runtime: ${err.message.split('\n')[0]} [${err.code}]\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`runtime: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 3;
+    }
+  },
+);

@@ -1,0 +1,67 @@
+// `runtime spawn SCRIPT [ARGS...]`: run a script as a root process on an
+// embedded node and print its result as one JSON line.
+//
+// Booting recovers every live process in the journal first; when a live
+// root of the same script and arguments is among them (the previous
+// `runtime spawn` was killed), that process is resumed and awaited instead
+// of starting a second one.
+
+import { BeamlineError } from '../errors.js';
+import { Node } from '../node.js';
+import { intOption, nodeOptions, parseCommand, scriptArgs, UsageError } from './args.js';
+
+export async function spawnCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, nodeOptions);
+  const [script, ...raw] = rest;
+  if (script === undefined) throw new UsageError('spawn: missing SCRIPT; usage: runtime spawn [options] SCRIPT [ARGS...]');
+  const durability = values.durability as string | undefined;
+  if (durability !== undefined && durability !== 'full' && durability !== 'normal') {
+    throw new UsageError(`--durability: expected 'full' or 'normal' (got ${durability})`);
+  }
+  const args = scriptArgs(raw);
+  const node = await Node.open({
+    db: values.db as string | undefined,
+    threads: intOption('threads', values.threads, 1, 63),
+    durability: durability as 'full' | 'normal' | undefined,
+    sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
+    natives: (values.natives as unknown as string[] | undefined) ?? [],
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    void node.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const pid = node.findRoot(script, args) ?? (await node.spawn(script, args, { root: true }));
+    const exit = await Promise.race([
+      node.waitExit(pid),
+      node.fatal.then((err) => {
+        throw err;
+      }),
+    ]);
+    if (exit.normal) {
+      process.stdout.write(`${JSON.stringify(exit.result ?? null)}\n`);
+      return 0;
+    }
+    process.stderr.write(`runtime: process ${pid} exited abnormally: ${describeReason(exit.reason)}\n`);
+    return 1;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    await node.close();
+  }
+}
+
+export function describeReason(reason: unknown): string {
+  if (typeof reason === 'object' && reason !== null && typeof (reason as { error?: unknown }).error === 'string') {
+    const r = reason as { error: string; message?: string; code?: string };
+    return `${r.error}: ${String(r.message ?? '').split('\n')[0]}${r.code ? ` [${r.code}]` : ''}`;
+  }
+  try {
+    return JSON.stringify(reason);
+  } catch {
+    return String(reason);
+  }
+}
+
+export { BeamlineError };

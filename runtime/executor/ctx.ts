@@ -1,0 +1,37 @@
+// The `ctx` object a script receives. One class per registry, with every
+// native as a prototype method, so a parked process costs one small object
+// rather than a closure per native. Call natives as `ctx.sleep(...)`;
+// destructured natives lose their process.
+
+import type { Registry } from '../../natives/registry.js';
+import type { Proc } from './process.js';
+
+const kProc = Symbol('beamline.process');
+
+export function makeCtxFactory(registry: Registry): (proc: Proc) => object {
+  class Ctx {
+    readonly [kProc]: Proc;
+    constructor(proc: Proc) {
+      this[kProc] = proc;
+    }
+    get self(): string {
+      return this[kProc].pid;
+    }
+    get args(): readonly unknown[] {
+      return this[kProc].args;
+    }
+    get run(): number {
+      return this[kProc].run;
+    }
+  }
+  for (const def of registry.values()) {
+    Object.defineProperty(Ctx.prototype, def.name, {
+      value: function (this: Ctx, ...args: unknown[]) {
+        return this[kProc].call(def, args);
+      },
+      writable: false,
+      enumerable: true,
+    });
+  }
+  return (proc) => new Ctx(proc);
+}

@@ -1,0 +1,656 @@
+// A process as the executor holds it: the script's async function, parked on
+// promises the executor owns, plus its mailbox and the current round's record.
+//
+// Every native call goes through `call` — the one driver:
+//
+//   prepare (validate, key) ─▶ take a step ─▶ replaying? ── yes ─▶ cursor.command(step) ─▶ inline? value : park
+//                                              └─ no ─▶ native.start ─▶ record ─▶ inline? value : park (+ kernel effect)
+//
+// and every resolution goes through `#resolve`, which records it (live) and
+// settles the parked promise. A round is: apply the queued markers (mail,
+// resolutions), let the script run until it is quiet (the thread drains the
+// microtask queue), then emit one journal row with what happened.
+
+import type { Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
+import type { Registry } from '../../natives/registry.js';
+import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
+import { decode, encode } from '../journal/codec.js';
+import {
+  MAIL_MESSAGE,
+  MAIL_SIGNAL,
+  type CommandTuple,
+  type Effect,
+  type ExitOut,
+  type MailMarker,
+  type Marker,
+  type Pid,
+  type RoundOut,
+  type RoundRecord,
+} from '../protocol.js';
+import { ReplayCursor } from './replay.js';
+
+/** What a process needs from the thread that hosts it. */
+export interface ThreadEnv {
+  readonly registry: Registry;
+  /** Route a message: straight into a co-located mailbox, or out to the kernel. */
+  deliver(from: Proc, to: string, data: Uint8Array): void;
+  newMailId(): number;
+  whereis(name: string): Pid | undefined;
+  nameChanged(name: string, owner: Pid | null): void;
+  /** A stored mailbox entry was consumed. */
+  taken(id: number): void;
+  /** A stored signal entry became a message. */
+  trapped(id: number, data: Uint8Array): void;
+  /** A message created on this thread that is not stored yet. */
+  unstored(proc: Proc, entry: MailEntry): void;
+  /** The process has work for a round. */
+  ready(proc: Proc): void;
+  currentScope(): object | undefined;
+  withinScope<T>(scope: object, fn: () => T): T;
+}
+
+export type ProcState = 'replaying' | 'live' | 'exited';
+
+export interface MailEntry {
+  id: number;
+  from: Pid;
+  kind: number;
+  data: Uint8Array;
+  /** Arrival number on this process (arrival order; ids are not). */
+  arr: number;
+  /** Already in the journal's mailbox table. */
+  stored: boolean;
+  taken: boolean;
+  msg?: unknown;
+  decoded: boolean;
+}
+
+interface Pending {
+  step: number;
+  def: NativeDef;
+  state: unknown;
+  /** A kernel effect is armed for this step (the kernel is told when it is no longer wanted). */
+  effect: boolean;
+  scope: Scope | undefined;
+  resolve: ((value: unknown) => void) | null;
+  reject: ((err: unknown) => void) | null;
+}
+
+interface Scope {
+  parent: Scope | undefined;
+}
+
+/** Thrown by ctx.exit() to unwind the script; the exit is already recorded. */
+export class ProcessExit extends Error {
+  constructor() {
+    super('process exited');
+  }
+  override get name(): string {
+    return 'ProcessExit';
+  }
+}
+
+type ScriptFn = (ctx: unknown, ...args: unknown[]) => unknown;
+
+export class Proc implements NativeHost {
+  readonly pid: Pid;
+  readonly run: number;
+  readonly script: string;
+  readonly args: readonly unknown[];
+  readonly locals: ProcessLocals = {
+    timers: new Map(),
+    trapExit: false,
+    monitors: new Map(),
+    lastMessage: null,
+    queries: new Map(),
+  };
+  readonly ctx: object;
+
+  state: ProcState;
+  /** Set by the thread while this process is in the run queue. */
+  queued = false;
+
+  readonly #env: ThreadEnv;
+  readonly #fn: ScriptFn;
+  #step = 0;
+  #querying = false;
+  #fresh = true;
+  readonly #pending = new Map<number, Pending>();
+  #mailbox: MailEntry[] = [];
+  #arrivals = 0;
+  /** Arrival number up to which entries were offered to waiting receives. */
+  #offered = 0;
+  #marks: Marker[] = [];
+  #local: Array<[number, boolean, unknown]> = [];
+  #cursor: ReplayCursor | null;
+  #storedMail: MailMarker[] = [];
+  #heldLocal: MailEntry[] = [];
+
+  // The current round's record.
+  #res: RoundRecord['r'] = [];
+  #cmds: CommandTuple[] = [];
+  #effects: Effect[] = [];
+  #settled: number[] = [];
+  #logs: string[] = [];
+  #exit: ExitOut | null = null;
+  #exitRecorded = true;
+
+  constructor(env: ThreadEnv, fields: { pid: Pid; run: number; script: string; args: unknown[]; fn: ScriptFn; ctx: (p: Proc) => object }) {
+    this.#env = env;
+    this.pid = fields.pid;
+    this.run = fields.run;
+    this.script = fields.script;
+    this.args = fields.args;
+    this.#fn = fields.fn;
+    this.ctx = fields.ctx(this);
+    this.state = 'live';
+    this.#cursor = null;
+  }
+
+  /** Rebuild from history: replay `rounds`, then take over `mailbox` and go live. */
+  replay(rounds: RoundRecord[], mailbox: MailMarker[]): void {
+    this.#cursor = new ReplayCursor(this.pid, rounds);
+    this.#storedMail = mailbox;
+    this.state = this.#cursor.done ? 'live' : 'replaying';
+    if (this.state === 'live') this.#goLive();
+  }
+
+  get replaying(): boolean {
+    return this.state === 'replaying';
+  }
+
+  get querying(): boolean {
+    return this.#querying;
+  }
+
+  get step(): number {
+    return this.#step;
+  }
+
+  /** True when a round would do something. */
+  get hasWork(): boolean {
+    if (this.state === 'exited') return false;
+    if (this.#fresh || this.state === 'replaying') return true;
+    return this.#marks.length > 0 || this.#local.length > 0 || this.#offered < this.#arrivals;
+  }
+
+  /** Markers from the kernel, applied at the next round. */
+  push(marks: Marker[]): void {
+    for (const m of marks) this.#marks.push(m);
+  }
+
+  // ───────────────────────────── rounds ─────────────────────────────
+
+  /** Open a round: start the script, or apply what arrived. The thread drains microtasks next. */
+  beginRound(): void {
+    if (this.state === 'exited') return;
+    if (this.#fresh) {
+      this.#fresh = false;
+      if (this.state === 'replaying' && this.#cursor!.resolutions().length > 0) {
+        this.#fail(this.#cursor!.finishedEarly(0, 'a fresh start'));
+        return;
+      }
+      this.#invoke();
+      return;
+    }
+    if (this.state === 'replaying') {
+      for (const [step, ok, value] of this.#cursor!.resolutions()) {
+        if (this.state !== 'replaying') break;
+        if (!this.#resolve(step, ok, value)) {
+          this.#fail(
+            new NonDeterminismError(
+              `process ${this.pid} diverged from its journal at step ${step}: expected a call waiting at step ${step}, got none`,
+              { pid: this.pid, step, expected: `a waiting call at step ${step}`, actual: 'no such call' },
+            ),
+          );
+        }
+      }
+      return;
+    }
+    const marks = this.#marks;
+    this.#marks = [];
+    for (const mk of marks) {
+      if (this.#ended()) return;
+      if (mk.m === 'mail') this.#arrive(mk.id, mk.from, mk.kind, mk.data, true);
+      else if (mk.run === this.run) this.#resolve(mk.step, mk.ok, mk.v === null ? undefined : decode(mk.v));
+    }
+    const local = this.#local;
+    this.#local = [];
+    for (const [step, ok, value] of local) {
+      if (this.#ended()) return;
+      this.#resolve(step, ok, value);
+    }
+    this.#offer();
+  }
+
+  /** Close a round (the script is quiet): its journal row, or null when nothing happened. */
+  endRound(): RoundOut | null {
+    if (this.state === 'replaying') {
+      try {
+        this.#cursor!.finishRound(this.#step);
+      } catch (err) {
+        this.#fail(err as NonDeterminismError);
+      }
+      if (this.state === 'replaying' && this.#cursor!.done) this.#goLive();
+    }
+    const exit = this.#exit;
+    if (this.#res.length === 0 && this.#cmds.length === 0 && exit === null && this.#logs.length === 0) {
+      this.#effects.length = 0;
+      return null;
+    }
+    let row: Uint8Array | null = null;
+    if (exit === null || this.#exitRecorded) {
+      const rec: RoundRecord = { r: this.#res, c: this.#cmds };
+      if (this.#logs.length > 0) rec.l = this.#logs;
+      if (exit !== null) rec.x = exit.reason;
+      row = encode(rec);
+    }
+    const out: RoundOut = { pid: this.pid, run: this.run, row, effects: this.#effects, settled: this.#settled, logs: this.#logs, exit };
+    this.#res = [];
+    this.#cmds = [];
+    this.#effects = [];
+    this.#settled = [];
+    this.#logs = [];
+    this.#exit = null;
+    return out;
+  }
+
+  // ───────────────────────────── the call path ─────────────────────────────
+
+  /** The one driver every native call goes through. */
+  call(def: NativeDef, args: unknown[]): unknown {
+    if (this.state === 'exited') {
+      throw new BeamlineError(ErrorCodes.NOPROC, `${def.name}: process ${this.pid} has exited`, { pid: this.pid });
+    }
+    if (def.records === false) {
+      return this.#settleInline(def, undefined, def.start(this, args, -1, undefined).result, false);
+    }
+    if (this.#querying && def.readOnly !== true) {
+      throw new BeamlineError(ErrorCodes.NATIVE_MISUSE, `${def.name}: a query handler may not call a recording native`, { pid: this.pid });
+    }
+    const prepared = def.prepare?.(this, args);
+    const key = prepared?.key ?? null;
+    const step = this.#step;
+
+    if (this.state === 'replaying') {
+      let rec: CommandTuple;
+      try {
+        rec = this.#cursor!.command(step, def.name, key);
+      } catch (err) {
+        this.#fail(err as NonDeterminismError);
+        throw err;
+      }
+      this.#step++;
+      const [, , , record, done, result] = rec;
+      if (done !== 0) return this.#settleInline(def, undefined, result, done === 2);
+      const state = def.restore?.(this, args, record, step, prepared);
+      return this.#park(step, def, state, false);
+    }
+
+    const started: Start = def.start(this, args, step, prepared);
+    this.#step++;
+    const failed = started.done === true && started.error !== undefined;
+    const result = failed ? started.error : started.result;
+    this.#cmds.push([step, def.name, key, started.record ?? null, started.done === true ? (failed ? 2 : 1) : 0, started.done === true ? result : null]);
+    if (started.done === true) return this.#settleInline(def, undefined, result, failed);
+    if (started.effect !== undefined) this.#effects.push({ ...started.effect, step } as Effect);
+    return this.#park(step, def, started.wait, started.effect !== undefined);
+  }
+
+  #settleInline(def: NativeDef, state: unknown, value: unknown, failed: boolean): unknown {
+    if (def.kind === 'wait') {
+      try {
+        if (failed) return Promise.reject(revive(value as ErrorData));
+        return Promise.resolve(def.settle ? def.settle(this, state, value) : value);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (failed) throw revive(value as ErrorData);
+    return def.settle ? def.settle(this, state, value) : value;
+  }
+
+  #park(step: number, def: NativeDef, state: unknown, effect: boolean): Promise<unknown> | undefined {
+    const pending: Pending = { step, def, state, effect, scope: this.#env.currentScope() as Scope | undefined, resolve: null, reject: null };
+    this.#pending.set(step, pending);
+    if (def.kind !== 'wait') return undefined;
+    return new Promise((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
+    });
+  }
+
+  /** Apply a resolution to a waiting call. False when nothing waits at `step` (a stale marker). */
+  #resolve(step: number, ok: boolean, value: unknown): boolean {
+    const pending = this.#pending.get(step);
+    if (pending === undefined) return false;
+    this.#pending.delete(step);
+    if (this.state === 'live') {
+      this.#res.push([step, ok, value]);
+      if (pending.effect) this.#settled.push(step);
+    }
+    this.#deliver(pending, ok, value);
+    return true;
+  }
+
+  #deliver(pending: Pending, ok: boolean, value: unknown): void {
+    let out: unknown;
+    let threw = !ok;
+    if (ok) {
+      try {
+        out = pending.def.settle ? pending.def.settle(this, pending.state, value) : value;
+      } catch (err) {
+        out = err;
+        threw = true;
+      }
+    } else {
+      out = revive(value as ErrorData);
+    }
+    if (threw) pending.reject?.(out);
+    else pending.resolve?.(out);
+  }
+
+  // ───────────────────────────── mailbox ─────────────────────────────
+
+  /** A mailbox entry arrives (from the kernel, or from a co-located sender). */
+  #arrive(id: number, from: Pid, kind: number, data: Uint8Array, stored: boolean): void {
+    const entry: MailEntry = { id, from, kind, data, arr: ++this.#arrivals, stored, taken: false, decoded: false };
+    if (kind === MAIL_SIGNAL) {
+      this.#signal(entry);
+      return;
+    }
+    this.#mailbox.push(entry);
+    if (!stored) this.#env.unstored(this, entry);
+  }
+
+  /** Local delivery from a process on this thread. */
+  receiveLocal(from: Pid, data: Uint8Array): void {
+    if (this.state === 'exited') return;
+    if (this.state === 'replaying') {
+      // The stored mailbox is taken over when replay ends; a local message
+      // sent now arrived after everything in it (per-sender order).
+      const entry: MailEntry = { id: this.#env.newMailId(), from, kind: MAIL_MESSAGE, data, arr: 0, stored: false, taken: false, decoded: false };
+      this.#env.unstored(this, entry);
+      this.#heldLocal.push(entry);
+      return;
+    }
+    this.#arrive(this.#env.newMailId(), from, MAIL_MESSAGE, data, false);
+    this.#env.ready(this);
+  }
+
+  /** An exit signal reached this process: die, ignore it, or (trapping) turn it into a message. */
+  #signal(entry: MailEntry): void {
+    const { reason } = decode(entry.data) as { reason: unknown };
+    if (reason === 'kill') {
+      this.#consume(entry);
+      this.#end('killed', null);
+      return;
+    }
+    if (this.locals.trapExit) {
+      entry.kind = MAIL_MESSAGE;
+      entry.data = encode({ type: 'exit', from: entry.from, reason });
+      if (entry.stored) this.#env.trapped(entry.id, entry.data);
+      this.#mailbox.push(entry);
+      return;
+    }
+    this.#consume(entry);
+    if (reason !== 'normal') this.#end(reason, null);
+  }
+
+  #consume(entry: MailEntry): void {
+    entry.taken = true;
+    if (entry.stored) this.#env.taken(entry.id);
+  }
+
+  #message(entry: MailEntry): unknown {
+    if (!entry.decoded) {
+      entry.msg = decode(entry.data);
+      entry.decoded = true;
+    }
+    return entry.msg;
+  }
+
+  /** Offer new arrivals to waiting mailbox-driven calls, in arrival then step order. */
+  #offer(): void {
+    if (this.#offered >= this.#arrivals) return;
+    const from = this.#offered;
+    this.#offered = this.#arrivals;
+    let waiting = false;
+    for (const p of this.#pending.values()) {
+      if (p.def.accepts !== undefined) {
+        waiting = true;
+        break;
+      }
+    }
+    if (!waiting) return;
+    for (let i = 0; i < this.#mailbox.length; i++) {
+      const entry = this.#mailbox[i]!;
+      if (entry.arr <= from || entry.taken) continue;
+      const d: Delivered = { id: entry.id, from: entry.from, msg: this.#message(entry), data: entry.data };
+      for (const p of this.#pending.values()) {
+        if (p.def.accepts === undefined || !p.def.accepts(this, p.state, d)) continue;
+        this.#mailbox.splice(i--, 1);
+        this.#consume(entry);
+        this.#resolve(p.step, true, { id: entry.id, from: entry.from, data: entry.data });
+        break;
+      }
+      if (this.#ended()) return;
+    }
+  }
+
+  // ───────────────────────────── NativeHost ─────────────────────────────
+
+  clock(): number {
+    return Date.now();
+  }
+
+  encode(value: unknown, what: string): Uint8Array {
+    try {
+      return encode(value);
+    } catch (err) {
+      const e = err as BeamlineError;
+      throw new BeamlineError(e.code ?? ErrorCodes.UNSERIALIZABLE, `${what}: ${e.message}`, { pid: this.pid, cause: err });
+    }
+  }
+
+  decode(bytes: Uint8Array): unknown {
+    return decode(bytes);
+  }
+
+  send(to: string, data: Uint8Array): void {
+    this.#env.deliver(this, to, data);
+  }
+
+  take(match: ((msg: unknown) => boolean) | undefined): Delivered | undefined {
+    for (let i = 0; i < this.#mailbox.length; i++) {
+      const entry = this.#mailbox[i]!;
+      if (entry.taken) continue;
+      if (match !== undefined && !match(this.#message(entry))) continue;
+      this.#mailbox.splice(i, 1);
+      this.#consume(entry);
+      return { id: entry.id, from: entry.from, msg: undefined, data: entry.data };
+    }
+    return undefined;
+  }
+
+  mailSelf(msg: unknown): void {
+    if (this.state !== 'live') return;
+    this.#arrive(this.#env.newMailId(), this.pid, MAIL_MESSAGE, encode(msg), false);
+    this.#env.ready(this);
+  }
+
+  whereis(name: string): Pid | undefined {
+    return this.#env.whereis(name);
+  }
+
+  nameChanged(name: string, owner: Pid | null): void {
+    this.#env.nameChanged(name, owner);
+  }
+
+  notify(notice: Notice): void {
+    if (this.state === 'live') this.#effects.push(notice);
+  }
+
+  emitLog(line: string): void {
+    this.#logs.push(line);
+  }
+
+  exit(reason: unknown): never {
+    if (this.state === 'replaying') {
+      const err = this.#cursor!.finishedEarly(this.#step, `exit(${safeJson(reason)})`);
+      this.#fail(err);
+      throw err;
+    }
+    this.#end(reason, null);
+    throw new ProcessExit();
+  }
+
+  resolveLocal(step: number, ok: boolean, value: unknown): void {
+    if (this.state === 'exited') return;
+    this.#local.push([step, ok, value]);
+    this.#env.ready(this);
+  }
+
+  /** Settle a waiting call from the script's own progress (not recorded: replay reproduces it). */
+  complete(step: number, ok: boolean, value: unknown): void {
+    const pending = this.#pending.get(step);
+    if (pending === undefined) return;
+    this.#pending.delete(step);
+    if (this.state === 'live' && pending.effect) this.#settled.push(step);
+    this.#deliver(pending, ok, value);
+  }
+
+  cancelScope(scope: object, reason: Error): void {
+    const doomed: Pending[] = [];
+    for (const p of this.#pending.values()) {
+      for (let s = p.scope; s !== undefined; s = s.parent) {
+        if (s === scope) {
+          doomed.push(p);
+          break;
+        }
+      }
+    }
+    for (const p of doomed) {
+      this.#pending.delete(p.step);
+      if (this.state === 'live' && p.effect) this.#settled.push(p.step);
+      p.def.cancel?.(this, p.state, p.step);
+      p.reject?.(reason);
+    }
+  }
+
+  currentScope(): object | undefined {
+    return this.#env.currentScope();
+  }
+
+  withinScope<T>(scope: object, fn: () => T): T {
+    return this.#env.withinScope(scope, fn);
+  }
+
+  /** Run a query handler: natives that record refuse while it runs. */
+  query(name: string, args: unknown[]): unknown {
+    const handler = this.locals.queries.get(name);
+    if (handler === undefined) {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `process ${this.pid} has no query handler '${name}'`, { pid: this.pid, name });
+    }
+    this.#querying = true;
+    try {
+      return handler(...args);
+    } finally {
+      this.#querying = false;
+    }
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  #invoke(): void {
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(this.#fn(this.ctx, ...this.args));
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (value) => this.#finished(true, value),
+      (err) => this.#finished(false, err),
+    );
+  }
+
+  #finished(ok: boolean, value: unknown): void {
+    if (this.state === 'exited') return;
+    if (this.state === 'replaying') {
+      this.#fail(this.#cursor!.finishedEarly(this.#step, ok ? 'a return' : `a throw (${String((value as Error)?.message ?? value)})`));
+      return;
+    }
+    if (!ok) {
+      this.#end(toErrorData(value), null);
+      return;
+    }
+    let result: Uint8Array;
+    try {
+      result = encode(value === undefined ? null : value);
+    } catch (err) {
+      this.#end(toErrorData(new BeamlineError(ErrorCodes.UNSERIALIZABLE, `process result: ${(err as Error).message}`)), null);
+      return;
+    }
+    this.#end('normal', result);
+  }
+
+  /** A method, so TypeScript does not narrow `state` across calls that may end the process. */
+  #ended(): boolean {
+    return this.state === 'exited';
+  }
+
+  #end(reason: unknown, result: Uint8Array | null): void {
+    if (this.state === 'exited') return;
+    this.state = 'exited';
+    this.#exit = { reason, result, lastMessage: this.locals.lastMessage };
+    this.#pending.clear();
+  }
+
+  /** Replay diverged: end the process without adding to its history (the kernel records the exit). */
+  #fail(err: Error): void {
+    if (this.state === 'exited') return;
+    this.#res = [];
+    this.#cmds = [];
+    this.#effects = [];
+    this.#exitRecorded = false;
+    this.state = 'live';
+    this.#end(toErrorData(err), null);
+  }
+
+  #goLive(): void {
+    this.state = 'live';
+    this.#cursor = null;
+    const seen = new Set<number>();
+    for (const m of this.#storedMail) {
+      seen.add(m.id);
+      this.#arrive(m.id, m.from, m.kind, m.data, true);
+    }
+    this.#storedMail = [];
+    for (const entry of this.#heldLocal) {
+      entry.arr = ++this.#arrivals;
+      this.#mailbox.push(entry);
+    }
+    this.#heldLocal = [];
+    // Markers queued during replay may repeat stored entries (sent before the
+    // history was read); the journal's copy wins.
+    this.#marks = this.#marks.filter((m) => m.m !== 'mail' || !seen.has(m.id));
+    for (const p of [...this.#pending.values()]) {
+      if (this.state !== 'live') break;
+      p.def.resume?.(this, p.state, p.step);
+    }
+  }
+
+  /** Live processes only: the current unconsumed mailbox (for ps and tests). */
+  get mailboxLength(): number {
+    return this.#mailbox.length;
+  }
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,70 @@
+// Loading process scripts on a worker thread, with errors a user can act on.
+// A failed import of an ES module says "SyntaxError: Unexpected token" and
+// nothing about where; `node --check` (run only on that failure path) gives
+// the file and line.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { BeamlineError, ErrorCodes } from '../errors.js';
+
+export type ScriptFn = (ctx: unknown, ...args: unknown[]) => unknown;
+
+const cache = new Map<string, Promise<ScriptFn>>();
+
+/** Import `file` once per thread; rejects with BL_SCRIPT_NOT_FOUND or BL_SCRIPT_INVALID. */
+export function loadScript(file: string): Promise<ScriptFn> {
+  let loaded = cache.get(file);
+  if (loaded === undefined) {
+    loaded = importScript(file);
+    cache.set(file, loaded);
+    // Do not keep a failure forever: a fixed file is picked up on the next start.
+    loaded.catch(() => cache.delete(file));
+  }
+  return loaded;
+}
+
+async function importScript(file: string): Promise<ScriptFn> {
+  if (!fs.existsSync(file)) {
+    throw new BeamlineError(ErrorCodes.SCRIPT_NOT_FOUND, `${file}: script not found`, { file });
+  }
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw describeLoadError(file, err);
+  }
+  if (typeof mod.default !== 'function') {
+    throw new BeamlineError(
+      ErrorCodes.SCRIPT_INVALID,
+      `${file}: no default-exported function; write 'export default async function (ctx, ...args) { ... }'`,
+      { file },
+    );
+  }
+  return mod.default as ScriptFn;
+}
+
+function describeLoadError(file: string, err: unknown): BeamlineError {
+  const e = err as Error & { code?: string };
+  if (e?.name === 'SyntaxError') {
+    const where = syntaxLocation(file);
+    return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${where ?? file}: SyntaxError: ${e.message}`, { file, cause: err });
+  }
+  if (e?.code === 'ERR_MODULE_NOT_FOUND') {
+    return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${file}: ${e.message.split('\n')[0]}`, { file, cause: err });
+  }
+  const firstLine = String(e?.message ?? err).split('\n')[0];
+  return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${file}: failed to load: ${e?.name ?? 'Error'}: ${firstLine}`, { file, cause: err });
+}
+
+/** `file:line` of a syntax error, from `node --check`. */
+function syntaxLocation(file: string): string | null {
+  try {
+    const out = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+    const first = (out.stderr ?? '').split('\n').find((l) => l.trim().length > 0) ?? '';
+    const m = /^(.*):(\d+)$/.exec(first.trim());
+    return m ? `${m[1]}:${m[2]}` : null;
+  } catch {
+    return null;
+  }
+}

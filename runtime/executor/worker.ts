@@ -1,0 +1,274 @@
+// The executor: the Piscina task function, one call per scheduler slice.
+//
+// A thread holds the processes the kernel placed on it (`live`), parked on
+// promises between slices. A slice applies the kernel's items (start, wake,
+// drop), then runs rounds — one process at a time, each followed by a full
+// microtask drain — until nothing is runnable or the budget is spent, and
+// returns everything that happened as one report.
+//
+// One process per drain is deliberate: it costs about a microsecond, and it
+// means the shared `current` cell always names the process whose code is
+// running, so the kernel can blame exactly one process for a runaway loop or
+// a thread that died.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { move } from 'piscina';
+import { builtinNatives, createRegistry, type Registry } from '../../natives/registry.js';
+import type { NativeDef } from '../../natives/api.js';
+import { toErrorData, type ErrorData } from '../errors.js';
+import { decode, decodeWire, encodeWire } from '../journal/codec.js';
+import { JournalReader } from '../journal/sqlite.js';
+import {
+  ID_STRIDE,
+  MAIL_MESSAGE,
+  type MailKind,
+  type MailMarker,
+  type Pid,
+  type RoundOut,
+  type RoundRecord,
+  type SliceReport,
+  type SliceTask,
+  type StartItem,
+} from '../protocol.js';
+import { makeCtxFactory } from './ctx.js';
+import { Proc, type MailEntry, type ThreadEnv } from './process.js';
+import { loadScript, type ScriptFn } from './scripts.js';
+
+export interface WorkerData {
+  journal: string;
+  /** Float64 per slot: the serial of the process running now (0: none). */
+  current: SharedArrayBuffer;
+  /** Module paths of user natives (each default-exports a NativeDef or an array). */
+  natives: string[];
+}
+
+const data = workerData as WorkerData;
+const current = new Float64Array(data.current);
+
+let registry: Registry = createRegistry(builtinNatives);
+let makeCtx = makeCtxFactory(registry);
+let nativesLoaded: Promise<void> | null = null;
+
+const live = new Map<Pid, Proc>();
+const names = new Map<string, Pid>();
+const queue: Proc[] = [];
+let reader: JournalReader | null = null;
+let scopes: AsyncLocalStorage<object> | null = null;
+
+let slot = -1;
+let inSlice = false;
+let wakeRequested = false;
+let nextId = 0;
+let report: SliceReport = emptyReport();
+let unstored: Array<[Proc, MailEntry]> = [];
+
+// A script's stray promise rejection must not take the thread (and every
+// process on it) down; the process that owns it keeps running.
+process.on('unhandledRejection', () => {});
+
+function emptyReport(): SliceReport {
+  return { slot, rounds: [], mail: [], taken: [], trapped: [], runnable: [], failed: [], nextId: 0, probes: [] };
+}
+
+const env: ThreadEnv = {
+  get registry() {
+    return registry;
+  },
+  deliver(from, to, bytes) {
+    const pid = names.get(to) ?? to;
+    const target = live.get(pid);
+    if (target !== undefined && target.state !== 'exited') {
+      target.receiveLocal(from.pid, bytes);
+      return;
+    }
+    report.mail.push({ id: newMailId(), to, from: from.pid, kind: MAIL_MESSAGE, data: bytes, local: false });
+  },
+  newMailId,
+  whereis(name) {
+    return names.get(name);
+  },
+  nameChanged(name, owner) {
+    if (owner === null) names.delete(name);
+    else names.set(name, owner);
+  },
+  taken(id) {
+    report.taken.push(id);
+  },
+  trapped(id, bytes) {
+    report.trapped.push({ id, data: bytes });
+  },
+  unstored(proc, entry) {
+    unstored.push([proc, entry]);
+  },
+  ready(proc) {
+    if (!proc.queued) {
+      proc.queued = true;
+      queue.push(proc);
+    }
+    // Work that appears between slices (a step function finished) needs the
+    // kernel to send a slice; ask once.
+    if (!inSlice && !wakeRequested && slot >= 0) {
+      wakeRequested = true;
+      parentPort?.postMessage({ beamline: 'wake', slot, threadId });
+    }
+  },
+  currentScope() {
+    return scopes?.getStore();
+  },
+  withinScope(scope, fn) {
+    scopes ??= new AsyncLocalStorage<object>();
+    return scopes.run(scope, fn);
+  },
+};
+
+function newMailId(): number {
+  const id = nextId;
+  nextId += ID_STRIDE;
+  return id;
+}
+
+const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function serialOf(pid: Pid): number {
+  const dot = pid.lastIndexOf('.');
+  return Number(pid.slice(dot + 1)) || 0;
+}
+
+async function loadUserNatives(): Promise<void> {
+  if (data.natives.length === 0) return;
+  const defs: NativeDef[] = [...builtinNatives];
+  for (const file of data.natives) {
+    const mod = (await import(file)) as { default: NativeDef | NativeDef[] };
+    defs.push(...(Array.isArray(mod.default) ? mod.default : [mod.default]));
+  }
+  registry = createRegistry(defs);
+  makeCtx = makeCtxFactory(registry);
+}
+
+/** The Piscina task: one slice. */
+export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
+  nativesLoaded ??= loadUserNatives();
+  await nativesLoaded;
+  const task = decodeWire<SliceTask>(buf);
+  slot = task.slot;
+  inSlice = true;
+  wakeRequested = false;
+  nextId = task.idNext;
+  report = emptyReport();
+  unstored = [];
+  try {
+    for (const [name, pid] of task.names) {
+      if (pid === null) names.delete(name);
+      else names.set(name, pid);
+    }
+    for (const file of task.probes) {
+      try {
+        await loadScript(file);
+        report.probes.push([file, null]);
+      } catch (err) {
+        report.probes.push([file, toErrorData(err, false)]);
+      }
+    }
+    await applyItems(task);
+    await runRounds(task.budgetMs);
+    for (const proc of queue) if (proc.state !== 'exited') report.runnable.push(proc.pid);
+    for (const [proc, entry] of unstored) {
+      if (entry.taken || entry.stored) continue;
+      entry.stored = true;
+      report.mail.push({ id: entry.id, to: proc.pid, from: entry.from, kind: entry.kind as MailKind, data: entry.data, local: true });
+    }
+    report.nextId = nextId;
+    // msgpackr returns a view into its reusable buffer: copy into a buffer of
+    // our own before transferring it, or the next pack would write into a
+    // detached buffer.
+    return move(new Uint8Array(encodeWire(report))) as Uint8Array;
+  } finally {
+    inSlice = false;
+    current[slot] = 0;
+  }
+}
+
+async function applyItems(task: SliceTask): Promise<void> {
+  const starts = task.items.filter((i): i is StartItem => i.op === 'start');
+  const scripts = new Map<string, ScriptFn | ErrorData>();
+  await Promise.all(
+    [...new Set(starts.map((s) => s.script))].map(async (file) => {
+      try {
+        scripts.set(file, await loadScript(file));
+      } catch (err) {
+        scripts.set(file, toErrorData(err, false));
+      }
+    }),
+  );
+  for (const item of task.items) {
+    switch (item.op) {
+      case 'start':
+        start(item, scripts.get(item.script)!);
+        break;
+      case 'wake': {
+        const proc = live.get(item.pid);
+        if (proc === undefined || proc.state === 'exited') {
+          report.failed.push({ pid: item.pid, run: -1, reason: 'not live on this thread' });
+          break;
+        }
+        proc.push(item.marks);
+        env.ready(proc);
+        break;
+      }
+      case 'drop':
+        live.delete(item.pid);
+        break;
+    }
+  }
+}
+
+function start(item: StartItem, script: ScriptFn | ErrorData): void {
+  const old = live.get(item.pid);
+  if (old !== undefined) live.delete(item.pid);
+  if (typeof script !== 'function') {
+    report.rounds.push(exitNow(item.pid, item.run, script));
+    return;
+  }
+  let args: unknown[];
+  try {
+    args = decode(item.args) as unknown[];
+  } catch (err) {
+    report.rounds.push(exitNow(item.pid, item.run, toErrorData(err, false)));
+    return;
+  }
+  const proc = new Proc(env, { pid: item.pid, run: item.run, script: item.script, args, fn: script, ctx: makeCtx });
+  if (item.cold) {
+    reader ??= new JournalReader(data.journal);
+    const rounds = reader.history(item.pid, item.run).map((row) => decode(row) as RoundRecord);
+    const mailbox: MailMarker[] = reader
+      .mailbox(item.pid)
+      .map((m) => ({ m: 'mail', id: m.id, from: m.sender, kind: m.kind as 0 | 1, data: m.data }));
+    proc.replay(rounds, mailbox);
+  }
+  proc.push(item.marks);
+  live.set(item.pid, proc);
+  env.ready(proc);
+}
+
+function exitNow(pid: Pid, run: number, reason: ErrorData): RoundOut {
+  return { pid, run, row: null, effects: [], settled: [], logs: [], exit: { reason, result: null, lastMessage: null } };
+}
+
+async function runRounds(budgetMs: number): Promise<void> {
+  const deadline = performance.now() + budgetMs;
+  while (queue.length > 0) {
+    const proc = queue.shift()!;
+    proc.queued = false;
+    if (live.get(proc.pid) !== proc || !proc.hasWork) continue;
+    current[slot] = serialOf(proc.pid);
+    proc.beginRound();
+    await drain();
+    current[slot] = 0;
+    const out = proc.endRound();
+    if (out !== null) report.rounds.push(out);
+    if (proc.state === 'exited') live.delete(proc.pid);
+    else if (proc.hasWork) env.ready(proc);
+    if (performance.now() >= deadline) break;
+  }
+}

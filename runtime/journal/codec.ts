@@ -1,0 +1,55 @@
+// msgpack codecs. Two flavours, on purpose:
+//
+// - `durable`: what goes into SQLite (message payloads, command arguments,
+//   results). No record extension, so a row written today decodes with no
+//   shared state in any future process. Functions and symbols are refused
+//   (msgpackr would silently write `undefined` for a function, which would
+//   lose data without telling the sender).
+// - `wire`: the kernel<->worker envelopes. Records on (shapes repeat within
+//   one report), still self-contained per buffer, never persisted.
+
+import { Packr } from 'msgpackr';
+import { BeamlineError, ErrorCodes } from '../errors.js';
+
+function refuseFunction(): never {
+  throw new BeamlineError(
+    ErrorCodes.UNSERIALIZABLE,
+    'value contains a function, which msgpack cannot encode; send plain data (objects, arrays, strings, numbers, booleans, null, Date, Uint8Array)',
+  );
+}
+
+function makeDurable(): Packr {
+  const p = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+  (p as unknown as { writeFunction: () => never }).writeFunction = refuseFunction;
+  return p;
+}
+
+const durable = makeDurable();
+const wire = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+
+/** Encode a value for the journal. Throws BL_UNSERIALIZABLE for functions and symbols. */
+export function encode(value: unknown): Buffer {
+  try {
+    return durable.pack(value);
+  } catch (err) {
+    if (err instanceof BeamlineError) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new BeamlineError(
+      ErrorCodes.UNSERIALIZABLE,
+      `value cannot be encoded with msgpack (${msg}); send plain data, not symbols, functions or class instances with cycles`,
+      { cause: err },
+    );
+  }
+}
+
+export function decode<T = unknown>(bytes: Uint8Array): T {
+  return durable.unpack(bytes) as T;
+}
+
+export function encodeWire(value: unknown): Buffer {
+  return wire.pack(value);
+}
+
+export function decodeWire<T = unknown>(bytes: Uint8Array): T {
+  return wire.unpack(bytes) as T;
+}

@@ -1,0 +1,78 @@
+// The store interface the kernel talks to. SQLite implements it today
+// (sqlite.ts); a PostgreSQL store for several nodes would implement the same
+// calls (append = one transaction, leases = row locks), which is why the
+// kernel never issues SQL itself.
+
+import type { Pid } from '../protocol.js';
+import type { JournalEvent } from './events.js';
+
+export type Durability = 'full' | 'normal';
+
+export interface ProcessRow {
+  pid: Pid;
+  run: number;
+  status: 'live' | 'exited';
+  script: string;
+  args: Uint8Array;
+  parent: Pid | null;
+  root: boolean;
+  sup: string | null;
+  spawnedAt: number;
+  exitedAt: number | null;
+  reason: Uint8Array | null;
+  result: Uint8Array | null;
+  lastMessage: Uint8Array | null;
+}
+
+export interface HistoryRow {
+  seq: number;
+  run: number;
+  at: number;
+  /** msgpack of a RoundRecord. */
+  row: Uint8Array;
+}
+
+export interface MailRow {
+  id: number;
+  pid: Pid;
+  from: Pid;
+  kind: number;
+  data: Uint8Array;
+}
+
+export interface EffectRow {
+  pid: Pid;
+  run: number;
+  step: number;
+  kind: string;
+  at: number | null;
+  data: Uint8Array;
+  done: boolean;
+  ok: boolean;
+  value: Uint8Array | null;
+}
+
+export interface Store {
+  /** Absolute path of the journal file. */
+  readonly path: string;
+  /** This journal's node tag, the prefix of every pid it allocates. */
+  readonly tag: string;
+  readonly durability: Durability;
+  /** Apply `events` in one transaction (one fsync under 'full'). */
+  append(events: readonly JournalEvent[]): void;
+  meta(key: string): string | undefined;
+
+  liveProcesses(): ProcessRow[];
+  process(pid: Pid): ProcessRow | undefined;
+  processes(limit?: number): ProcessRow[];
+  history(pid: Pid, run?: number): HistoryRow[];
+  mailbox(pid: Pid): MailRow[];
+  effects(): EffectRow[];
+  links(): Array<[Pid, Pid]>;
+  monitors(): Array<{ ref: string; watcher: Pid; target: Pid }>;
+  names(): Array<[string, Pid]>;
+  supervisors(): Array<{ pid: Pid; data: Uint8Array }>;
+  /** Next unallocated message id per id slot, so restarted counters never reuse a stored id. */
+  mailIdCounters(stride: number): Map<number, number>;
+  close(): void;
+}

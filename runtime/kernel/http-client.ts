@@ -1,0 +1,494 @@
+// The kernel-side executor for `ctx.callApi`. Worker threads never do HTTP:
+// the kernel commits `ApiCallStarted`, then calls `HttpClient.request`, then
+// commits the outcome as `ApiCallCompleted`. Everything here runs on the main
+// thread, so it must never block: all I/O goes through one undici Agent.
+//
+// Shape of one call:
+//
+//   request() ── prepare (validate URL, encode body once) ──┐
+//                                                          v
+//        ┌────────── attempt (per-attempt deadline covers headers + body) ───┐
+//        │  response, status not retryable or last attempt -> resolve         │
+//        │  response, 5xx/429 with attempts left -> drain, back off, retry    │
+//        │  network error, retryable, attempts left -> back off, retry        │
+//        │  anything else -> reject HttpError (BL_HTTP)                       │
+//        └───────────────────────────────────────────────────────────────────┘
+//
+// Retry policy (`backoffDelay`, `isRetryable`, `retryAfterMs`) is pure and
+// exported so it can be tested and replaced without a socket in sight.
+
+import { Agent, request as undiciRequest } from 'undici';
+import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
+
+export interface ApiRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: unknown;
+  /** Per-attempt deadline in ms covering connect, headers and body; 0 or Infinity disables it. */
+  timeoutMs: number;
+  /** Extra attempts after the first (0 = one attempt). */
+  retries: number;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface BackoffPolicy {
+  baseMs: number;
+  factor: number;
+  maxMs: number;
+}
+
+export interface HttpClientOptions {
+  /** Sockets per origin. Default 256. */
+  connections?: number;
+  /** Largest response body accepted, in bytes. Default 10 MiB. */
+  maxResponseBytes?: number;
+  backoff?: BackoffPolicy;
+  /** Source of jitter, [0, 1). Default Math.random; tests pin it. */
+  random?: () => number;
+}
+
+export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({ baseMs: 100, factor: 2, maxMs: 5000 });
+const DEFAULT_CONNECTIONS = 256;
+const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+// Bodies of retryable (5xx/429) responses we are about to retry are drained
+// so the socket can be reused; past this size closing the socket is cheaper.
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
+// setTimeout fires at once for delays above 2^31-1 ms; longer deadlines are
+// effectively "none" for an HTTP call anyway.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** errorCode values this module produces itself (the rest come from Node and undici). */
+export const HttpErrorCodes = {
+  /** The per-attempt deadline passed. Same code as a socket timeout, so it is retryable. */
+  TIMEOUT: 'ETIMEDOUT',
+  INVALID_URL: 'ERR_INVALID_URL',
+  /** The request body cannot be encoded (e.g. a BigInt inside a JSON body). */
+  INVALID_BODY: 'ERR_INVALID_BODY',
+  RESPONSE_TOO_LARGE: 'ERR_RESPONSE_TOO_LARGE',
+} as const;
+
+// Failures where the request may not have reached the application, or the
+// peer was briefly unavailable: retrying with the same Idempotency-Key is
+// safe and likely to help. Deliberately absent: ENOTFOUND (a misspelt host
+// does not heal), UND_ERR_CLOSED/UND_ERR_DESTROYED (we closed the agent),
+// UND_ERR_INVALID_ARG (a bad header never becomes good).
+const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+// ---------------------------------------------------------------------------
+// Pure policy
+
+/**
+ * Delay before retry number `attempt` (1 = the first retry), "full jitter":
+ * a uniform draw below the exponential cap, so many processes failing
+ * against the same server at once do not come back in lockstep.
+ */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number): number {
+  const exponent = Math.max(0, attempt - 1);
+  const cap = Math.min(policy.maxMs, policy.baseMs * policy.factor ** exponent);
+  return random() * cap;
+}
+
+/** Whether an attempt that ended this way is worth another attempt. */
+export function isRetryable(outcome: { status?: number; errorCode?: string }): boolean {
+  const { status, errorCode } = outcome;
+  if (errorCode !== undefined && RETRYABLE_ERROR_CODES.has(errorCode)) return true;
+  if (status !== undefined && (status === 429 || (status >= 500 && status <= 599))) return true;
+  return false;
+}
+
+/**
+ * A `Retry-After` header value in ms, or undefined when absent or malformed.
+ * Accepts delta-seconds and the HTTP-date form (RFC 9110 §10.2.3); a date in
+ * the past means "now".
+ */
+export function retryAfterMs(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - nowMs);
+}
+
+// ---------------------------------------------------------------------------
+// The client
+
+/** A request validated and encoded once, shared by all its attempts. */
+interface Prepared {
+  readonly url: URL;
+  readonly shownUrl: string;
+  readonly method: string;
+  readonly headers: Record<string, string>;
+  readonly body: string | Uint8Array | undefined;
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
+
+type AttemptOutcome =
+  /** Final: hand this to the caller. */
+  | { readonly kind: 'response'; readonly response: ApiResponse }
+  /** A retryable status with attempts left; the body was drained. */
+  | { readonly kind: 'status'; readonly status: number; readonly retryAfter: string | undefined }
+  | { readonly kind: 'error'; readonly errorCode: string; readonly cause: unknown; readonly note?: string };
+
+class ResponseTooLarge extends Error {}
+
+export class HttpClient {
+  readonly #agent: Agent;
+  readonly #maxResponseBytes: number;
+  readonly #backoff: BackoffPolicy;
+  readonly #random: () => number;
+  // One controller per pending request() call; close() aborts them all.
+  readonly #pending = new Set<AbortController>();
+  #closed = false;
+
+  constructor(opts: HttpClientOptions = {}) {
+    const connections = opts.connections ?? DEFAULT_CONNECTIONS;
+    if (!Number.isInteger(connections) || connections < 1) {
+      throw badOption('connections', connections, 'a positive integer');
+    }
+    const maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    if (!Number.isInteger(maxResponseBytes) || maxResponseBytes < 0) {
+      throw badOption('maxResponseBytes', maxResponseBytes, 'a non-negative integer');
+    }
+    const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    for (const key of ['baseMs', 'factor', 'maxMs'] as const) {
+      const v = backoff[key];
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+        throw badOption(`backoff.${key}`, v, 'a finite number >= 0');
+      }
+    }
+    if (opts.random !== undefined && typeof opts.random !== 'function') {
+      throw badOption('random', opts.random, 'a function returning a number in [0, 1)');
+    }
+    this.#maxResponseBytes = maxResponseBytes;
+    this.#backoff = { baseMs: backoff.baseMs, factor: backoff.factor, maxMs: backoff.maxMs };
+    this.#random = opts.random ?? Math.random;
+    // pipelining 1 = keep-alive without HTTP pipelining: a slow response
+    // never holds up an unrelated request queued behind it on one socket.
+    this.#agent = new Agent({ connections, pipelining: 1 });
+  }
+
+  /** Pending request() calls, counting those waiting out a backoff. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Performs the request with retries; every attempt carries the same
+   * Idempotency-Key. Resolves with the final response, including a 5xx/429
+   * left after the retries (the script sees the status). Rejects with
+   * HttpError (BL_HTTP) for a network failure after all retries, an invalid
+   * URL or body, or a body above maxResponseBytes; with `signal.reason` when
+   * `signal` aborts; with BeamlineError BL_NODE_CLOSED when the client closes
+   * first (not an outcome: the kernel re-issues the call on its next boot).
+   */
+  async request(req: ApiRequest, idempotencyKey: string, signal?: AbortSignal): Promise<ApiResponse> {
+    if (this.#closed) throw closedError();
+    signal?.throwIfAborted();
+    const prepared = prepare(req, idempotencyKey);
+
+    const cancel = new AbortController();
+    const onAbort = (): void => cancel.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#pending.add(cancel);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const last = attempt > prepared.retries;
+        const outcome = await this.#attempt(prepared, last, cancel.signal);
+        if (outcome.kind === 'response') return outcome.response;
+
+        let wait = backoffDelay(attempt, this.#backoff, this.#random);
+        if (outcome.kind === 'status') {
+          // The server told us when it expects to cope again; coming back
+          // earlier only earns another 429/503. Capped so a hostile or
+          // confused header cannot park a process for hours.
+          if (outcome.status === 429 || outcome.status === 503) {
+            const hinted = retryAfterMs(outcome.retryAfter, Date.now());
+            if (hinted !== undefined) wait = Math.max(wait, Math.min(hinted, this.#backoff.maxMs));
+          }
+        } else if (last || !isRetryable({ errorCode: outcome.errorCode })) {
+          throw attemptsError(prepared, attempt, outcome.errorCode, outcome.cause, outcome.note);
+        }
+        await sleep(wait, cancel.signal);
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.#pending.delete(cancel);
+    }
+  }
+
+  /**
+   * Stops the client: new requests and pending ones reject with BL_NODE_CLOSED
+   * (their sockets are destroyed), then the agent closes. Pending calls are
+   * aborted rather than awaited because a call in backoff could otherwise keep
+   * shutdown waiting for seconds, and its started-but-unresolved journal entry
+   * already guarantees it is re-issued, with the same key, on the next boot.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = closedError();
+    for (const cancel of this.#pending) cancel.abort(reason);
+    await this.#agent.close();
+  }
+
+  async #attempt(p: Prepared, last: boolean, cancel: AbortSignal): Promise<AttemptOutcome> {
+    // One controller per attempt so a deadline kills only this attempt; the
+    // request-level `cancel` (caller's signal, close()) is forwarded into it.
+    const ac = new AbortController();
+    const onCancel = (): void => ac.abort(cancel.reason);
+    cancel.addEventListener('abort', onCancel, { once: true });
+    let timedOut = false;
+    const timer =
+      p.timeoutMs > 0 && p.timeoutMs !== Infinity
+        ? setTimeout(() => {
+            timedOut = true;
+            ac.abort(new Error(`attempt deadline of ${p.timeoutMs} ms passed`));
+          }, Math.min(p.timeoutMs, MAX_TIMER_MS))
+        : undefined;
+    try {
+      const res = await undiciRequest(p.url, {
+        dispatcher: this.#agent,
+        method: p.method,
+        headers: p.headers,
+        body: p.body,
+        signal: ac.signal,
+      });
+      const status = res.statusCode;
+      if (!last && isRetryable({ status })) {
+        // dump() reads (and discards) a small body so the socket stays in the
+        // pool, or destroys a large one; it never rejects without a signal.
+        await res.body.dump({ limit: DRAIN_LIMIT_BYTES });
+        if (ac.signal.aborted) throw ac.signal.reason;
+        return { kind: 'status', status, retryAfter: headerString(res.headers['retry-after']) };
+      }
+      const headers = plainHeaders(res.headers);
+      // HEAD, 204 and 304 carry a content-length that describes no body here.
+      const hasBody = p.method !== 'HEAD' && status !== 204 && status !== 304;
+      if (hasBody && Number(headers['content-length']) > this.#maxResponseBytes) {
+        // Refuse before reading a byte; destroying an unfinished body makes
+        // undici drop the socket instead of reading the rest off the wire.
+        res.body.destroy();
+        throw new ResponseTooLarge();
+      }
+      const bytes = await readLimited(res.body, this.#maxResponseBytes);
+      return { kind: 'response', response: { status, headers, body: decodeBody(headers['content-type'], bytes) } };
+    } catch (err) {
+      if (cancel.aborted) throw cancel.reason;
+      if (timedOut) return { kind: 'error', errorCode: HttpErrorCodes.TIMEOUT, cause: err };
+      if (err instanceof ResponseTooLarge) {
+        return {
+          kind: 'error',
+          errorCode: HttpErrorCodes.RESPONSE_TOO_LARGE,
+          cause: undefined,
+          note: `response body exceeds maxResponseBytes (${this.#maxResponseBytes})`,
+        };
+      }
+      return { kind: 'error', errorCode: errorCodeOf(err), cause: err };
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      cancel.removeEventListener('abort', onCancel);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+function prepare(req: ApiRequest, idempotencyKey: string): Prepared {
+  const method = String(req.method ?? 'GET').toUpperCase();
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch (err) {
+    throw invalidRequest(method, req.url, HttpErrorCodes.INVALID_URL, 'not a valid absolute URL', err);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalidRequest(method, req.url, HttpErrorCodes.INVALID_URL, `unsupported protocol ${url.protocol}`);
+  }
+  const shownUrl = redact(url);
+
+  // Header names are case-insensitive; lower-casing them once lets us see
+  // whether the caller already set content-type or idempotency-key.
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers ?? {})) {
+    if (value === undefined || value === null) continue;
+    headers[name.toLowerCase()] = String(value);
+  }
+  // A key the caller chose wins: it is how a script makes a call idempotent
+  // across runs (the derived key changes with the run number).
+  headers['idempotency-key'] ??= idempotencyKey;
+
+  let body: string | Uint8Array | undefined;
+  const raw = req.body;
+  if (raw === undefined) {
+    body = undefined;
+  } else if (typeof raw === 'string') {
+    body = raw;
+    headers['content-type'] ??= 'text/plain;charset=utf-8';
+  } else if (raw instanceof Uint8Array) {
+    body = raw;
+    headers['content-type'] ??= 'application/octet-stream';
+  } else if (ArrayBuffer.isView(raw) || raw instanceof ArrayBuffer) {
+    // Other typed arrays and bare ArrayBuffers are bytes too; JSON would turn
+    // them into an object of indices.
+    body = ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(raw);
+    headers['content-type'] ??= 'application/octet-stream';
+  } else {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(raw);
+    } catch (err) {
+      throw invalidRequest(method, shownUrl, HttpErrorCodes.INVALID_BODY, 'body cannot be encoded as JSON', err);
+    }
+    if (json === undefined) {
+      throw invalidRequest(method, shownUrl, HttpErrorCodes.INVALID_BODY, `body of type ${typeof raw} cannot be encoded as JSON`);
+    }
+    body = json;
+    headers['content-type'] ??= 'application/json';
+  }
+
+  const timeoutMs = Number.isFinite(req.timeoutMs) || req.timeoutMs === Infinity ? Math.max(0, req.timeoutMs) : 0;
+  const retries = Number.isFinite(req.retries) ? Math.max(0, Math.floor(req.retries)) : 0;
+  return { url, shownUrl, method, headers, body, timeoutMs, retries };
+}
+
+/** Reads a body, destroying it (and so its socket) the moment it passes `limit`. */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > limit) {
+      body.destroy();
+      throw new ResponseTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+function decodeBody(contentType: string | undefined, bytes: Buffer): unknown {
+  const type = (contentType ?? '').toLowerCase();
+  if (type.includes('json')) {
+    const text = bytes.toString('utf8');
+    try {
+      return JSON.parse(text);
+    } catch {
+      // A server that says JSON but sends something else: give the script
+      // the text rather than failing a call whose status may be all it needs.
+      return text;
+    }
+  }
+  if (bytes.length === 0 || type.startsWith('text/')) return bytes.toString('utf8');
+  return bytes;
+}
+
+function plainHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    const v = headerString(value);
+    if (v !== undefined) out[name.toLowerCase()] = v;
+  }
+  return out;
+}
+
+function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The most specific code an undici/Node error carries. */
+function errorCodeOf(err: unknown): string {
+  let e: unknown = err;
+  // Node's happy-eyeballs connect reports an AggregateError; undici sometimes
+  // wraps the socket error as `cause`. Dig until something has a code.
+  for (let depth = 0; depth < 4 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    if (e instanceof AggregateError && e.errors.length > 0) e = e.errors[0];
+    else e = (e as { cause?: unknown }).cause;
+  }
+  return err instanceof Error ? err.name : 'UNKNOWN';
+}
+
+// Credentials in a URL must not end up in error messages and the journal.
+function redact(url: URL): string {
+  if (url.username === '' && url.password === '') return url.href;
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.href;
+}
+
+function attemptsError(p: Prepared, attempts: number, errorCode: string, cause: unknown, note?: string): HttpError {
+  const noun = attempts === 1 ? 'attempt' : 'attempts';
+  const suffix = note === undefined ? '' : ` (${note})`;
+  return new HttpError(`callApi ${p.method} ${p.shownUrl} failed after ${attempts} ${noun}: ${errorCode}${suffix}`, {
+    url: p.shownUrl,
+    method: p.method,
+    attempts,
+    errorCode,
+    cause,
+  });
+}
+
+function invalidRequest(method: string, url: string, errorCode: string, why: string, cause?: unknown): HttpError {
+  // JSON.stringify keeps a malformed URL (which may hold a newline) on one line.
+  return new HttpError(`callApi ${method} ${JSON.stringify(url)} failed: ${errorCode} (${why})`, {
+    url,
+    method,
+    attempts: 0,
+    errorCode,
+    cause,
+  });
+}
+
+function closedError(): BeamlineError {
+  return new BeamlineError(ErrorCodes.NODE_CLOSED, 'callApi: the HTTP client is closed');
+}
+
+function badOption(name: string, value: unknown, expected: string): BeamlineError {
+  return new BeamlineError(
+    ErrorCodes.ARG_INVALID,
+    `HttpClient option ${name} must be ${expected}, got ${JSON.stringify(value) ?? String(value)}`,
+    { option: name, value },
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.min(ms, MAX_TIMER_MS));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

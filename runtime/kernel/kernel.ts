@@ -1,0 +1,974 @@
+// The kernel: the main thread's half of beamline.
+//
+// It owns the process table, the journal (group commit), the timer service,
+// the HTTP client, links, monitors and names, and it is the only writer.
+// Threads run slices and report; the kernel turns each report into journal
+// events, kernel effects and markers for other processes, then calls
+// `#pump`, the one dispatch step, which sends every slot that has work its
+// next slice.
+//
+//   report ─▶ #onReport ─▶ events (pending batch) ─┬─▶ #flush (one transaction) ─▶ after-commit effects
+//                                                   └─▶ markers ─▶ slot queues ─▶ #pump ─▶ slices
+//
+// Work nobody outside can see (a message to another process, a timer) runs
+// ahead of the commit; anything the outside world sees (an HTTP request, a
+// result printed, a log line) waits for the commit that records its cause.
+
+import { BeamlineError, ErrorCodes, toErrorData, type ErrorData } from '../errors.js';
+import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
+import type { JournalEvent } from '../journal/events.js';
+import type { EffectRow, Store } from '../journal/store.js';
+import {
+  ID_STRIDE,
+  KERNEL_ID_SLOT,
+  MAIL_MESSAGE,
+  MAIL_SIGNAL,
+  MAX_THREADS,
+  type Effect,
+  type ExitOut,
+  type Marker,
+  type Pid,
+  type RoundOut,
+  type SliceReport,
+  type SliceTask,
+  type TaskItem,
+} from '../protocol.js';
+import { HttpClient, type ApiRequest } from './http-client.js';
+import { place } from './placement.js';
+import { ThreadPool } from './pool.js';
+import { TimerService } from './timers.js';
+
+export type ProcState = 'runnable' | 'running' | 'parked' | 'dead';
+
+/** The kernel's view of one process. */
+export interface KProc {
+  readonly pid: Pid;
+  readonly serial: number;
+  run: number;
+  readonly script: string;
+  readonly args: Uint8Array;
+  readonly parent: Pid | null;
+  readonly root: boolean;
+  sup: string | null;
+  state: ProcState;
+  /** Home slot, -1 before placement. */
+  slot: number;
+  /** The home slot's thread holds the process in memory. */
+  resident: boolean;
+  /** Journal rows exist for the current run (a start must replay them). */
+  hasHistory: boolean;
+  marks: Marker[];
+  effects: Map<number, KEffect>;
+  links: Set<Pid>;
+  /** Monitors on this process: ref → watcher. */
+  watchers: Map<string, Pid>;
+  /** Monitors this process holds: ref → target. */
+  watching: Map<string, Pid>;
+  names: Set<string>;
+  spawnedAt: number;
+  restarts: number;
+  lastActive: number;
+}
+
+interface KEffect {
+  kind: 'timer' | 'http' | 'spawn';
+  timer: { cancelled: boolean } | null;
+  abort: AbortController | null;
+}
+
+interface Slot {
+  readonly index: number;
+  inflight: { items: TaskItem[]; started: number; abort: AbortController; probes: Map<string, Array<(err: unknown) => void>> } | null;
+  /** Processes with markers to send in the next slice. */
+  readonly queue: Set<KProc>;
+  /** The thread reported runnable processes of its own. */
+  more: boolean;
+  names: Array<[string, Pid | null]>;
+  readonly residents: Set<KProc>;
+  idNext: number;
+  /** A runaway was detected; the abort is in progress. */
+  aborting: boolean;
+  probes: Map<string, Array<(err: unknown) => void>>;
+}
+
+export interface ExitInfo {
+  pid: Pid;
+  run: number;
+  reason: unknown;
+  result: unknown;
+  normal: boolean;
+}
+
+export interface KernelOptions {
+  store: Store;
+  threads: number;
+  /** A round running longer than this is a runaway: its process is killed (ms). */
+  sliceMs: number;
+  /** A slice stops starting new rounds after this long (ms). */
+  budgetMs: number;
+  natives: string[];
+  /** Where process log lines go (stderr under `runtime spawn`). */
+  log: (pid: Pid, line: string) => void;
+  /** Hook for supervision: return true when the exit was handled by a restart. */
+  onExit?: (proc: KProc, reason: unknown) => boolean;
+}
+
+export interface SpawnOptions {
+  parent?: Pid | null;
+  root?: boolean;
+  sup?: string | null;
+  link?: Pid[];
+  name?: string | null;
+  /** Slot to sit next to (the parent's), or -1 for the lightest. */
+  near?: number;
+}
+
+const PID_PATTERN = /^[0-9a-z]{4}\.\d+$/;
+
+export function isPid(value: string): boolean {
+  return PID_PATTERN.test(value);
+}
+
+export class Kernel {
+  readonly store: Store;
+  readonly #opts: KernelOptions;
+  readonly #procs = new Map<Pid, KProc>();
+  readonly #names = new Map<string, Pid>();
+  readonly #slots: Slot[];
+  readonly #pool: ThreadPool;
+  readonly #timers: TimerService<{ proc: KProc; run: number; step: number }>;
+  readonly #http: HttpClient;
+  readonly #exitWaiters = new Map<Pid, Array<(info: ExitInfo) => void>>();
+  #events: JournalEvent[] = [];
+  #afterCommit: Array<() => void> = [];
+  #flushScheduled = false;
+  #pumpScheduled = false;
+  #nextSerial: number;
+  #kernelMailId: number;
+  #countersDirty = false;
+  #watchdog: NodeJS.Timeout;
+  #closing = false;
+  #idle: Array<() => void> = [];
+  #fatal: Error | null = null;
+  #onFatal: (err: Error) => void = () => {};
+
+  constructor(opts: KernelOptions) {
+    if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > MAX_THREADS) {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `threads: must be an integer from 1 to ${MAX_THREADS} (got ${opts.threads})`);
+    }
+    this.#opts = opts;
+    this.store = opts.store;
+    const counters = this.store.mailIdCounters(ID_STRIDE);
+    this.#slots = Array.from({ length: opts.threads }, (_, index) => ({
+      index,
+      inflight: null,
+      queue: new Set<KProc>(),
+      more: false,
+      names: [],
+      residents: new Set<KProc>(),
+      idNext: counters.get(index) ?? index,
+      aborting: false,
+      probes: new Map(),
+    }));
+    this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
+    this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
+    this.#timers = new TimerService((due) => this.#timersFired(due));
+    this.#http = new HttpClient();
+    this.#pool = new ThreadPool({
+      threads: opts.threads,
+      journal: this.store.path,
+      natives: opts.natives,
+      onWake: (slot) => this.#wake(slot),
+      onLost: (slot, running) => this.#threadLost(slot, running),
+    });
+    this.#watchdog = setInterval(() => this.#checkRunaways(), Math.max(20, Math.min(250, opts.sliceMs / 4)));
+    this.#watchdog.unref();
+  }
+
+  /** Called with a fatal error (journal write failed): the node must stop. */
+  onFatal(fn: (err: Error) => void): void {
+    this.#onFatal = fn;
+  }
+
+  // ───────────────────────────── public API ─────────────────────────────
+
+  /** Rebuild the node's state from the journal and resume every live process. */
+  recover(): number {
+    const now = Date.now();
+    const rows = this.store.liveProcesses();
+    for (const row of rows) {
+      const proc = this.#newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
+      proc.hasHistory = true;
+      proc.lastActive = now;
+      this.#procs.set(proc.pid, proc);
+    }
+    for (const [name, pid] of this.store.names()) {
+      const proc = this.#procs.get(pid);
+      if (proc === undefined) continue;
+      this.#names.set(name, pid);
+      proc.names.add(name);
+    }
+    for (const [a, b] of this.store.links()) {
+      this.#procs.get(a)?.links.add(b);
+      this.#procs.get(b)?.links.add(a);
+    }
+    for (const m of this.store.monitors()) {
+      this.#procs.get(m.target)?.watchers.set(m.ref, m.watcher);
+      this.#procs.get(m.watcher)?.watching.set(m.ref, m.target);
+    }
+    for (const eff of this.store.effects()) this.#recoverEffect(eff);
+    for (const slot of this.#slots) slot.names = [...this.#names.entries()];
+    for (const proc of this.#procs.values()) this.#schedule(proc);
+    this.#requestPump();
+    return rows.length;
+  }
+
+  /** Live processes (kernel view). */
+  processes(): KProc[] {
+    return [...this.#procs.values()];
+  }
+
+  process(pid: Pid): KProc | undefined {
+    return this.#procs.get(pid);
+  }
+
+  whereis(name: string): Pid | undefined {
+    return this.#names.get(name);
+  }
+
+  /** Load `script` on a thread; resolves null when it is a valid process script, else the load error. */
+  probe(script: string): Promise<ErrorData | null> {
+    this.#assertOpen();
+    const slot = this.#slots[0]!;
+    return new Promise((resolve) => {
+      const list = slot.probes.get(script) ?? [];
+      list.push(resolve as (err: unknown) => void);
+      slot.probes.set(script, list);
+      this.#requestPump();
+    });
+  }
+
+  /** Start a process. The script must already be validated (see Node.spawn). */
+  spawn(script: string, args: Uint8Array, opts: SpawnOptions = {}): Pid {
+    this.#assertOpen();
+    const pid = `${this.store.tag}.${this.#nextSerial++}`;
+    this.#countersDirty = true;
+    const now = Date.now();
+    const proc = this.#newProc(pid, 1, script, args, opts.parent ?? null, opts.root ?? false, opts.sup ?? null, now);
+    this.#procs.set(pid, proc);
+    this.#events.push({
+      type: 'process.spawned',
+      pid,
+      run: 1,
+      at: now,
+      script,
+      args,
+      parent: proc.parent,
+      root: proc.root,
+      sup: proc.sup,
+    });
+    for (const other of opts.link ?? []) this.#link(proc, other);
+    if (opts.name) this.#register(proc, opts.name);
+    this.#schedule(proc, opts.near ?? -1);
+    this.#requestFlush();
+    this.#requestPump();
+    return pid;
+  }
+
+  /** Start the next run of a dead process: same pid, same mailbox (supervisor restart). */
+  restart(pid: Pid): void {
+    const proc = this.#procs.get(pid);
+    if (proc === undefined || proc.state !== 'dead') throw new BeamlineError(ErrorCodes.NOPROC, `restart: ${pid} is not a dead process`);
+    proc.run++;
+    proc.restarts++;
+    proc.state = 'parked';
+    proc.hasHistory = false;
+    proc.resident = false;
+    this.#events.push({ type: 'process.restarted', pid, run: proc.run, at: Date.now() });
+    this.#schedule(proc, proc.slot);
+    this.#requestFlush();
+    this.#requestPump();
+  }
+
+  /** Deliver a message from outside (CLI, gateway, kernel) to a pid or name. */
+  send(to: string, msg: unknown, from: Pid = 'kernel'): boolean {
+    const pid = this.#names.get(to) ?? to;
+    const proc = this.#procs.get(pid);
+    if (proc === undefined || proc.state === 'dead') return false;
+    this.#mail(proc, from, MAIL_MESSAGE, encode(msg));
+    this.#requestFlush();
+    this.#requestPump();
+    return true;
+  }
+
+  /** Send an exit signal from outside. */
+  kill(to: string, reason: unknown = 'kill', from: Pid = 'kernel'): boolean {
+    const pid = this.#names.get(to) ?? to;
+    const proc = this.#procs.get(pid);
+    if (proc === undefined || proc.state === 'dead') return false;
+    this.#signal(from, proc, reason);
+    this.#requestFlush();
+    this.#requestPump();
+    return true;
+  }
+
+  /** Resolves once the process's exit is committed. */
+  waitExit(pid: Pid): Promise<ExitInfo> {
+    const proc = this.#procs.get(pid);
+    if (proc === undefined) {
+      this.#flush(); // its exit may still be in the pending batch
+      const row = this.store.process(pid);
+      if (row === undefined) return Promise.reject(new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid }));
+      return Promise.resolve(exitInfoFromRow(pid, row.run, row.reason, row.result));
+    }
+    return new Promise((resolve) => {
+      const list = this.#exitWaiters.get(pid) ?? [];
+      list.push(resolve);
+      this.#exitWaiters.set(pid, list);
+    });
+  }
+
+  /** Commit everything pending now. */
+  flush(): void {
+    this.#flush();
+  }
+
+  /** Stop dispatching, let in-flight slices land, commit, stop threads. Live processes stay live in the journal. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#watchdog);
+    this.#timers.stop();
+    await new Promise<void>((resolve) => {
+      if (this.#slots.every((s) => s.inflight === null)) resolve();
+      else this.#idle.push(resolve);
+    });
+    await this.#http.close();
+    this.#flush();
+    await this.#pool.close();
+  }
+
+  get timersArmed(): number {
+    return this.#timers.size;
+  }
+
+  // ───────────────────────────── dispatch ─────────────────────────────
+
+  #requestPump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  /** The one dispatch step: every slot that has work and no slice in flight gets one. */
+  #pump(): void {
+    if (this.#closing || this.#fatal !== null) return;
+    for (const slot of this.#slots) {
+      if (slot.inflight !== null || slot.aborting) continue;
+      if (slot.queue.size === 0 && !slot.more && slot.probes.size === 0) continue;
+      this.#dispatch(slot);
+    }
+  }
+
+  #dispatch(slot: Slot): void {
+    const items: TaskItem[] = [];
+    let cold = false;
+    for (const proc of slot.queue) {
+      if (proc.state === 'dead' || proc.slot !== slot.index) continue;
+      if (!proc.resident) {
+        items.push({ op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.hasHistory, marks: proc.marks });
+        proc.resident = true;
+        slot.residents.add(proc);
+        cold ||= proc.hasHistory;
+      } else {
+        items.push({ op: 'wake', pid: proc.pid, marks: proc.marks });
+      }
+      proc.marks = [];
+      proc.state = 'running';
+    }
+    slot.queue.clear();
+    slot.more = false;
+    // A cold start reads history from the journal: it must be committed first.
+    if (cold) this.#flush();
+    const probes = slot.probes;
+    slot.probes = new Map();
+    const task: SliceTask = {
+      slot: slot.index,
+      idNext: slot.idNext,
+      budgetMs: this.#opts.budgetMs,
+      names: slot.names,
+      items,
+      probes: [...probes.keys()],
+    };
+    slot.names = [];
+    const abort = new AbortController();
+    const inflight = { items, started: performance.now(), abort, probes };
+    slot.inflight = inflight;
+    this.#pool.run(slot.index, encodeWire(task), abort.signal).then(
+      (buf) => {
+        if (slot.inflight !== inflight) return;
+        slot.inflight = null;
+        const report = decodeWire<SliceReport>(buf);
+        for (const [script, err] of report.probes) for (const done of probes.get(script) ?? []) done(err);
+        this.#onReport(slot, report);
+      },
+      (err) => {
+        // A dead thread was already handled by #threadLost (Piscina reports
+        // the death before rejecting). Anything else is a failed slice.
+        if (slot.inflight !== inflight) return;
+        slot.inflight = null;
+        process.emitWarning(`beamline: slice on thread ${slot.index} failed: ${(err as Error)?.stack ?? String(err)}`);
+        for (const [script, list] of probes) {
+          const again = slot.probes.get(script) ?? [];
+          slot.probes.set(script, [...list, ...again]);
+        }
+        this.#sliceLost(slot, inflight.items);
+        this.#requestPump();
+        this.#checkIdle();
+      },
+    );
+  }
+
+  /** Queue a process for its next slice (placing it first if it has no thread). */
+  #schedule(proc: KProc, near = -1): void {
+    if (proc.state === 'dead') return;
+    if (proc.slot < 0) {
+      proc.slot = place(
+        this.#slots.map((s) => s.residents.size + s.queue.size),
+        near,
+      );
+    }
+    const slot = this.#slots[proc.slot]!;
+    if (!slot.queue.has(proc)) slot.queue.add(proc);
+    if (proc.state !== 'running') proc.state = 'runnable';
+  }
+
+  #mark(proc: KProc, marker: Marker): void {
+    if (proc.state === 'dead') return;
+    proc.marks.push(marker);
+    this.#schedule(proc);
+    this.#requestPump();
+  }
+
+  #wake(slotIndex: number): void {
+    const slot = this.#slots[slotIndex];
+    if (slot === undefined) return;
+    slot.more = true;
+    this.#requestPump();
+  }
+
+  // ───────────────────────────── reports ─────────────────────────────
+
+  #onReport(slot: Slot, report: SliceReport): void {
+    slot.idNext = Math.max(slot.idNext, report.nextId);
+    this.#countersDirty = true;
+    const now = Date.now();
+    for (const m of report.mail) {
+      const pid = this.#names.get(m.to) ?? m.to;
+      const target = this.#procs.get(pid);
+      if (target === undefined || target.state === 'dead') continue; // like Erlang: a send to a dead pid is dropped
+      this.#events.push({ type: 'mail.put', id: m.id, to: pid, from: m.from, kind: m.kind, data: m.data });
+      if (!m.local) this.#mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
+    }
+    for (const id of report.taken) this.#events.push({ type: 'mail.taken', id });
+    for (const t of report.trapped) this.#events.push({ type: 'mail.rewritten', id: t.id, kind: MAIL_MESSAGE, data: t.data });
+    for (const round of report.rounds) this.#round(round, now);
+    for (const f of report.failed) {
+      const proc = this.#procs.get(f.pid);
+      if (proc === undefined || proc.state === 'dead') continue;
+      this.#evict(proc);
+      this.#schedule(proc);
+    }
+    for (const pid of report.runnable) {
+      const proc = this.#procs.get(pid);
+      if (proc !== undefined && proc.state !== 'dead') proc.state = 'runnable';
+    }
+    if (report.runnable.length > 0) slot.more = true;
+    for (const proc of slot.residents) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+    this.#requestFlush();
+    this.#pump();
+    this.#checkIdle();
+  }
+
+  #round(round: RoundOut, now: number): void {
+    const proc = this.#procs.get(round.pid);
+    if (proc === undefined || proc.run !== round.run || proc.state === 'dead') return;
+    proc.lastActive = now;
+    if (round.row !== null) {
+      this.#events.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: round.row });
+      proc.hasHistory = true;
+    }
+    for (const eff of round.effects) this.#effect(proc, eff);
+    for (const step of round.settled) this.#settle(proc, step);
+    if (round.logs.length > 0) {
+      const lines = round.logs;
+      const pid = proc.pid;
+      this.#afterCommit.push(() => {
+        for (const line of lines) this.#opts.log(pid, line);
+      });
+    }
+    if (round.exit !== null) this.#exited(proc, round.exit, round.row === null);
+  }
+
+  // ───────────────────────────── effects ─────────────────────────────
+
+  #effect(proc: KProc, eff: Effect): void {
+    switch (eff.e) {
+      case 'timer': {
+        const timer = this.#timers.arm(eff.at, { proc, run: proc.run, step: eff.step });
+        proc.effects.set(eff.step, { kind: 'timer', timer, abort: null });
+        this.#events.push({ type: 'effect.armed', pid: proc.pid, run: proc.run, step: eff.step, kind: 'timer', at: eff.at, data: EMPTY });
+        return;
+      }
+      case 'http': {
+        proc.effects.set(eff.step, { kind: 'http', timer: null, abort: null });
+        this.#events.push({
+          type: 'effect.armed',
+          pid: proc.pid,
+          run: proc.run,
+          step: eff.step,
+          kind: 'http',
+          at: null,
+          data: encode({ req: eff.req, key: eff.key }),
+        });
+        const run = proc.run;
+        // The request leaves only once the command that caused it is durable.
+        this.#afterCommit.push(() => this.#startHttp(proc, run, eff.step, eff.req as ApiRequest, eff.key));
+        return;
+      }
+      case 'spawn':
+        this.#spawnChild(proc, eff);
+        return;
+      case 'link': {
+        const other = this.#resolve(eff.pid);
+        if (other === undefined) this.#signal(eff.pid, proc, 'noproc');
+        else this.#link(proc, other.pid);
+        return;
+      }
+      case 'unlink':
+        this.#unlink(proc, eff.pid);
+        return;
+      case 'monitor': {
+        const target = this.#resolve(eff.pid);
+        if (target === undefined) {
+          this.#mail(proc, eff.pid, MAIL_MESSAGE, encode({ type: 'down', ref: eff.ref, pid: eff.pid, reason: 'noproc' }));
+          return;
+        }
+        target.watchers.set(eff.ref, proc.pid);
+        proc.watching.set(eff.ref, target.pid);
+        this.#events.push({ type: 'monitor.added', ref: eff.ref, watcher: proc.pid, target: target.pid });
+        return;
+      }
+      case 'demonitor': {
+        const target = this.#procs.get(proc.watching.get(eff.ref) ?? '');
+        proc.watching.delete(eff.ref);
+        target?.watchers.delete(eff.ref);
+        this.#events.push({ type: 'monitor.removed', ref: eff.ref });
+        return;
+      }
+      case 'signal': {
+        const target = this.#resolve(eff.to);
+        if (target !== undefined) this.#signal(proc.pid, target, eff.reason);
+        return;
+      }
+      case 'register':
+        this.#register(proc, eff.name);
+        return;
+      case 'unregister':
+        if (this.#names.get(eff.name) === proc.pid) this.#unregister(eff.name);
+        return;
+      default: {
+        const never: never = eff;
+        throw new BeamlineError(ErrorCodes.INTERNAL, `unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The process consumed or cancelled the effect at `step`. */
+  #settle(proc: KProc, step: number): void {
+    const eff = proc.effects.get(step);
+    if (eff === undefined) return;
+    proc.effects.delete(step);
+    if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
+    eff.abort?.abort(new BeamlineError(ErrorCodes.TIMEOUT, 'cancelled'));
+    this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step });
+  }
+
+  #timersFired(due: Array<{ proc: KProc; run: number; step: number }>): void {
+    for (const { proc, run, step } of due) {
+      if (proc.run !== run || !proc.effects.has(step)) continue;
+      this.#mark(proc, { m: 'res', run, step, ok: true, v: null });
+    }
+  }
+
+  #startHttp(proc: KProc, run: number, step: number, req: ApiRequest, key: string): void {
+    const eff = proc.effects.get(step);
+    if (eff === undefined || proc.run !== run || proc.state === 'dead' || this.#closing) return;
+    const abort = new AbortController();
+    eff.abort = abort;
+    this.#http.request(req, key, abort.signal).then(
+      (res) => this.#effectDone(proc, run, step, true, res),
+      (err: unknown) => {
+        if (abort.signal.aborted || (err as BeamlineError)?.code === ErrorCodes.NODE_CLOSED) return;
+        this.#effectDone(proc, run, step, false, toErrorData(err, false));
+      },
+    );
+  }
+
+  /** An effect's result is known: commit it, then wake the process (it must never see an uncommitted result). */
+  #effectDone(proc: KProc, run: number, step: number, ok: boolean, value: unknown): void {
+    if (proc.run !== run || proc.state === 'dead' || !proc.effects.has(step)) return;
+    const v = encode(value);
+    this.#events.push({ type: 'effect.done', pid: proc.pid, run, step, ok, value: v });
+    this.#afterCommit.push(() => {
+      if (proc.run === run && proc.effects.has(step)) this.#mark(proc, { m: 'res', run, step, ok, v });
+    });
+    this.#requestFlush();
+  }
+
+  #recoverEffect(eff: EffectRow): void {
+    const proc = this.#procs.get(eff.pid);
+    if (proc === undefined || proc.run !== eff.run) return;
+    if (eff.done) {
+      proc.effects.set(eff.step, { kind: eff.kind as KEffect['kind'], timer: null, abort: null });
+      proc.marks.push({ m: 'res', run: eff.run, step: eff.step, ok: eff.ok, v: eff.value });
+      return;
+    }
+    switch (eff.kind) {
+      case 'timer': {
+        const timer = this.#timers.arm(eff.at ?? 0, { proc, run: eff.run, step: eff.step });
+        proc.effects.set(eff.step, { kind: 'timer', timer, abort: null });
+        return;
+      }
+      case 'http': {
+        proc.effects.set(eff.step, { kind: 'http', timer: null, abort: null });
+        const { req, key } = decode(eff.data) as { req: ApiRequest; key: string };
+        // Already committed as started: re-issue with the same idempotency key.
+        queueMicrotask(() => this.#startHttp(proc, eff.run, eff.step, req, key));
+        return;
+      }
+      default:
+        proc.effects.set(eff.step, { kind: eff.kind as KEffect['kind'], timer: null, abort: null });
+    }
+  }
+
+  #spawnChild(parent: KProc, eff: Extract<Effect, { e: 'spawn' }>): void {
+    const fail = (err: BeamlineError) => {
+      parent.effects.set(eff.step, { kind: 'spawn', timer: null, abort: null });
+      const v = encode(toErrorData(err, false));
+      this.#events.push({ type: 'effect.armed', pid: parent.pid, run: parent.run, step: eff.step, kind: 'spawn', at: null, data: EMPTY });
+      this.#events.push({ type: 'effect.done', pid: parent.pid, run: parent.run, step: eff.step, ok: false, value: v });
+      this.#mark(parent, { m: 'res', run: parent.run, step: eff.step, ok: false, v });
+    };
+    if (eff.name !== null && this.#names.has(eff.name)) {
+      fail(new BeamlineError(ErrorCodes.NAME_TAKEN, `spawn: name '${eff.name}' is already registered to ${this.#names.get(eff.name)}`, { name: eff.name }));
+      return;
+    }
+    const pid = this.spawn(eff.script, eff.args, {
+      parent: parent.pid,
+      link: eff.link ? [parent.pid] : [],
+      name: eff.name,
+      near: parent.slot,
+    });
+    if (eff.monitor) {
+      const ref = `${parent.pid}#${eff.step}`;
+      this.#procs.get(pid)!.watchers.set(ref, parent.pid);
+      parent.watching.set(ref, pid);
+      this.#events.push({ type: 'monitor.added', ref, watcher: parent.pid, target: pid });
+    }
+    const v = encode(pid);
+    parent.effects.set(eff.step, { kind: 'spawn', timer: null, abort: null });
+    this.#events.push({ type: 'effect.armed', pid: parent.pid, run: parent.run, step: eff.step, kind: 'spawn', at: null, data: EMPTY });
+    this.#events.push({ type: 'effect.done', pid: parent.pid, run: parent.run, step: eff.step, ok: true, value: v });
+    this.#mark(parent, { m: 'res', run: parent.run, step: eff.step, ok: true, v });
+  }
+
+  // ───────────────────────────── links, signals, names ─────────────────────────────
+
+  #resolve(target: string): KProc | undefined {
+    const proc = this.#procs.get(this.#names.get(target) ?? target);
+    return proc === undefined || proc.state === 'dead' ? undefined : proc;
+  }
+
+  #link(proc: KProc, otherPid: Pid): void {
+    const other = this.#procs.get(otherPid);
+    if (other === undefined || other.state === 'dead' || other === proc || proc.links.has(otherPid)) return;
+    proc.links.add(otherPid);
+    other.links.add(proc.pid);
+    const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
+    this.#events.push({ type: 'link.added', a, b });
+  }
+
+  #unlink(proc: KProc, otherPid: Pid): void {
+    if (!proc.links.delete(otherPid)) return;
+    this.#procs.get(otherPid)?.links.delete(proc.pid);
+    const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
+    this.#events.push({ type: 'link.removed', a, b });
+  }
+
+  /** An exit signal: stored in the target's mailbox, handled by the target's thread (which knows whether it traps). */
+  #signal(from: Pid, target: KProc, reason: unknown): void {
+    if (target.state === 'dead') return;
+    if (reason === 'kill' && !target.resident) {
+      // Untrappable and the process is in no thread's memory: end it here.
+      this.#exited(target, { reason: 'killed', result: null, lastMessage: null }, true);
+      return;
+    }
+    this.#mail(target, from, MAIL_SIGNAL, encode({ reason }));
+  }
+
+  /** A kernel-made mailbox entry: stored, then delivered. */
+  #mail(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
+    const id = this.#kernelMailId;
+    this.#kernelMailId += ID_STRIDE;
+    this.#countersDirty = true;
+    this.#events.push({ type: 'mail.put', id, to: target.pid, from, kind, data });
+    this.#mark(target, { m: 'mail', id, from, kind: kind as 0 | 1, data });
+  }
+
+  #register(proc: KProc, name: string): void {
+    const owner = this.#names.get(name);
+    if (owner === proc.pid) return;
+    if (owner !== undefined) {
+      // Two threads raced for the name; the later claim loses, like a badarg in Erlang.
+      const err = new BeamlineError(ErrorCodes.NAME_TAKEN, `register: name '${name}' is already registered to ${owner}`, { name });
+      this.#signal('kernel', proc, toErrorData(err, false));
+      for (const slot of this.#slots) slot.names.push([name, owner]);
+      return;
+    }
+    this.#names.set(name, proc.pid);
+    proc.names.add(name);
+    this.#events.push({ type: 'name.registered', name, pid: proc.pid });
+    for (const slot of this.#slots) slot.names.push([name, proc.pid]);
+  }
+
+  #unregister(name: string): void {
+    const owner = this.#procs.get(this.#names.get(name) ?? '');
+    owner?.names.delete(name);
+    this.#names.delete(name);
+    this.#events.push({ type: 'name.unregistered', name });
+    for (const slot of this.#slots) slot.names.push([name, null]);
+  }
+
+  // ───────────────────────────── exits ─────────────────────────────
+
+  #exited(proc: KProc, exit: ExitOut, writeRow: boolean): void {
+    if (proc.state === 'dead') return;
+    const now = Date.now();
+    const reason = exit.reason;
+    if (writeRow) this.#events.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: encode({ r: [], c: [], x: reason }) });
+    this.#events.push({
+      type: 'process.exited',
+      pid: proc.pid,
+      run: proc.run,
+      at: now,
+      reason: encode(reason),
+      result: exit.result,
+      lastMessage: exit.lastMessage,
+    });
+    proc.state = 'dead';
+    proc.marks = [];
+    if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
+    proc.resident = false;
+    for (const [step, eff] of proc.effects) {
+      if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
+      eff.abort?.abort(new BeamlineError(ErrorCodes.NOPROC, `process ${proc.pid} exited`));
+      proc.effects.delete(step);
+    }
+    this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step: null });
+    for (const name of [...proc.names]) this.#unregister(name);
+    for (const other of [...proc.links]) {
+      this.#unlink(proc, other);
+      const target = this.#procs.get(other);
+      if (target !== undefined) this.#signal(proc.pid, target, reason);
+    }
+    for (const [ref, watcher] of proc.watchers) {
+      const w = this.#procs.get(watcher);
+      w?.watching.delete(ref);
+      this.#events.push({ type: 'monitor.removed', ref });
+      if (w !== undefined && w.state !== 'dead') {
+        this.#mail(w, proc.pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid: proc.pid, reason }));
+      }
+    }
+    proc.watchers.clear();
+    for (const [ref, target] of proc.watching) {
+      this.#procs.get(target)?.watchers.delete(ref);
+      this.#events.push({ type: 'monitor.removed', ref });
+    }
+    proc.watching.clear();
+    const restarted = this.#opts.onExit?.(proc, reason) ?? false;
+    if (!restarted && proc.state === 'dead') {
+      this.#events.push({ type: 'mail.dropped', pid: proc.pid });
+      this.#procs.delete(proc.pid);
+    }
+    const waiters = this.#exitWaiters.get(proc.pid);
+    if (waiters !== undefined) {
+      this.#exitWaiters.delete(proc.pid);
+      const info: ExitInfo = {
+        pid: proc.pid,
+        run: proc.run,
+        reason,
+        result: exit.result === null ? null : decode(exit.result),
+        normal: reason === 'normal',
+      };
+      this.#afterCommit.push(() => {
+        for (const w of waiters) w(info);
+      });
+    }
+    this.#requestFlush();
+  }
+
+  // ───────────────────────────── threads ─────────────────────────────
+
+  #checkRunaways(): void {
+    const now = performance.now();
+    for (const slot of this.#slots) {
+      if (slot.inflight === null || slot.aborting) continue;
+      if (now - slot.inflight.started < this.#opts.sliceMs) continue;
+      if (this.#pool.running(slot.index) === 0) continue; // between rounds: not a runaway, just a long slice
+      slot.aborting = true;
+      slot.inflight.abort.abort(new BeamlineError(ErrorCodes.TIMEOUT, 'slice budget exceeded'));
+    }
+  }
+
+  /** A thread died (runaway aborted, process.exit, uncaught error). */
+  #threadLost(index: number, running: number): void {
+    const slot = this.#slots[index];
+    if (slot === undefined) return;
+    const runaway = slot.aborting;
+    slot.aborting = false;
+    const inflight = slot.inflight;
+    slot.inflight = null;
+    const culprit = running > 0 ? this.#procs.get(`${this.store.tag}.${running}`) : undefined;
+    if (culprit !== undefined && culprit.state !== 'dead') {
+      culprit.resident = false;
+      slot.residents.delete(culprit);
+      const reason: unknown = runaway
+        ? 'killed'
+        : toErrorData(
+            new BeamlineError(ErrorCodes.INTERNAL, `thread ${index} died while running process ${culprit.pid} (process.exit or an uncaught error)`, {
+              pid: culprit.pid,
+            }),
+            false,
+          );
+      this.#exited(culprit, { reason, result: null, lastMessage: null }, true);
+    }
+    this.#sliceLost(slot, inflight?.items ?? []);
+    for (const [script, list] of inflight?.probes ?? []) {
+      const again = slot.probes.get(script) ?? [];
+      slot.probes.set(script, [...list, ...again]);
+    }
+    this.#requestPump();
+    this.#checkIdle();
+  }
+
+  /** A slice's work is gone: give its markers back and rebuild the thread's processes elsewhere. */
+  #sliceLost(slot: Slot, items: TaskItem[]): void {
+    for (const item of items) {
+      if (item.op === 'drop') continue;
+      const proc = this.#procs.get(item.pid);
+      if (proc !== undefined && proc.state !== 'dead') proc.marks = [...item.marks, ...proc.marks];
+    }
+    // Every process the thread held is rebuilt by replay (on whichever thread
+    // placement picks); eagerly, since some may have had work only that
+    // thread knew about (a step() function in flight).
+    for (const proc of [...slot.residents]) {
+      this.#evict(proc);
+      proc.slot = -1;
+      this.#schedule(proc);
+    }
+    for (const proc of slot.queue) {
+      if (!proc.resident) continue;
+      this.#evict(proc);
+    }
+  }
+
+  #evict(proc: KProc): void {
+    if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
+    proc.resident = false;
+  }
+
+  #checkIdle(): void {
+    if (this.#idle.length === 0 || this.#slots.some((s) => s.inflight !== null)) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const fn of idle) fn();
+  }
+
+  // ───────────────────────────── journal ─────────────────────────────
+
+  #requestFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  /** Group commit: every event since the last flush in one transaction, then the effects waiting on it. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#fatal !== null) return;
+    if (this.#countersDirty) {
+      this.#countersDirty = false;
+      this.#events.push({ type: 'meta.set', key: 'pid_next', value: String(this.#nextSerial) });
+      const ids: Array<[number, number]> = this.#slots.map((s) => [s.index, s.idNext]);
+      ids.push([KERNEL_ID_SLOT, this.#kernelMailId]);
+      this.#events.push({ type: 'meta.set', key: 'mail_ids', value: JSON.stringify(ids) });
+    }
+    const events = this.#events;
+    const after = this.#afterCommit;
+    if (events.length === 0 && after.length === 0) return;
+    this.#events = [];
+    this.#afterCommit = [];
+    try {
+      this.store.append(events);
+    } catch (err) {
+      this.#fatal = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${(err as Error).message}`, { cause: err });
+      this.#onFatal(this.#fatal);
+      return;
+    }
+    for (const fn of after) fn();
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new BeamlineError(ErrorCodes.NODE_CLOSED, 'the node is closing');
+    if (this.#fatal !== null) throw this.#fatal;
+  }
+
+  #newProc(pid: Pid, run: number, script: string, args: Uint8Array, parent: Pid | null, root: boolean, sup: string | null, at: number): KProc {
+    return {
+      pid,
+      serial: Number(pid.slice(pid.lastIndexOf('.') + 1)),
+      run,
+      script,
+      args,
+      parent,
+      root,
+      sup,
+      state: 'parked',
+      slot: -1,
+      resident: false,
+      hasHistory: false,
+      marks: [],
+      effects: new Map(),
+      links: new Set(),
+      watchers: new Map(),
+      watching: new Map(),
+      names: new Set(),
+      spawnedAt: at,
+      restarts: 0,
+      lastActive: at,
+    };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function exitInfoFromRow(pid: Pid, run: number, reason: Uint8Array | null, result: Uint8Array | null): ExitInfo {
+  const r = reason === null ? 'normal' : decode(reason);
+  return { pid, run, reason: r, result: result === null ? null : decode(result), normal: r === 'normal' };
+}
+
+export type { ErrorData };

@@ -1,0 +1,160 @@
+// The facade: one embedded beamline node on one journal file. Validates its
+// options at the boundary, opens (and locks) the journal, boots the kernel
+// and recovers every live process before anything new starts.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BeamlineError, ErrorCodes, revive, type ErrorData } from './errors.js';
+import { encode } from './journal/codec.js';
+import { openJournal } from './journal/sqlite.js';
+import type { Durability } from './journal/store.js';
+import { Kernel, type ExitInfo, type KProc } from './kernel/kernel.js';
+import { MAX_THREADS, type Pid } from './protocol.js';
+
+export interface NodeOptions {
+  /** Journal file (default `./.beamline/journal.db`). */
+  db?: string;
+  /** Worker threads (default: the machine's available parallelism). */
+  threads?: number;
+  /** 'full' (default): every commit is fsynced. 'normal': WAL-safe, may lose the last commits on power loss. */
+  durability?: Durability;
+  /** A round running longer than this is killed with reason 'killed' (default 5000 ms). */
+  sliceMs?: number;
+  /** A slice stops starting new rounds after this many ms (default 4). */
+  budgetMs?: number;
+  /** Module paths of extra natives. */
+  natives?: string[];
+  /** Where process log lines go (default: one JSON line each on stderr). */
+  log?: (pid: Pid, line: string) => void;
+  /** Supervision hook (used by the supervisor). */
+  onExit?: (proc: KProc, reason: unknown) => boolean;
+}
+
+export const DEFAULT_DB = path.join('.beamline', 'journal.db');
+
+export interface SpawnRootOptions {
+  /** Started by `runtime spawn`: may be resumed by a later spawn of the same script and args. */
+  root?: boolean;
+  name?: string;
+}
+
+export class Node {
+  readonly kernel: Kernel;
+  /** Live processes found in the journal at boot (now resuming). */
+  readonly recovered: number;
+  #closed = false;
+  #fatal: Promise<Error>;
+
+  private constructor(kernel: Kernel, recovered: number, fatal: Promise<Error>) {
+    this.kernel = kernel;
+    this.recovered = recovered;
+    this.#fatal = fatal;
+  }
+
+  static async open(opts: NodeOptions = {}): Promise<Node> {
+    const threads = opts.threads ?? Math.max(1, Math.min(MAX_THREADS, os.availableParallelism()));
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--threads: must be an integer from 1 to ${MAX_THREADS} (got ${String(threads)})`);
+    }
+    const durability = opts.durability ?? 'full';
+    if (durability !== 'full' && durability !== 'normal') {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--durability: must be 'full' or 'normal' (got ${String(durability)})`);
+    }
+    const sliceMs = opts.sliceMs ?? 5000;
+    if (!Number.isFinite(sliceMs) || sliceMs < 10) {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
+    }
+    const store = openJournal(opts.db ?? DEFAULT_DB, { durability });
+    let kernel: Kernel;
+    try {
+      kernel = new Kernel({
+        store,
+        threads,
+        sliceMs,
+        budgetMs: opts.budgetMs ?? 4,
+        natives: (opts.natives ?? []).map((n) => path.resolve(n)),
+        log: opts.log ?? defaultLog,
+        onExit: opts.onExit,
+      });
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+    const fatal = new Promise<Error>((resolve) => kernel.onFatal(resolve));
+    const recovered = kernel.recover();
+    return new Node(kernel, recovered, fatal);
+  }
+
+  get db(): string {
+    return this.kernel.store.path;
+  }
+
+  /** Rejects if the journal becomes unwritable; race it against your own waits. */
+  get fatal(): Promise<Error> {
+    return this.#fatal;
+  }
+
+  /** Validate `script` (it must load and default-export a function), then start it. */
+  async spawn(script: string, args: unknown[] = [], opts: SpawnRootOptions = {}): Promise<Pid> {
+    const file = await this.validateScript(script);
+    const bytes = encodeArgs(args);
+    return this.kernel.spawn(file, bytes, { root: opts.root ?? false, name: opts.name ?? null });
+  }
+
+  /** Absolute path of a loadable script, or a one-line error naming it. */
+  async validateScript(script: string): Promise<string> {
+    const file = path.resolve(script);
+    if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      throw new BeamlineError(ErrorCodes.SCRIPT_NOT_FOUND, `${script}: script not found (looked at ${file})`, { file });
+    }
+    const err = await this.kernel.probe(file);
+    if (err !== null) throw revive(err as ErrorData);
+    return file;
+  }
+
+  /** A live root process started for the same script and arguments (a crashed `runtime spawn`). */
+  findRoot(script: string, args: unknown[]): Pid | undefined {
+    const file = path.resolve(script);
+    const bytes = Buffer.from(encodeArgs(args));
+    return this.kernel
+      .processes()
+      .find((p) => p.root && p.state !== 'dead' && p.script === file && bytes.equals(Buffer.from(p.args)))?.pid;
+  }
+
+  send(to: string, msg: unknown): boolean {
+    return this.kernel.send(to, msg);
+  }
+
+  kill(pid: string, reason: unknown = 'kill'): boolean {
+    return this.kernel.kill(pid, reason);
+  }
+
+  /** Resolves once the exit is committed. */
+  waitExit(pid: Pid): Promise<ExitInfo> {
+    return this.kernel.waitExit(pid);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.kernel.close();
+    } finally {
+      this.kernel.store.close();
+    }
+  }
+}
+
+function encodeArgs(args: unknown[]): Uint8Array {
+  if (!Array.isArray(args)) throw new BeamlineError(ErrorCodes.ARG_INVALID, 'spawn: args must be an array');
+  try {
+    return encode(args);
+  } catch (err) {
+    throw new BeamlineError(ErrorCodes.UNSERIALIZABLE, `spawn: args: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function defaultLog(pid: Pid, line: string): void {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), pid, msg: line })}\n`);
+}
