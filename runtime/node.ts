@@ -29,6 +29,14 @@ export interface NodeOptions {
   log?: (pid: Pid, line: string) => void;
   /** Supervision hook (used by the supervisor). */
   onExit?: (proc: KProc, reason: unknown) => boolean;
+  /**
+   * Evict a process from its thread's memory once it has been parked this
+   * long (default 10 minutes); it comes back by replay on its next wake.
+   * 0 evicts after every slice (every wake replays: used to test replay).
+   */
+  evictIdleMs?: number;
+  /** Never evict a process whose current run has more journal rows than this (replay would cost more than the memory). Default 2000. */
+  evictMaxRounds?: number;
 }
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
@@ -76,6 +84,7 @@ export class Node {
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
         onExit: opts.onExit,
+        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
       });
     } catch (err) {
       store.close();
@@ -153,6 +162,11 @@ function encodeArgs(args: unknown[]): Uint8Array {
   } catch (err) {
     throw new BeamlineError(ErrorCodes.UNSERIALIZABLE, `spawn: args: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** The default eviction policy: parked long enough, and cheap enough to replay. */
+export function evictionPolicy(idleMs: number, maxRounds: number): (proc: KProc, now: number) => boolean {
+  return (proc, now) => now - proc.lastActive >= idleMs && proc.rounds <= maxRounds;
 }
 
 function defaultLog(pid: Pid, line: string): void {

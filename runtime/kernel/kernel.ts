@@ -68,6 +68,8 @@ export interface KProc {
   spawnedAt: number;
   restarts: number;
   lastActive: number;
+  /** Journal rows in the current run (what a cold start would replay). */
+  rounds: number;
 }
 
 interface KEffect {
@@ -89,6 +91,8 @@ interface Slot {
   /** A runaway was detected; the abort is in progress. */
   aborting: boolean;
   probes: Map<string, Array<(err: unknown) => void>>;
+  /** Processes to forget at the start of the next slice (evicted). */
+  drops: Pid[];
 }
 
 export interface ExitInfo {
@@ -111,6 +115,8 @@ export interface KernelOptions {
   log: (pid: Pid, line: string) => void;
   /** Hook for supervision: return true when the exit was handled by a restart. */
   onExit?: (proc: KProc, reason: unknown) => boolean;
+  /** Eviction policy: may this parked process leave its thread's memory now? */
+  evict: (proc: KProc, now: number) => boolean;
 }
 
 export interface SpawnOptions {
@@ -148,6 +154,7 @@ export class Kernel {
   #countersDirty = false;
   #watchdog: NodeJS.Timeout;
   #closing = false;
+  #lastSweep = 0;
   #idle: Array<() => void> = [];
   #fatal: Error | null = null;
   #onFatal: (err: Error) => void = () => {};
@@ -169,6 +176,7 @@ export class Kernel {
       idNext: counters.get(index) ?? index,
       aborting: false,
       probes: new Map(),
+      drops: [],
     }));
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
@@ -283,6 +291,7 @@ export class Kernel {
     proc.restarts++;
     proc.state = 'parked';
     proc.hasHistory = false;
+    proc.rounds = 0;
     proc.resident = false;
     this.#events.push({ type: 'process.restarted', pid, run: proc.run, at: Date.now() });
     this.#schedule(proc, proc.slot);
@@ -368,13 +377,14 @@ export class Kernel {
     if (this.#closing || this.#fatal !== null) return;
     for (const slot of this.#slots) {
       if (slot.inflight !== null || slot.aborting) continue;
-      if (slot.queue.size === 0 && !slot.more && slot.probes.size === 0) continue;
+      if (slot.queue.size === 0 && !slot.more && slot.probes.size === 0 && slot.drops.length === 0) continue;
       this.#dispatch(slot);
     }
   }
 
   #dispatch(slot: Slot): void {
-    const items: TaskItem[] = [];
+    const items: TaskItem[] = slot.drops.map((pid) => ({ op: 'drop', pid }));
+    slot.drops = [];
     let cold = false;
     for (const proc of slot.queue) {
       if (proc.state === 'dead' || proc.slot !== slot.index) continue;
@@ -488,6 +498,7 @@ export class Kernel {
     }
     if (report.runnable.length > 0) slot.more = true;
     for (const proc of slot.residents) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+    if (report.runnable.length === 0) this.#sweep(slot, now);
     this.#requestFlush();
     this.#pump();
     this.#checkIdle();
@@ -500,6 +511,7 @@ export class Kernel {
     if (round.row !== null) {
       this.#events.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: round.row });
       proc.hasHistory = true;
+      proc.rounds++;
     }
     for (const eff of round.effects) this.#effect(proc, eff);
     for (const step of round.settled) this.#settle(proc, step);
@@ -824,6 +836,12 @@ export class Kernel {
   // ───────────────────────────── threads ─────────────────────────────
 
   #checkRunaways(): void {
+    const wall = Date.now();
+    if (wall - this.#lastSweep >= 1000) {
+      this.#lastSweep = wall;
+      for (const slot of this.#slots) if (slot.inflight === null) this.#sweep(slot, wall);
+      this.#requestPump();
+    }
     const now = performance.now();
     for (const slot of this.#slots) {
       if (slot.inflight === null || slot.aborting) continue;
@@ -882,6 +900,15 @@ export class Kernel {
     }
     for (const proc of slot.queue) {
       if (!proc.resident) continue;
+      this.#evict(proc);
+    }
+  }
+
+  /** Evict parked processes the policy lets go: their threads forget them until their next wake. */
+  #sweep(slot: Slot, now: number): void {
+    for (const proc of slot.residents) {
+      if (proc.state !== 'parked' || slot.queue.has(proc) || !this.#opts.evict(proc, now)) continue;
+      slot.drops.push(proc.pid);
       this.#evict(proc);
     }
   }
@@ -960,6 +987,7 @@ export class Kernel {
       spawnedAt: at,
       restarts: 0,
       lastActive: at,
+      rounds: 0,
     };
   }
 }
