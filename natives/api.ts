@@ -74,6 +74,13 @@ export interface NativeHost {
   emitLog(line: string): void;
   /** Queue a resolution for `step` of this process, produced in this thread (step(name, fn) finishing). */
   resolveLocal(step: number, ok: boolean, value: unknown): void;
+  /**
+   * Settle a waiting call from the script's own progress, bypassing `settle`
+   * (withTimeout's fn finished first). Not recorded: replay reproduces it.
+   */
+  complete(step: number, ok: boolean, value: unknown): void;
+  /** Drop a waiting call without settling it (a named timer replaced or cancelled). */
+  cancelStep(step: number): boolean;
   /** Reject every pending call started inside `scope` (withTimeout), recording nothing new. */
   cancelScope(scope: object, reason: Error): void;
   /** The withTimeout scope the current call runs in, if any. */
@@ -137,6 +144,8 @@ export interface NativeDef<A extends unknown[] = any[], S = any, P extends Prepa
   restore?(host: NativeHost, args: A, record: unknown, step: number, prepared: P): S;
   settle?(host: NativeHost, state: S | undefined, value: unknown): unknown;
   accepts?(host: NativeHost, state: S, msg: Delivered): boolean;
+  /** The call just parked (live and on replay): start what runs alongside it (withTimeout's fn). */
+  parked?(host: NativeHost, state: S, step: number): void;
   /** Replay reached the end with this call still waiting: pick up work only the live side can do. */
   resume?(host: NativeHost, state: S, step: number): void;
   /** The call was cancelled (withTimeout): undo what only the live side knows. */

@@ -5,7 +5,10 @@
 // (see README, "Writing a native").
 
 import type { NativeDef } from './api.js';
+import callApi from './call-api.js';
+import { demonitor, exit, kill, link, monitor, trapExit, unlink } from './links.js';
 import log from './log.js';
+import { register, unregister, whereis } from './names.js';
 import now from './now.js';
 import random from './random.js';
 import receive from './receive.js';
@@ -13,12 +16,42 @@ import send from './send.js';
 import sleepUntil from './sleep-until.js';
 import sleep from './sleep.js';
 import spawn from './spawn.js';
+import step from './step.js';
+import { cancelTimer, startTimer } from './timers.js';
 import uuid from './uuid.js';
+import withTimeout from './with-timeout.js';
+import onQuery from './query.js';
 
 /** ctx members that are not natives. */
 export const RESERVED = Object.freeze(['self', 'args', 'run']);
 
-export const builtinNatives: readonly NativeDef[] = Object.freeze([send, receive, sleep, sleepUntil, spawn, now, random, uuid, log]);
+export const builtinNatives: readonly NativeDef[] = Object.freeze([
+  send,
+  receive,
+  sleep,
+  sleepUntil,
+  spawn,
+  now,
+  random,
+  uuid,
+  log,
+  callApi,
+  step,
+  startTimer,
+  cancelTimer,
+  withTimeout,
+  link,
+  unlink,
+  monitor,
+  demonitor,
+  trapExit,
+  exit,
+  kill,
+  register,
+  unregister,
+  whereis,
+  onQuery,
+] as NativeDef[]);
 
 export type Registry = ReadonlyMap<string, NativeDef>;
 

@@ -313,11 +313,15 @@ export class Proc implements NativeHost {
   #park(step: number, def: NativeDef, state: unknown, effect: boolean): Promise<unknown> | undefined {
     const pending: Pending = { step, def, state, effect, scope: this.#env.currentScope() as Scope | undefined, resolve: null, reject: null };
     this.#pending.set(step, pending);
-    if (def.kind !== 'wait') return undefined;
-    return new Promise((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-    });
+    let promise: Promise<unknown> | undefined;
+    if (def.kind === 'wait') {
+      promise = new Promise((resolve, reject) => {
+        pending.resolve = resolve;
+        pending.reject = reject;
+      });
+    }
+    def.parked?.(this, state, step);
+    return promise;
   }
 
   /** Apply a resolution to a waiting call. False when nothing waits at `step` (a stale marker). */
@@ -517,7 +521,16 @@ export class Proc implements NativeHost {
     if (pending === undefined) return;
     this.#pending.delete(step);
     if (this.state === 'live' && pending.effect) this.#settled.push(step);
-    this.#deliver(pending, ok, value);
+    if (ok) pending.resolve?.(value);
+    else pending.reject?.(value);
+  }
+
+  cancelStep(step: number): boolean {
+    const pending = this.#pending.get(step);
+    if (pending === undefined) return false;
+    this.#pending.delete(step);
+    if (this.state === 'live' && pending.effect) this.#settled.push(step);
+    return true;
   }
 
   cancelScope(scope: object, reason: Error): void {
