@@ -16,6 +16,7 @@ import send from './send.js';
 import sleepUntil from './sleep-until.js';
 import sleep from './sleep.js';
 import spawn from './spawn.js';
+import startChild from './start-child.js';
 import step from './step.js';
 import { cancelTimer, startTimer } from './timers.js';
 import uuid from './uuid.js';
@@ -31,6 +32,7 @@ export const builtinNatives: readonly NativeDef[] = Object.freeze([
   sleep,
   sleepUntil,
   spawn,
+  startChild,
   now,
   random,
   uuid,

@@ -9,7 +9,9 @@ import { BeamlineError, ErrorCodes, revive, type ErrorData } from './errors.js';
 import { encode } from './journal/codec.js';
 import { openJournal } from './journal/sqlite.js';
 import type { Durability } from './journal/store.js';
+import type { SupervisorSpec } from './config/tree.js';
 import { Kernel, type ExitInfo, type KProc } from './kernel/kernel.js';
+import { Supervision } from './supervisor/supervisor.js';
 import { MAX_THREADS, type Pid } from './protocol.js';
 
 export interface NodeOptions {
@@ -27,8 +29,6 @@ export interface NodeOptions {
   natives?: string[];
   /** Where process log lines go (default: one JSON line each on stderr). */
   log?: (pid: Pid, line: string) => void;
-  /** Supervision hook (used by the supervisor). */
-  onExit?: (proc: KProc, reason: unknown) => boolean;
   /**
    * Evict a process from its thread's memory once it has been parked this
    * long (default 10 minutes); it comes back by replay on its next wake.
@@ -47,17 +47,46 @@ export interface SpawnRootOptions {
   name?: string;
 }
 
+/** How a supervision tree's root ended. */
+export interface RootExit {
+  pid: Pid;
+  reason: unknown;
+  /** True when the root gave up (restart intensity exceeded): the node should stop with an error. */
+  escalated: boolean;
+  /** With `escalated`: the child exit that tipped it (followed down nested supervisors). */
+  failure: { id: string; pid: Pid | null; reason: unknown } | null;
+}
+
 export class Node {
   readonly kernel: Kernel;
+  readonly supervision: Supervision;
   /** Live processes found in the journal at boot (now resuming). */
   readonly recovered: number;
   #closed = false;
   #fatal: Promise<Error>;
+  #rootExits: Array<(e: RootExit) => void>;
 
-  private constructor(kernel: Kernel, recovered: number, fatal: Promise<Error>) {
+  private constructor(kernel: Kernel, supervision: Supervision, recovered: number, fatal: Promise<Error>, rootExits: Array<(e: RootExit) => void>) {
     this.kernel = kernel;
+    this.supervision = supervision;
     this.recovered = recovered;
     this.#fatal = fatal;
+    this.#rootExits = rootExits;
+  }
+
+  /** Called when a tree's root supervisor stops (cleanly or by escalation). */
+  onRootExit(fn: (e: RootExit) => void): void {
+    this.#rootExits.push(fn);
+  }
+
+  /**
+   * Start the tree in `spec`, or resume the one this journal already runs for
+   * the same file (rebuilt at boot: same pids, no new runs).
+   */
+  startTree(spec: SupervisorSpec): { pid: Pid; resumed: boolean } {
+    const existing = this.supervision.roots().find((pid) => this.supervision.rootSpec(pid)?.file === spec.file);
+    if (existing !== undefined) return { pid: existing, resumed: true };
+    return { pid: this.supervision.start(spec), resumed: false };
   }
 
   static async open(opts: NodeOptions = {}): Promise<Node> {
@@ -74,6 +103,8 @@ export class Node {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
     const store = openJournal(opts.db ?? DEFAULT_DB, { durability });
+    // The kernel calls into supervision at every exit; supervision needs the kernel.
+    let supervision: Supervision | undefined;
     let kernel: Kernel;
     try {
       kernel = new Kernel({
@@ -83,7 +114,11 @@ export class Node {
         budgetMs: opts.budgetMs ?? 4,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        onExit: opts.onExit,
+        onExit: (proc, reason) => supervision?.onExit(proc, reason) ?? 'drop',
+        startChild: (sup, args) => {
+          if (supervision === undefined) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: no supervision tree');
+          return supervision.startChild(sup, args);
+        },
         evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
       });
     } catch (err) {
@@ -91,8 +126,16 @@ export class Node {
       throw err;
     }
     const fatal = new Promise<Error>((resolve) => kernel.onFatal(resolve));
+    const rootExits: Array<(e: RootExit) => void> = [];
+    const sup = new Supervision(kernel, {
+      rootExited: (pid, reason, escalated, failure) => {
+        for (const fn of rootExits) fn({ pid, reason, escalated, failure });
+      },
+    });
+    supervision = sup;
     const recovered = kernel.recover();
-    return new Node(kernel, recovered, fatal);
+    sup.recover();
+    return new Node(kernel, sup, recovered, fatal, rootExits);
   }
 
   get db(): string {

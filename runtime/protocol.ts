@@ -40,7 +40,7 @@ export const KERNEL_ID_SLOT = 63;
 /** At most this many threads (slot numbers below KERNEL_ID_SLOT). */
 export const MAX_THREADS = 63;
 
-export type TaskItem = StartItem | WakeItem | DropItem;
+export type TaskItem = StartItem | WakeItem | DropItem | QueryItem;
 
 /** Make a process live on this thread: a fresh run, or a rebuild by replay. */
 export interface StartItem {
@@ -68,6 +68,15 @@ export interface WakeItem {
 export interface DropItem {
   op: 'drop';
   pid: Pid;
+}
+
+/** Ask a live process's onQuery handler (read-only; nothing is recorded). */
+export interface QueryItem {
+  op: 'query';
+  id: number;
+  pid: Pid;
+  name: string;
+  args: unknown[];
 }
 
 /** A wake marker: one resolution or one mailbox arrival. */
@@ -118,6 +127,8 @@ export interface SliceReport {
   nextId: number;
   /** [script, null when it loads | the load error] for each probe. */
   probes: Array<[string, unknown]>;
+  /** [query id, ok, answer or ErrorData] for each query item. */
+  queries: Array<[number, boolean, unknown]>;
 }
 
 /** One round of one process: resolutions applied, then the commands it issued. */
@@ -160,6 +171,7 @@ export type Effect =
   | { e: 'timer'; step: number; at: number }
   | { e: 'http'; step: number; req: unknown; key: string }
   | { e: 'spawn'; step: number; script: string; args: Uint8Array; link: boolean; monitor: boolean; name: string | null }
+  | { e: 'startChild'; step: number; sup: string; args: Uint8Array }
   | { e: 'link'; pid: string }
   | { e: 'unlink'; pid: string }
   | { e: 'monitor'; ref: string; pid: string }

@@ -6,18 +6,38 @@
 // (usage, script, config, journal); 3 an internal error (a bug).
 
 import { BeamlineError } from '../errors.js';
-import { spawnCommand } from './spawn.js';
 import { UsageError } from './args.js';
+import { historyCommand, killCommand, psCommand, queryCommand, sendCommand, treeCommand } from './inspect.js';
+import { spawnCommand } from './spawn.js';
+import { startCommand } from './start.js';
 
 const USAGE = `usage: runtime <command> [options]
 
+node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
+
 commands:
-  spawn [--db FILE] [--threads N] [--durability full|normal] [--slice-ms MS] SCRIPT [ARGS...]
-        run SCRIPT as a root process; each ARG is parsed as JSON when it parses
+  spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);
+                                          each ARG is parsed as JSON when it parses; into a running node if there is one
+  start [node options] [--http HOST:PORT] TREE.yaml
+                                          run a long-lived node with a supervision tree
+  ps [--db FILE] [--all] [--json]         processes (live node, or the journal)
+  tree [--db FILE] [--json]               the supervision tree
+  history [--db FILE] PID                 a process's timeline
+  send [--db FILE] PID|NAME JSON          send a message (needs a running node)
+  kill [--db FILE] PID [REASON]           send an exit signal (default 'kill')
+  query [--db FILE] PID NAME [ARGS...]    ask a process's onQuery handler
+  bench [--quick] [WORKLOAD...]           run the benchmark harness
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   spawn: spawnCommand,
+  start: startCommand,
+  ps: psCommand,
+  tree: treeCommand,
+  history: historyCommand,
+  send: sendCommand,
+  kill: killCommand,
+  query: queryCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -6,8 +6,11 @@
 // `runtime spawn` was killed), that process is resumed and awaited instead
 // of starting a second one.
 
-import { BeamlineError } from '../errors.js';
-import { Node } from '../node.js';
+import path from 'node:path';
+import { NoNodeError, request } from '../control/socket.js';
+import { BeamlineError, ErrorCodes } from '../errors.js';
+import type { ExitInfo } from '../kernel/kernel.js';
+import { DEFAULT_DB, Node } from '../node.js';
 import { intOption, nodeOptions, parseCommand, scriptArgs, UsageError } from './args.js';
 
 export async function spawnCommand(argv: string[]): Promise<number> {
@@ -19,13 +22,21 @@ export async function spawnCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--durability: expected 'full' or 'normal' (got ${durability})`);
   }
   const args = scriptArgs(raw);
-  const node = await Node.open({
+  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  let node: Node;
+  try {
+    node = await Node.open({
     db: values.db as string | undefined,
     threads: intOption('threads', values.threads, 1, 63),
     durability: durability as 'full' | 'normal' | undefined,
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
-  });
+    });
+  } catch (err) {
+    // A live node holds the journal: hand the spawn to it and wait there.
+    if ((err as BeamlineError).code !== ErrorCodes.JOURNAL_LOCKED) throw err;
+    return spawnIntoRunningNode(db, script, args, err as BeamlineError);
+  }
   const stop = (signal: NodeJS.Signals) => {
     void node.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
@@ -39,17 +50,32 @@ export async function spawnCommand(argv: string[]): Promise<number> {
         throw err;
       }),
     ]);
-    if (exit.normal) {
-      process.stdout.write(`${JSON.stringify(exit.result ?? null)}\n`);
-      return 0;
-    }
-    process.stderr.write(`runtime: process ${pid} exited abnormally: ${describeReason(exit.reason)}\n`);
-    return 1;
+    return report(pid, exit);
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
     await node.close();
   }
+}
+
+async function spawnIntoRunningNode(db: string, script: string, args: unknown[], locked: BeamlineError): Promise<number> {
+  let out: { pid: string; exit: ExitInfo };
+  try {
+    out = await request<{ pid: string; exit: ExitInfo }>(db, { cmd: 'spawn', script: path.resolve(script), args, wait: true });
+  } catch (err) {
+    if (err instanceof NoNodeError) throw locked;
+    throw err;
+  }
+  return report(out.pid, out.exit);
+}
+
+function report(pid: string, exit: ExitInfo): number {
+  if (exit.normal) {
+    process.stdout.write(`${JSON.stringify(exit.result ?? null)}\n`);
+    return 0;
+  }
+  process.stderr.write(`runtime: process ${pid} exited abnormally: ${describeReason(exit.reason)}\n`);
+  return 1;
 }
 
 export function describeReason(reason: unknown): string {

@@ -16,8 +16,8 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { builtinNatives, createRegistry, type Registry } from '../../natives/registry.js';
 import type { NativeDef } from '../../natives/api.js';
-import { toErrorData, type ErrorData } from '../errors.js';
-import { decode, decodeWire, encodeWire } from '../journal/codec.js';
+import { BeamlineError, ErrorCodes, toErrorData, type ErrorData } from '../errors.js';
+import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { JournalReader } from '../journal/sqlite.js';
 import {
   ID_STRIDE,
@@ -25,6 +25,7 @@ import {
   type MailKind,
   type MailMarker,
   type Pid,
+  type QueryItem,
   type RoundOut,
   type RoundRecord,
   type SliceReport,
@@ -68,7 +69,7 @@ let unstored: Array<[Proc, MailEntry]> = [];
 process.on('unhandledRejection', () => {});
 
 function emptyReport(): SliceReport {
-  return { slot, rounds: [], mail: [], taken: [], trapped: [], runnable: [], failed: [], nextId: 0, probes: [] };
+  return { slot, rounds: [], mail: [], taken: [], trapped: [], runnable: [], failed: [], nextId: 0, probes: [], queries: [] };
 }
 
 const env: ThreadEnv = {
@@ -172,6 +173,7 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
     }
     await applyItems(task);
     await runRounds(task.budgetMs);
+    if (queries.length > 0) await answerQueries();
     for (const proc of queue) if (proc.state !== 'exited') report.runnable.push(proc.pid);
     for (const [proc, entry] of unstored) {
       if (entry.taken || entry.stored) continue;
@@ -187,6 +189,30 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
     inSlice = false;
     current[slot] = 0;
   }
+}
+
+let queries: QueryItem[] = [];
+
+/**
+ * Queries run after the rounds, so a process started (or rebuilt) in this
+ * slice has replayed and registered its handlers first.
+ */
+async function answerQueries(): Promise<void> {
+  for (const q of queries) {
+    const proc = live.get(q.pid);
+    if (proc === undefined || proc.state !== 'live') {
+      report.queries.push([q.id, false, toErrorData(new BeamlineError(ErrorCodes.NOPROC, `query: process ${q.pid} is not running`), false)]);
+      continue;
+    }
+    try {
+      const answer = await proc.query(q.name, q.args);
+      encode(answer); // must be sendable back
+      report.queries.push([q.id, true, answer]);
+    } catch (err) {
+      report.queries.push([q.id, false, toErrorData(err, false)]);
+    }
+  }
+  queries = [];
 }
 
 async function applyItems(task: SliceTask): Promise<void> {
@@ -218,6 +244,9 @@ async function applyItems(task: SliceTask): Promise<void> {
       }
       case 'drop':
         live.delete(item.pid);
+        break;
+      case 'query':
+        queries.push(item);
         break;
     }
   }

@@ -371,6 +371,17 @@ export class SqliteStore implements Store {
     >).map((r) => ({ id: r.id, pid: r.pid, from: r.sender, kind: r.kind, data: r.data }));
   }
 
+  mailboxCounts(): Map<Pid, number> {
+    const rows = this.#db.prepare('SELECT pid, count(*) AS n FROM mailbox GROUP BY pid').all() as Array<{ pid: string; n: number }>;
+    return new Map(rows.map((r) => [r.pid, r.n]));
+  }
+
+  lastRound(pid: Pid, run: number): HistoryRow | undefined {
+    return this.#db.prepare('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq DESC LIMIT 1').get(pid, run) as
+      | HistoryRow
+      | undefined;
+  }
+
   effects(): EffectRow[] {
     return (this.#db.prepare('SELECT * FROM effects').all() as Array<Omit<EffectRow, 'done' | 'ok'> & { done: number; ok: number }>).map(
       (r) => ({ ...r, done: r.done === 1, ok: r.ok === 1 }),

@@ -67,6 +67,10 @@ export interface Store {
   processes(limit?: number): ProcessRow[];
   history(pid: Pid, run?: number): HistoryRow[];
   mailbox(pid: Pid): MailRow[];
+  /** Unconsumed mailbox entries per process. */
+  mailboxCounts(): Map<Pid, number>;
+  /** The newest journal row of a process's run. */
+  lastRound(pid: Pid, run: number): HistoryRow | undefined;
   effects(): EffectRow[];
   links(): Array<[Pid, Pid]>;
   monitors(): Array<{ ref: string; watcher: Pid; target: Pid }>;

@@ -14,7 +14,7 @@
 // ahead of the commit; anything the outside world sees (an HTTP request, a
 // result printed, a log line) waits for the commit that records its cause.
 
-import { BeamlineError, ErrorCodes, toErrorData, type ErrorData } from '../errors.js';
+import { BeamlineError, ErrorCodes, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { EffectRow, Store } from '../journal/store.js';
@@ -28,6 +28,7 @@ import {
   type ExitOut,
   type Marker,
   type Pid,
+  type QueryItem,
   type RoundOut,
   type SliceReport,
   type SliceTask,
@@ -70,6 +71,10 @@ export interface KProc {
   lastActive: number;
   /** Journal rows in the current run (what a cold start would replay). */
   rounds: number;
+  /** How the last run ended (kept while a supervisor holds a dead process for restart). */
+  lastExit: ExitInfo | null;
+  /** Queries waiting for the next slice. */
+  queries: QueryItem[];
 }
 
 interface KEffect {
@@ -113,8 +118,13 @@ export interface KernelOptions {
   natives: string[];
   /** Where process log lines go (stderr under `runtime spawn`). */
   log: (pid: Pid, line: string) => void;
-  /** Hook for supervision: return true when the exit was handled by a restart. */
-  onExit?: (proc: KProc, reason: unknown) => boolean;
+  /**
+   * Supervision hook, called at every exit: 'keep' holds the dead process
+   * (pid, mailbox) for a restart the supervisor will make; 'drop' lets it go.
+   */
+  onExit?: (proc: KProc, reason: unknown) => 'keep' | 'drop';
+  /** Supervision hook: start a dynamic child of a simple_one_for_one supervisor (by pid or name). */
+  startChild?: (sup: string, args: unknown[]) => Pid;
   /** Eviction policy: may this parked process leave its thread's memory now? */
   evict: (proc: KProc, now: number) => boolean;
 }
@@ -158,6 +168,11 @@ export class Kernel {
   #idle: Array<() => void> = [];
   #fatal: Error | null = null;
   #onFatal: (err: Error) => void = () => {};
+  /** Addresses outside the process table that can receive a message (gateway replies). */
+  readonly #ports = new Map<string, (msg: unknown) => void>();
+  #nextPort = 1;
+  readonly #queries = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  #nextQuery = 1;
 
   constructor(opts: KernelOptions) {
     if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > MAX_THREADS) {
@@ -244,6 +259,67 @@ export class Kernel {
     return this.#names.get(name);
   }
 
+  /** Registered names, for `ps`. */
+  names(): ReadonlyMap<string, Pid> {
+    return this.#names;
+  }
+
+  /** A fresh pid from this node's sequence (supervisors take theirs from here too). */
+  allocatePid(): Pid {
+    this.#countersDirty = true;
+    this.#requestFlush();
+    return `${this.store.tag}.${this.#nextSerial++}`;
+  }
+
+  /** Add events to the pending batch (supervision state). */
+  record(event: JournalEvent): void {
+    this.#events.push(event);
+    this.#requestFlush();
+  }
+
+  /** Run `fn` once everything recorded so far is committed. */
+  afterCommit(fn: () => void): void {
+    this.#afterCommit.push(fn);
+    this.#requestFlush();
+  }
+
+  /**
+   * An address a process can reply to (the HTTP gateway's `from`). Messages
+   * sent to it are handed to `fn` once the send is committed.
+   */
+  openPort(fn: (msg: unknown) => void): string {
+    const port = `${this.store.tag}.port${this.#nextPort++}`;
+    this.#ports.set(port, fn);
+    return port;
+  }
+
+  closePort(port: string): void {
+    this.#ports.delete(port);
+  }
+
+  /** Ask a process's onQuery handler; the process is rebuilt first if it is not in memory. */
+  query(pid: string, name: string, args: unknown[] = []): Promise<unknown> {
+    this.#assertOpen();
+    const proc = this.#resolve(pid);
+    if (proc === undefined) return Promise.reject(new BeamlineError(ErrorCodes.NOPROC, `query: no live process ${pid}`, { pid }));
+    const id = this.#nextQuery++;
+    return new Promise((resolve, reject) => {
+      this.#queries.set(id, { resolve, reject });
+      proc.queries.push({ op: 'query', id, pid: proc.pid, name, args });
+      this.#schedule(proc);
+      this.#requestPump();
+    });
+  }
+
+  /** Drop a dead process a supervisor held for a restart that will not come. */
+  forget(pid: Pid): void {
+    const proc = this.#procs.get(pid);
+    if (proc === undefined || proc.state !== 'dead') return;
+    this.#procs.delete(pid);
+    this.#events.push({ type: 'mail.dropped', pid });
+    this.#requestFlush();
+  }
+
   /** Load `script` on a thread; resolves null when it is a valid process script, else the load error. */
   probe(script: string): Promise<ErrorData | null> {
     this.#assertOpen();
@@ -284,16 +360,27 @@ export class Kernel {
   }
 
   /** Start the next run of a dead process: same pid, same mailbox (supervisor restart). */
-  restart(pid: Pid): void {
-    const proc = this.#procs.get(pid);
+  restart(pid: Pid, name: string | null = null): void {
+    let proc = this.#procs.get(pid);
+    if (proc === undefined) {
+      // Held for restart across a node crash: only the journal still knows it.
+      const row = this.store.process(pid);
+      if (row !== undefined && row.status === 'exited') {
+        proc = this.#newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
+        proc.state = 'dead';
+        this.#procs.set(pid, proc);
+      }
+    }
     if (proc === undefined || proc.state !== 'dead') throw new BeamlineError(ErrorCodes.NOPROC, `restart: ${pid} is not a dead process`);
     proc.run++;
     proc.restarts++;
+    proc.lastExit = null;
     proc.state = 'parked';
     proc.hasHistory = false;
     proc.rounds = 0;
     proc.resident = false;
     this.#events.push({ type: 'process.restarted', pid, run: proc.run, at: Date.now() });
+    if (name !== null) this.#register(proc, name);
     this.#schedule(proc, proc.slot);
     this.#requestFlush();
     this.#requestPump();
@@ -330,6 +417,7 @@ export class Kernel {
       if (row === undefined) return Promise.reject(new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid }));
       return Promise.resolve(exitInfoFromRow(pid, row.run, row.reason, row.result));
     }
+    if (proc.state === 'dead' && proc.lastExit !== null) return Promise.resolve(proc.lastExit);
     return new Promise((resolve) => {
       const list = this.#exitWaiters.get(pid) ?? [];
       list.push(resolve);
@@ -398,6 +486,10 @@ export class Kernel {
       }
       proc.marks = [];
       proc.state = 'running';
+      if (proc.queries.length > 0) {
+        items.push(...proc.queries);
+        proc.queries = [];
+      }
     }
     slot.queue.clear();
     slot.more = false;
@@ -423,6 +515,12 @@ export class Kernel {
         slot.inflight = null;
         const report = decodeWire<SliceReport>(buf);
         for (const [script, err] of report.probes) for (const done of probes.get(script) ?? []) done(err);
+        for (const [id, ok, value] of report.queries) {
+          const q = this.#queries.get(id);
+          this.#queries.delete(id);
+          if (ok) q?.resolve(value);
+          else q?.reject(revive(value as ErrorData));
+        }
         this.#onReport(slot, report);
       },
       (err) => {
@@ -479,7 +577,12 @@ export class Kernel {
     for (const m of report.mail) {
       const pid = this.#names.get(m.to) ?? m.to;
       const target = this.#procs.get(pid);
-      if (target === undefined || target.state === 'dead') continue; // like Erlang: a send to a dead pid is dropped
+      if (target === undefined || target.state === 'dead') {
+        const port = this.#ports.get(pid);
+        // A reply leaves the node: only once the send that caused it is committed.
+        if (port !== undefined) this.#afterCommit.push(() => port(decode(m.data)));
+        continue; // like Erlang: a send to a dead pid is dropped
+      }
       this.#events.push({ type: 'mail.put', id: m.id, to: pid, from: m.from, kind: m.kind, data: m.data });
       if (!m.local) this.#mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
     }
@@ -554,6 +657,19 @@ export class Kernel {
       case 'spawn':
         this.#spawnChild(proc, eff);
         return;
+      case 'startChild': {
+        let ok = true;
+        let value: unknown;
+        try {
+          if (this.#opts.startChild === undefined) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: this node runs no supervision tree');
+          value = this.#opts.startChild(eff.sup, decode(eff.args) as unknown[]);
+        } catch (err) {
+          ok = false;
+          value = toErrorData(err, false);
+        }
+        this.#resolveNow(proc, eff.step, 'spawn', ok, value);
+        return;
+      }
       case 'link': {
         const other = this.#resolve(eff.pid);
         if (other === undefined) this.#signal(eff.pid, proc, 'noproc');
@@ -667,16 +783,22 @@ export class Kernel {
     }
   }
 
+  /**
+   * An effect the kernel completes at once (spawn, startChild): journaled as
+   * armed-and-done so a crash before the process consumes it re-delivers it.
+   */
+  #resolveNow(proc: KProc, step: number, kind: KEffect['kind'], ok: boolean, value: unknown): void {
+    const v = encode(value);
+    proc.effects.set(step, { kind, timer: null, abort: null });
+    this.#events.push({ type: 'effect.armed', pid: proc.pid, run: proc.run, step, kind, at: null, data: EMPTY });
+    this.#events.push({ type: 'effect.done', pid: proc.pid, run: proc.run, step, ok, value: v });
+    this.#mark(proc, { m: 'res', run: proc.run, step, ok, v });
+  }
+
   #spawnChild(parent: KProc, eff: Extract<Effect, { e: 'spawn' }>): void {
-    const fail = (err: BeamlineError) => {
-      parent.effects.set(eff.step, { kind: 'spawn', timer: null, abort: null });
-      const v = encode(toErrorData(err, false));
-      this.#events.push({ type: 'effect.armed', pid: parent.pid, run: parent.run, step: eff.step, kind: 'spawn', at: null, data: EMPTY });
-      this.#events.push({ type: 'effect.done', pid: parent.pid, run: parent.run, step: eff.step, ok: false, value: v });
-      this.#mark(parent, { m: 'res', run: parent.run, step: eff.step, ok: false, v });
-    };
     if (eff.name !== null && this.#names.has(eff.name)) {
-      fail(new BeamlineError(ErrorCodes.NAME_TAKEN, `spawn: name '${eff.name}' is already registered to ${this.#names.get(eff.name)}`, { name: eff.name }));
+      const err = new BeamlineError(ErrorCodes.NAME_TAKEN, `spawn: name '${eff.name}' is already registered to ${this.#names.get(eff.name)}`, { name: eff.name });
+      this.#resolveNow(parent, eff.step, 'spawn', false, toErrorData(err, false));
       return;
     }
     const pid = this.spawn(eff.script, eff.args, {
@@ -691,11 +813,7 @@ export class Kernel {
       parent.watching.set(ref, pid);
       this.#events.push({ type: 'monitor.added', ref, watcher: parent.pid, target: pid });
     }
-    const v = encode(pid);
-    parent.effects.set(eff.step, { kind: 'spawn', timer: null, abort: null });
-    this.#events.push({ type: 'effect.armed', pid: parent.pid, run: parent.run, step: eff.step, kind: 'spawn', at: null, data: EMPTY });
-    this.#events.push({ type: 'effect.done', pid: parent.pid, run: parent.run, step: eff.step, ok: true, value: v });
-    this.#mark(parent, { m: 'res', run: parent.run, step: eff.step, ok: true, v });
+    this.#resolveNow(parent, eff.step, 'spawn', true, pid);
   }
 
   // ───────────────────────────── links, signals, names ─────────────────────────────
@@ -811,24 +929,27 @@ export class Kernel {
       this.#events.push({ type: 'monitor.removed', ref });
     }
     proc.watching.clear();
-    const restarted = this.#opts.onExit?.(proc, reason) ?? false;
-    if (!restarted && proc.state === 'dead') {
-      this.#events.push({ type: 'mail.dropped', pid: proc.pid });
-      this.#procs.delete(proc.pid);
-    }
+    const info: ExitInfo = {
+      pid: proc.pid,
+      run: proc.run,
+      reason,
+      result: exit.result === null ? null : decode(exit.result),
+      normal: reason === 'normal',
+    };
+    proc.lastExit = info;
+    for (const q of proc.queries) this.#queries.get(q.op === 'query' ? q.id : -1)?.reject(new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} exited`));
+    proc.queries = [];
     const waiters = this.#exitWaiters.get(proc.pid);
     if (waiters !== undefined) {
       this.#exitWaiters.delete(proc.pid);
-      const info: ExitInfo = {
-        pid: proc.pid,
-        run: proc.run,
-        reason,
-        result: exit.result === null ? null : decode(exit.result),
-        normal: reason === 'normal',
-      };
       this.#afterCommit.push(() => {
         for (const w of waiters) w(info);
       });
+    }
+    const keep = this.#opts.onExit?.(proc, reason) ?? 'drop';
+    if (keep === 'drop' && proc.state === 'dead') {
+      this.#events.push({ type: 'mail.dropped', pid: proc.pid });
+      this.#procs.delete(proc.pid);
     }
     this.#requestFlush();
   }
@@ -886,9 +1007,10 @@ export class Kernel {
   /** A slice's work is gone: give its markers back and rebuild the thread's processes elsewhere. */
   #sliceLost(slot: Slot, items: TaskItem[]): void {
     for (const item of items) {
-      if (item.op === 'drop') continue;
       const proc = this.#procs.get(item.pid);
-      if (proc !== undefined && proc.state !== 'dead') proc.marks = [...item.marks, ...proc.marks];
+      if (proc === undefined || proc.state === 'dead') continue;
+      if (item.op === 'start' || item.op === 'wake') proc.marks = [...item.marks, ...proc.marks];
+      else if (item.op === 'query') proc.queries.push(item);
     }
     // Every process the thread held is rebuilt by replay (on whichever thread
     // placement picks); eagerly, since some may have had work only that
@@ -988,6 +1110,8 @@ export class Kernel {
       restarts: 0,
       lastActive: at,
       rounds: 0,
+      lastExit: null,
+      queries: [],
     };
   }
 }

@@ -1,0 +1,4 @@
+// The cheapest durable process: starts, exits normally. Used by `spawn`.
+export default async function empty() {
+  return null;
+}

@@ -1,0 +1,98 @@
+// `runtime ps | tree | history | send | kill | query`: talk to the node that
+// runs on the journal through its control socket; with no node running,
+// ps/tree/history read the journal (read-only: nothing is written).
+
+import { formatTable, historyLines, psRows, type PsRow } from '../control/inspect.js';
+import { NoNodeError, request } from '../control/socket.js';
+import { BeamlineError, ErrorCodes } from '../errors.js';
+import { openJournal } from '../journal/sqlite.js';
+import { DEFAULT_DB } from '../node.js';
+import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
+import { parseCommand, scriptArgs, UsageError } from './args.js';
+
+const dbOption = { db: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
+
+/** Ask the live node; when none runs, `offline` answers from the journal (or null: a live node is required). */
+async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (() => T) | null): Promise<T> {
+  try {
+    return await request<T>(db, req);
+  } catch (err) {
+    if (!(err instanceof NoNodeError)) throw err;
+    if (offline === null) {
+      throw new BeamlineError(ErrorCodes.NOPROC, `${req.cmd}: no node is running on ${db}; start one with 'runtime start' or 'runtime spawn'`);
+    }
+    return offline();
+  }
+}
+
+function readJournal<T>(db: string, fn: (store: ReturnType<typeof openJournal>) => T): T {
+  const store = openJournal(db, { readonly: true });
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+export async function psCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  if (rest.length > 0) throw new UsageError(`ps: unexpected arguments: ${rest.join(' ')}`);
+  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  const rows = await ask<PsRow[]>(db, { cmd: 'ps', all: values.all === true }, () =>
+    readJournal(db, (store) => psRows(store, null, { all: values.all === true })),
+  );
+  process.stdout.write(values.json ? `${JSON.stringify(rows)}\n` : `${formatTable(rows)}\n`);
+  return 0;
+}
+
+export async function treeCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  if (rest.length > 0) throw new UsageError(`tree: unexpected arguments: ${rest.join(' ')}`);
+  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  const views = await ask<TreeView[]>(db, { cmd: 'tree' }, () => readJournal(db, viewFromJournal));
+  if (values.json) process.stdout.write(`${JSON.stringify(views)}\n`);
+  else process.stdout.write(views.length === 0 ? 'no supervision tree in this journal\n' : `${drawTree(views)}\n`);
+  return 0;
+}
+
+export async function historyCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [pid, ...extra] = rest;
+  if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] PID');
+  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  const lines = await ask<string[] | null>(db, { cmd: 'history', pid }, () => readJournal(db, (store) => historyLines(store, pid)));
+  if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${pid} in ${db}`, { pid });
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+export async function sendCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [to, json, ...extra] = rest;
+  if (to === undefined || json === undefined || extra.length > 0) throw new UsageError('send: usage: runtime send [--db FILE] PID|NAME JSON');
+  let msg: unknown;
+  try {
+    msg = JSON.parse(json);
+  } catch (err) {
+    throw new UsageError(`send: message is not JSON: ${(err as Error).message}`);
+  }
+  await ask((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'send', to, msg }, null);
+  return 0;
+}
+
+export async function killCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [pid, reason, ...extra] = rest;
+  if (pid === undefined || extra.length > 0) throw new UsageError('kill: usage: runtime kill [--db FILE] PID [REASON]');
+  await ask((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'kill', pid, reason: reason === undefined ? 'kill' : scriptArgs([reason])[0] }, null);
+  return 0;
+}
+
+export async function queryCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [pid, name, ...args] = rest;
+  if (pid === undefined || name === undefined) throw new UsageError('query: usage: runtime query [--db FILE] PID NAME [ARGS...]');
+  const answer = await ask((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'query', pid, name, args: scriptArgs(args) }, null);
+  process.stdout.write(`${JSON.stringify(answer ?? null)}\n`);
+  return 0;
+}

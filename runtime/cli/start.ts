@@ -1,0 +1,85 @@
+// `runtime start TREE [--http HOST:PORT]`: a long-lived node running a
+// supervision tree. Boot resumes everything the journal holds (the tree
+// included: same pids, no new runs); SIGTERM/SIGINT stop the tree in order
+// (children in reverse start order, each within its shutdown grace) and exit
+// 0; a root that gives up (restart intensity) stops the node with exit 1 and
+// one line saying why.
+
+import { parseTreeFile } from '../config/tree.js';
+import { ControlServer } from '../control/socket.js';
+import { Gateway } from '../gateway/http.js';
+import { Node } from '../node.js';
+import { intOption, nodeOptions, parseCommand, UsageError } from './args.js';
+import { describeReason } from './spawn.js';
+
+export async function startCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, {
+    ...nodeOptions,
+    http: { type: 'string' },
+    'http-timeout': { type: 'string' },
+  });
+  const [treeFile, ...extra] = rest;
+  if (treeFile === undefined) throw new UsageError('start: missing TREE; usage: runtime start [options] TREE.yaml [--http HOST:PORT]');
+  if (extra.length > 0) throw new UsageError(`start: unexpected arguments after the tree file: ${extra.join(' ')} (options go before it)`);
+  const http = values.http === undefined ? null : parseHostPort(values.http as string);
+  const spec = parseTreeFile(treeFile);
+  const durability = values.durability as string | undefined;
+  if (durability !== undefined && durability !== 'full' && durability !== 'normal') {
+    throw new UsageError(`--durability: expected 'full' or 'normal' (got ${durability})`);
+  }
+  const node = await Node.open({
+    db: values.db as string | undefined,
+    threads: intOption('threads', values.threads, 1, 63),
+    durability: durability as 'full' | 'normal' | undefined,
+    sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
+    natives: (values.natives as unknown as string[] | undefined) ?? [],
+  });
+  const control = new ControlServer(node);
+  let gateway: Gateway | null = null;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  try {
+    await control.listen();
+    node.onRootExit((e) => {
+      if (e.escalated) {
+        const cause = e.failure === null ? '' : `; child '${e.failure.id}' (${e.failure.pid}) exited with ${describeReason(e.failure.reason)}`;
+        process.stderr.write(`runtime: supervision tree ${e.pid} (${treeFile}) gave up: restart intensity exceeded${cause}\n`);
+        finish(1);
+      } else {
+        finish(0);
+      }
+    });
+    const { pid, resumed } = node.startTree(spec);
+    if (http !== null) {
+      gateway = new Gateway(node, { ...http, timeoutMs: intOption('http-timeout', values['http-timeout'], 1, 2 ** 31 - 1) });
+      const addr = await gateway.listen();
+      process.stderr.write(`runtime: http gateway on http://${addr.address}:${addr.port}\n`);
+    }
+    process.stderr.write(
+      `runtime: node ${node.kernel.store.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
+    );
+    const stop = () => {
+      void node.supervision.shutdownAll().then(() => finish(0));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    void node.fatal.then((err) => {
+      process.stderr.write(`runtime: ${err.message}\n`);
+      finish(3);
+    });
+    return await finished;
+  } finally {
+    await gateway?.close();
+    await control.close();
+    await node.close();
+  }
+}
+
+function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(value);
+  const port = Number(m?.[2]);
+  if (m === null || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--http: expected HOST:PORT, e.g. 127.0.0.1:8080 (got ${value})`);
+  }
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port };
+}

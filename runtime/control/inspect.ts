@@ -1,0 +1,139 @@
+// What `runtime ps`, `history` and `tree` show, computed from the journal
+// (plus the live kernel's view when a node runs). The same code serves both
+// cases, so a crashed node's journal reads exactly like a running one.
+
+import { format, formatDistanceStrict } from 'date-fns';
+import { decode } from '../journal/codec.js';
+import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
+
+export interface PsRow {
+  pid: Pid;
+  name: string;
+  script: string;
+  state: string;
+  run: number;
+  restarts: number;
+  mailbox: number;
+  lastStep: string;
+  age: string;
+}
+
+/** One row per live process (and, with `all`, exited ones too). */
+export function psRows(store: Store, kernel: Kernel | null, opts: { all?: boolean; now?: number } = {}): PsRow[] {
+  const now = opts.now ?? Date.now();
+  const rows = opts.all ? store.processes() : store.liveProcesses();
+  const names = new Map<Pid, string[]>();
+  for (const [name, pid] of kernel !== null ? kernel.names() : new Map(store.names())) {
+    names.set(pid, [...(names.get(pid) ?? []), name]);
+  }
+  const mailbox = store.mailboxCounts();
+  return rows.map((row) => {
+    const live = kernel?.process(row.pid);
+    const state = live !== undefined ? live.state : row.status === 'live' ? 'parked' : 'dead';
+    return {
+      pid: row.pid,
+      name: (names.get(row.pid) ?? []).join(',') || '-',
+      script: shortScript(row.script),
+      state: row.status === 'exited' ? `exited(${short(reasonOf(row))})` : state,
+      run: row.run,
+      restarts: row.run - 1,
+      mailbox: mailbox.get(row.pid) ?? 0,
+      lastStep: lastStep(store.lastRound(row.pid, row.run)),
+      age: formatDistanceStrict(row.spawnedAt, now),
+    };
+  });
+}
+
+export function formatTable(rows: PsRow[]): string {
+  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'lastStep', 'age'];
+  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'LAST STEP', 'AGE'];
+  const cells = [titles, ...rows.map((r) => header.map((h) => String(r[h])))];
+  const widths = titles.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+  return cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function lastStep(row: HistoryRow | undefined): string {
+  if (row === undefined) return '-';
+  const rec = decode(row.row) as RoundRecord;
+  if (rec.x !== undefined) return `exit ${short(rec.x)}`;
+  const cmd = rec.c.at(-1);
+  if (cmd !== undefined) return `${cmd[0]} ${cmd[1]}${cmd[2] ? `(${cmd[2]})` : ''}`;
+  const res = rec.r.at(-1);
+  return res === undefined ? '-' : `${res[0]} resolved`;
+}
+
+function reasonOf(row: ProcessRow): unknown {
+  return row.reason === null ? 'normal' : decode(row.reason);
+}
+
+function shortScript(file: string): string {
+  const cwd = process.cwd();
+  return file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
+}
+
+/** A compact one-line rendering of any journaled value. */
+export function short(value: unknown, max = 60): string {
+  let text: string;
+  if (value instanceof Uint8Array) {
+    try {
+      text = JSON.stringify(decode(value));
+    } catch {
+      text = `<${value.length} bytes>`;
+    }
+  } else if (typeof value === 'object' && value !== null && typeof (value as { error?: unknown }).error === 'string') {
+    const e = value as { error: string; message?: string };
+    text = `${e.error}: ${String(e.message ?? '').split('\n')[0]}`;
+  } else {
+    try {
+      text = typeof value === 'string' ? value : (JSON.stringify(value, (_k, v: unknown) => (v instanceof Uint8Array ? decode(v) : v)) ?? String(value));
+    } catch {
+      text = String(value);
+    }
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** A readable timeline of a process: spawn, every round, every run, the exit. */
+export function historyLines(store: Store, pid: Pid): string[] | null {
+  const proc = store.process(pid);
+  if (proc === undefined) return null;
+  const lines: string[] = [];
+  const t = (at: number) => format(at, 'yyyy-MM-dd HH:mm:ss.SSS');
+  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(proc.args)}${proc.parent ? ` by ${proc.parent}` : ''}`);
+  let run = 1;
+  let last = proc.spawnedAt;
+  for (const row of store.history(pid)) {
+    if (row.run !== run) {
+      run = row.run;
+      lines.push(`${t(row.at)}  ── run ${run} (restarted) ──`);
+    }
+    const rec = decode(row.row) as RoundRecord;
+    const gap = row.at - last;
+    last = row.at;
+    const prefix = `${t(row.at)}  ${gap >= 1000 ? `+${formatDistanceStrict(0, gap)}` : `+${gap}ms`}`.padEnd(34);
+    for (const [step, ok, value] of rec.r) lines.push(`${prefix}  ← ${step} ${ok ? 'resolved' : 'failed'} ${value === undefined ? '' : short(received(value))}`.trimEnd());
+    for (const c of rec.c) lines.push(`${prefix}  → ${describeCommand(c)}`);
+    for (const l of rec.l ?? []) lines.push(`${prefix}  log ${l}`);
+    if (rec.x !== undefined) lines.push(`${prefix}  exit ${short(rec.x, 120)}`);
+  }
+  if (proc.status === 'live') lines.push(`(live, run ${proc.run})`);
+  else if (proc.result !== null) lines.push(`result ${short(proc.result, 200)}`);
+  return lines;
+}
+
+function received(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && 'data' in value && (value as { data: unknown }).data instanceof Uint8Array) {
+    const v = value as { from: string; data: Uint8Array };
+    return { from: v.from, msg: decode(v.data) };
+  }
+  return value;
+}
+
+function describeCommand([step, native, key, record, done, result]: CommandTuple): string {
+  const k = key === null ? '' : `(${short(key, 40)})`;
+  const rec = record === null || record === undefined ? '' : ` ${short(record, 50)}`;
+  const inline = done === 1 ? (result === undefined || result === null ? '' : ` = ${short(received(result))}`) : done === 2 ? ` ! ${short(result)}` : ' …';
+  return `${step} ${native}${k}${rec}${inline}`;
+}

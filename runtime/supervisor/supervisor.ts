@@ -1,0 +1,567 @@
+// Supervision trees, read top to bottom like OTP's supervisor.erl: state,
+// the tree API, child exits, restarts, shutdown, persistence, recovery.
+//
+// Supervisors live in the kernel's thread (they are policy, not user code)
+// and take pids from the node's sequence. A supervisor's children are
+// processes (or nested supervisors) tagged `<supervisor pid>/<child id>`;
+// the kernel tells us of every exit through `onExit`, synchronously, and we
+// answer whether to hold the dead process for a restart ('keep': same pid,
+// same mailbox, next run) or to let it go ('drop').
+//
+// Work that has to wait (stopping children one by one, each within its
+// shutdown grace) runs as operations queued on the supervisor, one at a time,
+// so an exit or a shutdown that arrives meanwhile is handled in order — never
+// by spinning. The whole state (spec, children, restart history, the
+// operation in progress) is journaled with every change, so after a crash the
+// tree is rebuilt as it was and an interrupted operation is finished, not
+// started over.
+
+import { BeamlineError, ErrorCodes } from '../errors.js';
+import { decode, encode } from '../journal/codec.js';
+import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
+import type { Kernel, KProc } from '../kernel/kernel.js';
+import type { Store } from '../journal/store.js';
+import type { Pid } from '../protocol.js';
+import { addRestart, isShutdown, RESTART, STRATEGY } from './policy.js';
+
+type ChildState = 'running' | 'terminating' | 'stopped' | 'restarting';
+
+interface Child {
+  id: string;
+  spec: ChildSpec;
+  /** Worker pid, or the nested supervisor's pid. */
+  pid: Pid | null;
+  state: ChildState;
+  /** While terminating: hold the process for a restart afterwards. */
+  restartAfter: boolean;
+  /** While terminating: resolves when it has exited. */
+  stopped: (() => void) | null;
+}
+
+type SupStatus = 'running' | 'stopping' | 'dead';
+
+/** The journaled form of one supervisor. */
+interface SupRecord {
+  v: 1;
+  spec: SupervisorSpec;
+  parent: Pid | null;
+  idInParent: string | null;
+  children: Array<{ id: string; pid: Pid | null; spec: ChildSpec; state: ChildState }>;
+  restarts: number[];
+  status: SupStatus;
+  dynamic: number;
+  /** An interrupted restart: child ids with the run each had when it was planned. */
+  pending: Array<[string, number]> | null;
+}
+
+export interface TreeView {
+  pid: Pid;
+  id: string;
+  strategy: string;
+  status: SupStatus;
+  restarts: number;
+  children: Array<
+    | { kind: 'worker'; id: string; pid: Pid | null; state: ChildState; name: string | null; run: number | null; restart: string }
+    | ({ kind: 'supervisor' } & TreeView)
+  >;
+}
+
+export interface SupervisionEvents {
+  /**
+   * The root supervisor stopped: `escalated` when it gave up (restart
+   * intensity exceeded), with the child exit that tipped it; else a clean stop.
+   */
+  rootExited(pid: Pid, reason: unknown, escalated: boolean, failure: { id: string; pid: Pid | null; reason: unknown } | null): void;
+}
+
+class Supervisor {
+  readonly pid: Pid;
+  readonly spec: SupervisorSpec;
+  readonly parent: Supervisor | null;
+  readonly idInParent: string | null;
+  children: Child[] = [];
+  restarts: number[] = [];
+  status: SupStatus = 'running';
+  dynamic = 0;
+  pending: Array<[string, number]> | null = null;
+  /** The exit that caused the latest restart (what an escalation reports). */
+  lastFailure: { id: string; pid: Pid | null; reason: unknown } | null = null;
+  #queue: Promise<void> = Promise.resolve();
+  readonly #tree: Supervision;
+
+  constructor(tree: Supervision, pid: Pid, spec: SupervisorSpec, parent: Supervisor | null, idInParent: string | null) {
+    this.#tree = tree;
+    this.pid = pid;
+    this.spec = spec;
+    this.parent = parent;
+    this.idInParent = idInParent;
+  }
+
+  /** Run `op` after every operation queued before it. */
+  enqueue(op: () => Promise<void> | void): Promise<void> {
+    this.#queue = this.#queue.then(op).catch((err: unknown) => {
+      process.emitWarning(`beamline: supervisor ${this.pid}: ${(err as Error)?.stack ?? String(err)}`);
+    });
+    return this.#queue;
+  }
+
+  get tree(): Supervision {
+    return this.#tree;
+  }
+}
+
+export class Supervision {
+  readonly #kernel: Kernel;
+  readonly #events: SupervisionEvents;
+  readonly #sups = new Map<Pid, Supervisor>();
+  /** Registered names of nested supervisors (for startChild by name). */
+  readonly #names = new Map<string, Pid>();
+
+  constructor(kernel: Kernel, events: SupervisionEvents) {
+    this.#kernel = kernel;
+    this.#events = events;
+  }
+
+  // ───────────────────────────── API ─────────────────────────────
+
+  /** Start a tree from its spec; children start in list order. */
+  start(spec: SupervisorSpec): Pid {
+    const sup = this.#create(spec, null, null, null);
+    this.#startAll(sup);
+    return sup.pid;
+  }
+
+  /** The root supervisors in the journal (live trees). */
+  roots(): Pid[] {
+    return [...this.#sups.values()].filter((s) => s.parent === null && s.status !== 'dead').map((s) => s.pid);
+  }
+
+  /** @internal */
+  supervisorFor(pid: Pid): Supervisor | undefined {
+    return this.#sups.get(pid);
+  }
+
+  rootSpec(pid: Pid): SupervisorSpec | undefined {
+    return this.#sups.get(pid)?.spec;
+  }
+
+  /** A dynamic child of a simple_one_for_one supervisor: the template's args followed by `args`. */
+  startChild(ref: string, args: unknown[]): Pid {
+    const sup = this.#sups.get(this.#names.get(ref) ?? ref);
+    if (sup === undefined || sup.status !== 'running') {
+      throw new BeamlineError(ErrorCodes.NOPROC, `startChild: no running supervisor ${ref}`, { sup: ref });
+    }
+    if (sup.spec.strategy !== 'simple_one_for_one') {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `startChild: supervisor ${ref} is ${sup.spec.strategy}; dynamic children need simple_one_for_one`, {
+        sup: ref,
+      });
+    }
+    const template = sup.spec.children[0] as WorkerChildSpec;
+    sup.dynamic++;
+    const spec: WorkerChildSpec = Object.freeze({ ...template, id: `${template.id}-${sup.dynamic}`, args: Object.freeze([...template.args, ...args]) });
+    const child: Child = { id: spec.id, spec, pid: null, state: 'stopped', restartAfter: false, stopped: null };
+    sup.children.push(child);
+    this.#startChild(sup, child);
+    this.#persist(sup);
+    return child.pid!;
+  }
+
+  /** Stop every tree: children in reverse start order, each within its shutdown grace. */
+  async shutdownAll(): Promise<void> {
+    await Promise.all(this.roots().map((pid) => this.#shutdownOp(this.#sups.get(pid)!, 'shutdown', false)));
+  }
+
+  view(pid?: Pid): TreeView[] {
+    const roots = pid === undefined ? this.roots() : [pid];
+    return roots.map((p) => this.#view(this.#sups.get(p)!)).filter(Boolean);
+  }
+
+  // ───────────────────────────── child exits ─────────────────────────────
+
+  /** Kernel hook: a process exited. Hold it for a restart, or let it go. */
+  onExit(proc: KProc, reason: unknown): 'keep' | 'drop' {
+    if (proc.sup === null) return 'drop';
+    const slash = proc.sup.indexOf('/');
+    const sup = this.#sups.get(proc.sup.slice(0, slash));
+    const child = sup?.children.find((c) => c.id === proc.sup!.slice(slash + 1) && c.pid === proc.pid);
+    if (sup === undefined || child === undefined) return 'drop';
+    return this.#childExited(sup, child, reason);
+  }
+
+  #childExited(sup: Supervisor, child: Child, reason: unknown): 'keep' | 'drop' {
+    if (child.state === 'terminating') {
+      // We asked it to stop.
+      child.state = 'stopped';
+      const done = child.stopped;
+      child.stopped = null;
+      done?.();
+      return child.restartAfter ? 'keep' : 'drop';
+    }
+    if (sup.status !== 'running') {
+      child.state = 'stopped';
+      return 'drop';
+    }
+    if (RESTART[child.spec.restart](reason)) {
+      sup.lastFailure = { id: child.id, pid: child.pid, reason };
+      child.state = 'restarting';
+      void sup.enqueue(() => this.#restartOp(sup, child));
+      this.#persist(sup);
+      return 'keep';
+    }
+    child.state = 'stopped';
+    if (child.spec.restart === 'temporary' || sup.spec.strategy === 'simple_one_for_one') {
+      sup.children = sup.children.filter((c) => c !== child);
+    }
+    this.#persist(sup);
+    if (child.spec.significant) void sup.enqueue(() => this.#autoShutdown(sup));
+    return 'drop';
+  }
+
+  /** A nested supervisor stopped on its own (intensity, auto_shutdown): its parent treats it as a child exit. */
+  #supervisorExited(sup: Supervisor, reason: unknown, escalated: boolean): void {
+    const parent = sup.parent;
+    if (parent === null) {
+      this.#events.rootExited(sup.pid, reason, escalated, escalated ? deepest(sup) : null);
+      return;
+    }
+    const child = parent.children.find((c) => c.pid === sup.pid);
+    if (child !== undefined) this.#childExited(parent, child, reason);
+  }
+
+  // ───────────────────────────── restarts ─────────────────────────────
+
+  async #restartOp(sup: Supervisor, child: Child): Promise<void> {
+    if (sup.status !== 'running' || child.state !== 'restarting') return;
+    const { times, exceeded } = addRestart(sup.restarts, Date.now(), sup.spec.periodMs, sup.spec.intensity);
+    sup.restarts = times;
+    if (exceeded) {
+      this.#persist(sup);
+      await this.#shutdownOp(sup, 'shutdown', true);
+      return;
+    }
+    const index = sup.children.indexOf(child);
+    const plan = STRATEGY[sup.spec.strategy](sup.children, index);
+    const restartable = (c: Child) => c.spec.restart !== 'temporary' || c === child;
+    sup.pending = plan.start.map((c) => [c.id, this.#runOf(c)]);
+    this.#persist(sup);
+    for (const c of plan.stop) await this.#terminate(sup, c, restartable(c));
+    for (const c of plan.start) {
+      if (!restartable(c)) {
+        sup.children = sup.children.filter((x) => x !== c);
+        if (c.pid !== null) this.#kernel.forget(c.pid);
+        continue;
+      }
+      if (sup.status !== 'running') break;
+      this.#restartChild(sup, c);
+    }
+    sup.pending = null;
+    this.#persist(sup);
+  }
+
+  #runOf(child: Child): number {
+    if (child.pid === null) return 0;
+    if (child.spec.kind === 'supervisor') return this.#sups.get(child.pid)?.restarts.length ?? 0;
+    return this.#kernel.process(child.pid)?.run ?? 0;
+  }
+
+  /** Start a child for the first time. */
+  #startChild(sup: Supervisor, child: Child): void {
+    const spec = child.spec;
+    if (spec.kind === 'worker') {
+      child.pid = this.#kernel.spawn(spec.script, encode(spec.args), { sup: `${sup.pid}/${spec.id}`, name: spec.name ?? null, parent: sup.pid });
+    } else {
+      const nested = this.#create(spec.spec, sup, spec.id, spec.name ?? null);
+      child.pid = nested.pid;
+      this.#startAll(nested);
+    }
+    child.state = 'running';
+  }
+
+  /** Start a child again: same pid, same mailbox, next run (a nested supervisor restarts its children). */
+  #restartChild(sup: Supervisor, child: Child): void {
+    if (child.pid === null) {
+      this.#startChild(sup, child);
+      return;
+    }
+    if (child.spec.kind === 'worker') {
+      const proc = this.#kernel.process(child.pid);
+      if (proc !== undefined && proc.state !== 'dead') {
+        child.state = 'running';
+        return;
+      }
+      this.#kernel.restart(child.pid, child.spec.name ?? null);
+    } else {
+      const nested = this.#sups.get(child.pid);
+      if (nested === undefined) {
+        this.#startChild(sup, child);
+        return;
+      }
+      nested.status = 'running';
+      nested.restarts = [];
+      for (const c of nested.children) if (c.state !== 'running') this.#restartChild(nested, c);
+      this.#persist(nested);
+    }
+    child.state = 'running';
+  }
+
+  #startAll(sup: Supervisor): void {
+    if (sup.spec.strategy === 'simple_one_for_one') {
+      this.#persist(sup);
+      return;
+    }
+    sup.children = sup.spec.children.map((spec) => ({ id: spec.id, spec, pid: null, state: 'stopped' as ChildState, restartAfter: false, stopped: null }));
+    for (const child of sup.children) this.#startChild(sup, child);
+    this.#persist(sup);
+  }
+
+  // ───────────────────────────── shutdown ─────────────────────────────
+
+  /** Stop one child and wait for it: 'shutdown' then 'kill' after the grace (or 'kill' at once). */
+  async #terminate(sup: Supervisor, child: Child, restartAfter: boolean): Promise<void> {
+    if (child.pid === null || child.state !== 'running') {
+      if (child.state === 'stopped' && restartAfter && child.pid !== null) child.state = 'restarting';
+      return;
+    }
+    if (child.spec.kind === 'supervisor') {
+      const nested = this.#sups.get(child.pid);
+      child.state = 'terminating';
+      if (nested !== undefined) await this.#stopSupervisor(nested);
+      child.state = 'stopped';
+      return;
+    }
+    child.state = 'terminating';
+    child.restartAfter = restartAfter;
+    const exited = new Promise<void>((resolve) => (child.stopped = resolve));
+    const pid = child.pid;
+    const shutdown = child.spec.shutdown;
+    let grace: NodeJS.Timeout | null = null;
+    const alive = this.#kernel.kill(pid, shutdown.kind === 'brutal_kill' ? 'kill' : 'shutdown', sup.pid);
+    if (!alive) {
+      child.state = 'stopped';
+      child.stopped = null;
+      return;
+    }
+    if (shutdown.kind === 'timeout') grace = setTimeout(() => this.#kernel.kill(pid, 'kill', sup.pid), shutdown.ms);
+    await exited;
+    if (grace !== null) clearTimeout(grace);
+  }
+
+  /** Stop a supervisor's children in reverse start order; it is then dead. */
+  async #stopSupervisor(sup: Supervisor): Promise<void> {
+    if (sup.status === 'dead') return;
+    sup.status = 'stopping';
+    this.#persist(sup);
+    for (const child of [...sup.children].reverse()) await this.#terminate(sup, child, false);
+    for (const child of sup.children) if (child.spec.kind === 'worker' && child.pid !== null) this.#kernel.forget(child.pid);
+    sup.status = 'dead';
+    this.#persist(sup);
+  }
+
+  async #shutdownOp(sup: Supervisor, reason: unknown, escalated: boolean): Promise<void> {
+    if (sup.status === 'dead') return;
+    await this.#stopSupervisor(sup);
+    this.#supervisorExited(sup, reason, escalated);
+  }
+
+  async #autoShutdown(sup: Supervisor): Promise<void> {
+    if (sup.status !== 'running' || sup.spec.autoShutdown === 'never') return;
+    const significant = sup.children.filter((c) => c.spec.significant);
+    const stopped = (c: Child) => c.state === 'stopped';
+    const go = sup.spec.autoShutdown === 'any_significant' ? true : significant.every(stopped);
+    if (go) await this.#shutdownOp(sup, 'shutdown', false);
+  }
+
+  // ───────────────────────────── persistence and recovery ─────────────────────────────
+
+  #create(spec: SupervisorSpec, parent: Supervisor | null, idInParent: string | null, name: string | null): Supervisor {
+    const sup = new Supervisor(this, this.#kernel.allocatePid(), spec, parent, idInParent);
+    this.#sups.set(sup.pid, sup);
+    if (name !== null) this.#names.set(name, sup.pid);
+    return sup;
+  }
+
+  #persist(sup: Supervisor): void {
+    if (sup.status === 'dead') {
+      this.#kernel.record({ type: 'supervisor.state', pid: sup.pid, data: null });
+      this.#sups.delete(sup.pid);
+      for (const [name, pid] of this.#names) if (pid === sup.pid) this.#names.delete(name);
+      return;
+    }
+    const record: SupRecord = {
+      v: 1,
+      spec: sup.spec,
+      parent: sup.parent?.pid ?? null,
+      idInParent: sup.idInParent,
+      children: sup.children.map((c) => ({ id: c.id, pid: c.pid, spec: c.spec, state: c.state === 'terminating' ? 'running' : c.state })),
+      restarts: sup.restarts,
+      status: sup.status,
+      dynamic: sup.dynamic,
+      pending: sup.pending,
+    };
+    this.#kernel.record({ type: 'supervisor.state', pid: sup.pid, data: encode(record) });
+  }
+
+  /**
+   * Rebuild every supervisor from the journal (after the kernel recovered the
+   * processes), then finish what a crash interrupted: a planned restart, or a
+   * child that died before its supervisor could act. Children that are alive
+   * just carry on: no new runs, no restart storm.
+   */
+  recover(): void {
+    const records = this.#kernel.store.supervisors().map((row) => ({ pid: row.pid, rec: decode(row.data) as SupRecord }));
+    const pending: Array<() => void> = [];
+    // Parents before children, so each nested supervisor finds its parent.
+    const byPid = new Map(records.map((r) => [r.pid, r]));
+    const build = (pid: Pid): Supervisor | null => {
+      const existing = this.#sups.get(pid);
+      if (existing !== undefined) return existing;
+      const r = byPid.get(pid);
+      if (r === undefined) return null;
+      const parent = r.rec.parent === null ? null : build(r.rec.parent);
+      const sup = new Supervisor(this, pid, r.rec.spec, parent, r.rec.idInParent);
+      sup.restarts = r.rec.restarts;
+      sup.status = r.rec.status === 'stopping' ? 'running' : r.rec.status;
+      sup.dynamic = r.rec.dynamic;
+      sup.pending = r.rec.pending;
+      sup.children = r.rec.children.map((c) => ({ id: c.id, spec: c.spec, pid: c.pid, state: c.state, restartAfter: false, stopped: null }));
+      this.#sups.set(pid, sup);
+      if (parent !== null) {
+        const name = parent.children.find((c) => c.pid === pid)?.spec.name;
+        if (name !== undefined) this.#names.set(name, pid);
+      }
+      return sup;
+    };
+    for (const r of records) build(r.pid);
+    for (const sup of this.#sups.values()) {
+      // A shutdown the crash interrupted is finished, not undone.
+      if (byPid.get(sup.pid)?.rec.status === 'stopping') {
+        pending.push(() => void sup.enqueue(() => this.#shutdownOp(sup, 'shutdown', false)));
+        continue;
+      }
+      if (sup.pending !== null) {
+        const plan = sup.pending;
+        pending.push(() => void sup.enqueue(() => this.#finishPending(sup, plan)));
+        continue;
+      }
+      for (const child of sup.children) {
+        if (child.spec.kind !== 'worker' || child.pid === null) continue;
+        const proc = this.#kernel.process(child.pid);
+        if (proc !== undefined && proc.state !== 'dead') continue;
+        if (child.state === 'stopped') continue;
+        // Died before its supervisor acted (or was waiting for a restart): decide now.
+        const row = this.#kernel.store.process(child.pid);
+        const reason = row?.reason === null || row?.reason === undefined ? 'normal' : decode(row.reason);
+        child.state = 'running';
+        pending.push(() => void this.#childExited(sup, child, reason));
+      }
+    }
+    for (const fn of pending) fn();
+  }
+
+  async #finishPending(sup: Supervisor, plan: Array<[string, number]>): Promise<void> {
+    for (const [id, run] of [...plan].reverse()) {
+      const child = sup.children.find((c) => c.id === id);
+      if (child === undefined || child.pid === null || child.spec.kind !== 'worker') continue;
+      const proc = this.#kernel.process(child.pid);
+      if (proc !== undefined && proc.state !== 'dead' && proc.run === run) await this.#terminate(sup, child, true);
+    }
+    for (const [id, run] of plan) {
+      const child = sup.children.find((c) => c.id === id);
+      if (child === undefined) continue;
+      const proc = child.pid === null ? undefined : this.#kernel.process(child.pid);
+      if (proc !== undefined && proc.state !== 'dead' && proc.run > run) {
+        child.state = 'running';
+        continue;
+      }
+      this.#restartChild(sup, child);
+    }
+    sup.pending = null;
+    this.#persist(sup);
+  }
+
+  #view(sup: Supervisor): TreeView {
+    return {
+      pid: sup.pid,
+      id: sup.idInParent ?? sup.spec.id ?? 'root',
+      strategy: sup.spec.strategy,
+      status: sup.status,
+      restarts: sup.restarts.length,
+      children: sup.children.map((c) => {
+        if (c.spec.kind === 'supervisor' && c.pid !== null && this.#sups.has(c.pid)) {
+          return { kind: 'supervisor' as const, ...this.#view(this.#sups.get(c.pid)!) };
+        }
+        const proc = c.pid === null ? undefined : this.#kernel.process(c.pid);
+        return {
+          kind: 'worker' as const,
+          id: c.id,
+          pid: c.pid,
+          state: c.state,
+          name: c.spec.name ?? null,
+          run: proc?.run ?? null,
+          restart: c.spec.restart,
+        };
+      }),
+    };
+  }
+}
+
+export { isShutdown };
+
+/** Follow escalations down to the worker exit that started them. */
+function deepest(sup: Supervisor): { id: string; pid: Pid | null; reason: unknown } | null {
+  const failure = sup.lastFailure;
+  const inner = failure?.pid == null ? undefined : sup.tree.supervisorFor(failure.pid);
+  return inner === undefined ? failure : (deepest(inner) ?? failure);
+}
+
+/** The tree as the journal has it, for `runtime tree` when no node runs. */
+export function viewFromJournal(store: Store): TreeView[] {
+  const records = new Map(store.supervisors().map((row) => [row.pid, decode(row.data) as SupRecord]));
+  const build = (pid: Pid, id: string): TreeView => {
+    const rec = records.get(pid)!;
+    return {
+      pid,
+      id,
+      strategy: rec.spec.strategy,
+      status: rec.status,
+      restarts: rec.restarts.length,
+      children: rec.children.map((c) => {
+        if (c.spec.kind === 'supervisor' && c.pid !== null && records.has(c.pid)) return { kind: 'supervisor' as const, ...build(c.pid, c.id) };
+        const proc = c.pid === null ? undefined : store.process(c.pid);
+        return {
+          kind: 'worker' as const,
+          id: c.id,
+          pid: c.pid,
+          state: proc?.status === 'live' ? ('running' as const) : ('stopped' as const),
+          name: c.spec.name ?? null,
+          run: proc?.run ?? null,
+          restart: c.spec.restart,
+        };
+      }),
+    };
+  };
+  return [...records.entries()].filter(([, r]) => r.parent === null).map(([pid, r]) => build(pid, r.spec.id ?? 'root'));
+}
+
+/** Draw a tree view as text. */
+export function drawTree(views: TreeView[]): string {
+  const lines: string[] = [];
+  const walk = (view: TreeView, indent: string) => {
+    view.children.forEach((c, i) => {
+      const last = i === view.children.length - 1;
+      const branch = `${indent}${last ? '└─ ' : '├─ '}`;
+      const next = `${indent}${last ? '   ' : '│  '}`;
+      if (c.kind === 'supervisor') {
+        lines.push(`${branch}${c.id}  ${c.pid}  supervisor ${c.strategy}  ${c.status}  restarts ${c.restarts}`);
+        walk(c, next);
+      } else {
+        lines.push(`${branch}${c.id}  ${c.pid ?? '-'}  ${c.state}  run ${c.run ?? '-'}  ${c.restart}${c.name ? `  [${c.name}]` : ''}`);
+      }
+    });
+  };
+  for (const v of views) {
+    lines.push(`${v.id}  ${v.pid}  supervisor ${v.strategy}  ${v.status}  restarts ${v.restarts}`);
+    walk(v, '');
+  }
+  return lines.join('\n');
+}
