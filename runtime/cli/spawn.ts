@@ -7,7 +7,7 @@
 // of starting a second one.
 
 import path from 'node:path';
-import { NoNodeError, request } from '../control/socket.js';
+import { ControlServer, NoNodeError, request } from '../control/socket.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { ExitInfo } from '../kernel/kernel.js';
 import { DEFAULT_DB, Node } from '../node.js';
@@ -37,8 +37,15 @@ export async function spawnCommand(argv: string[]): Promise<number> {
     if ((err as BeamlineError).code !== ErrorCodes.JOURNAL_LOCKED) throw err;
     return spawnIntoRunningNode(db, script, args, err as BeamlineError);
   }
+  // A node started by `runtime spawn` is a running node like any other:
+  // `runtime ps|send|kill|query` reach it through its control socket.
+  const control = new ControlServer(node);
+  await control.listen();
   const stop = (signal: NodeJS.Signals) => {
-    void node.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void control
+      .close()
+      .then(() => node.close())
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -54,6 +61,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    await control.close();
     await node.close();
   }
 }

@@ -85,7 +85,14 @@ interface KEffect {
 
 interface Slot {
   readonly index: number;
-  inflight: { items: TaskItem[]; started: number; abort: AbortController; probes: Map<string, Array<(err: unknown) => void>> } | null;
+  inflight: {
+    items: TaskItem[];
+    /** The processes the slice was sent for. */
+    procs: KProc[];
+    started: number;
+    abort: AbortController;
+    probes: Map<string, Array<(err: unknown) => void>>;
+  } | null;
   /** Processes with markers to send in the next slice. */
   readonly queue: Set<KProc>;
   /** The thread reported runnable processes of its own. */
@@ -473,9 +480,11 @@ export class Kernel {
   #dispatch(slot: Slot): void {
     const items: TaskItem[] = slot.drops.map((pid) => ({ op: 'drop', pid }));
     slot.drops = [];
+    const procs: KProc[] = [];
     let cold = false;
     for (const proc of slot.queue) {
       if (proc.state === 'dead' || proc.slot !== slot.index) continue;
+      procs.push(proc);
       if (!proc.resident) {
         items.push({ op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.hasHistory, marks: proc.marks });
         proc.resident = true;
@@ -507,7 +516,7 @@ export class Kernel {
     };
     slot.names = [];
     const abort = new AbortController();
-    const inflight = { items, started: performance.now(), abort, probes };
+    const inflight = { items, procs, started: performance.now(), abort, probes };
     slot.inflight = inflight;
     this.#pool.run(slot.index, encodeWire(task), abort.signal).then(
       (buf) => {
@@ -521,7 +530,7 @@ export class Kernel {
           if (ok) q?.resolve(value);
           else q?.reject(revive(value as ErrorData));
         }
-        this.#onReport(slot, report);
+        this.#onReport(slot, report, inflight.procs);
       },
       (err) => {
         // A dead thread was already handled by #threadLost (Piscina reports
@@ -570,7 +579,7 @@ export class Kernel {
 
   // ───────────────────────────── reports ─────────────────────────────
 
-  #onReport(slot: Slot, report: SliceReport): void {
+  #onReport(slot: Slot, report: SliceReport, sent: KProc[]): void {
     slot.idNext = Math.max(slot.idNext, report.nextId);
     this.#countersDirty = true;
     const now = Date.now();
@@ -600,8 +609,15 @@ export class Kernel {
       if (proc !== undefined && proc.state !== 'dead') proc.state = 'runnable';
     }
     if (report.runnable.length > 0) slot.more = true;
-    for (const proc of slot.residents) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
-    if (report.runnable.length === 0) this.#sweep(slot, now);
+    // Only the processes this slice touched changed state: never walk every resident here.
+    for (const proc of sent) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+    if (report.runnable.length === 0) {
+      for (const proc of sent) this.#maybeEvict(slot, proc, now);
+      for (const round of report.rounds) {
+        const proc = this.#procs.get(round.pid);
+        if (proc !== undefined) this.#maybeEvict(slot, proc, now);
+      }
+    }
     this.#requestFlush();
     this.#pump();
     this.#checkIdle();
@@ -1028,11 +1044,13 @@ export class Kernel {
 
   /** Evict parked processes the policy lets go: their threads forget them until their next wake. */
   #sweep(slot: Slot, now: number): void {
-    for (const proc of slot.residents) {
-      if (proc.state !== 'parked' || slot.queue.has(proc) || !this.#opts.evict(proc, now)) continue;
-      slot.drops.push(proc.pid);
-      this.#evict(proc);
-    }
+    for (const proc of slot.residents) this.#maybeEvict(slot, proc, now);
+  }
+
+  #maybeEvict(slot: Slot, proc: KProc, now: number): void {
+    if (!proc.resident || proc.slot !== slot.index || proc.state !== 'parked' || slot.queue.has(proc) || !this.#opts.evict(proc, now)) return;
+    slot.drops.push(proc.pid);
+    this.#evict(proc);
   }
 
   #evict(proc: KProc): void {

@@ -1,0 +1,90 @@
+// `timers`: `n` processes each sleep 1 s on a durable timer.
+//
+// Two phases, each on a fresh node:
+// 1. memory: `n` processes parked on a 1 h timer; once every one is in its
+//    thread's memory and parked, (RSS - RSS before) / n. This is the whole
+//    node's cost per parked process: the kernel's process table and timer
+//    heap, the parked script state on the worker threads, SQLite's page
+//    cache for their rows. (With 1 s sleeps the first sleepers wake before
+//    the last are spawned, so "all parked" never happens in phase 2.)
+// 2. lateness: `n` processes each sleep('1s') and return how late they woke
+//    on their own clock (ctx.now() before and after).
+// Baseline: the same `n` as plain setTimeout promises, in a process of its own.
+
+import { allParked, openNode, resultsOf, spawnMany } from '../lib/beamline.js';
+import { baselineFile, percentile, progress, row, runScript, runWorkload, scale, settledRss, since, sortNumbers, until } from '../lib/harness.js';
+
+const SLEEP_MS = 1000;
+
+await runWorkload(async (opts) => {
+  const n = scale(opts, 100_000, 2_000);
+  const bytes = await parkedMemory(opts, n);
+  const late = await lateness(opts, n);
+  const base = await runScript(baselineFile('set-timeout.js'), [n, SLEEP_MS], { nodeArgs: ['--expose-gc'] });
+  progress('timers', `setTimeout: ${base.bytesPerTimer.toFixed(0)} bytes per pending promise, p50/p99 late ${percentile(base.lateness, 50)}/${percentile(base.lateness, 99)} ms`);
+  const latency = (metric, p, goal = null) =>
+    row({
+      workload: 'timers',
+      metric,
+      value: percentile(late, p),
+      unit: 'ms',
+      baseline: { name: `${n} setTimeout promises, p${p}`, value: percentile(base.lateness, p) },
+      better: 'lower',
+      floor: 1, // both sides are read on a 1 ms clock
+      goal,
+    });
+  return [
+    latency(`sleep('1s') fire lateness p50, ${n} processes`, 50),
+    latency(`sleep('1s') fire lateness p99, ${n} processes`, 99, { text: '<= baseline + 50 ms', test: (r) => r.value <= r.baseline + 50 }),
+    row({
+      workload: 'timers',
+      metric: `RSS per parked process, ${n} parked`,
+      value: bytes,
+      unit: 'bytes',
+      baseline: { name: 'RSS per pending setTimeout promise', value: base.bytesPerTimer },
+      better: 'lower',
+      goal: { text: '<= 4 KB', test: (r) => r.value <= 4096 },
+    }),
+  ];
+});
+
+async function parkedMemory(opts, n) {
+  const { node, close } = await openNode(opts);
+  try {
+    await warmUp(node, 'parked.js', [1]);
+    const before = await settledRss();
+    const start = performance.now();
+    await spawnMany(node, 'parked.js', n, [3_600_000]);
+    await until(() => node.kernel.timersArmed >= n && allParked(node, n), { what: `${n} parked processes`, everyMs: 50, timeoutMs: 900_000 });
+    const parkedMs = since(start);
+    const after = await settledRss(1000);
+    const bytes = (after - before) / n;
+    progress('timers', `${n} processes parked in ${parkedMs.toFixed(0)} ms; RSS +${((after - before) / 2 ** 20).toFixed(1)} MiB = ${bytes.toFixed(0)} bytes each`);
+    return bytes;
+  } finally {
+    await close();
+  }
+}
+
+async function lateness(opts, n) {
+  const { node, close } = await openNode(opts);
+  try {
+    await warmUp(node, 'sleeper.js', [10]);
+    const start = performance.now();
+    const pids = await spawnMany(node, 'sleeper.js', n, [SLEEP_MS]);
+    const spawnedMs = since(start);
+    const late = sortNumbers(await resultsOf(node, pids));
+    progress(
+      'timers',
+      `${n} sleepers spawned in ${spawnedMs.toFixed(0)} ms, all woke by ${since(start).toFixed(0)} ms; p50/p99/max late ${percentile(late, 50)}/${percentile(late, 99)}/${late[late.length - 1]} ms`,
+    );
+    return late;
+  } finally {
+    await close();
+  }
+}
+
+/** Get the spawner and the script loaded and compiled on every thread before measuring. */
+async function warmUp(node, name, args) {
+  await resultsOf(node, await spawnMany(node, name, 200, args));
+}

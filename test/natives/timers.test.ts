@@ -1,0 +1,87 @@
+// startTimer/cancelTimer and withTimeout: real timers on the kernel, a real
+// HTTP server holding a request past a deadline.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Node } from '../../dist/runtime/node.js';
+import { fixture, openNode, query, until } from '../helpers.js';
+import { json, startServer, within, type TestServer } from '../fixtures/natives/http-server.js';
+
+const nodes: Node[] = [];
+const servers: TestServer[] = [];
+async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
+  const n = await openNode(opts);
+  nodes.push(n);
+  return n;
+}
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const modes = [
+  ['hot path', { evictIdleMs: 1e9 }],
+  ['replay on every wake', { evictIdleMs: 0 }],
+] as const;
+
+describe.each(modes)('startTimer / cancelTimer (%s)', (_label, opts) => {
+  it('delivers {type:"timer", name} once; a cancelled timer never delivers; a restarted name replaces the old timer', async () => {
+    const n = await node(opts);
+    const pid = await n.spawn(fixture('natives/timers.js'));
+    const exit = await within(n.waitExit(pid), 20_000, 'the process to exit');
+    expect(exit.reason).toBe('normal');
+    const r = exit.result as {
+      cancelled: boolean;
+      cancelledUnknown: boolean;
+      cancelledAfterFire: boolean;
+      got: Array<{ msg: unknown; after: number }>;
+    };
+    expect(r.cancelled).toBe(true);
+    expect(r.cancelledUnknown).toBe(false);
+    expect(r.cancelledAfterFire).toBe(false);
+    // 'never' (cancelled, due at 150 ms) did not arrive within the 400 ms window after the last message;
+    // 'replaced' arrived once, at its second arming (200 ms), not its first (40 ms).
+    expect(r.got.map((g) => g.msg)).toEqual([
+      { type: 'timer', name: 'tick' },
+      { type: 'timer', name: 'replaced' },
+    ]);
+    expect(r.got[0]!.after).toBeGreaterThanOrEqual(60);
+    expect(r.got[1]!.after).toBeGreaterThanOrEqual(200);
+    // Nothing left armed for it.
+    expect(query(n.db, 'SELECT * FROM effects WHERE pid = ?', pid)).toEqual([]);
+  });
+});
+
+describe.each(modes)('withTimeout (%s)', (_label, opts) => {
+  it('returns what fn returns when fn wins; on the deadline rejects with TimeoutError and cancels the pending sleep and callApi', async () => {
+    const s = await startServer((seen, res, srv) => {
+      // Hold /slow far past the scope's deadline.
+      if (seen.path === '/slow') srv.later(5000, () => json(res, 200, { late: true }));
+      else json(res, 404, {});
+    });
+    servers.push(s);
+    const logs: string[] = [];
+    const n = await node({ ...opts, log: (_pid, line) => logs.push(line) });
+    const pid = await n.spawn(fixture('natives/with-timeout.js'), [s.url]);
+    await until(() => logs.includes('waiting-for-finish'), 15_000, 'the process to reach its final receive');
+
+    // The server did get the request; the connection was then abandoned by the runtime.
+    expect(s.to('/slow')).toHaveLength(1);
+    expect(s.to('/slow')[0]!.key).toMatch(new RegExp(`^${pid.replace('.', '\\.')}:1:\\d+$`));
+    await until(() => s.to('/slow')[0]!.aborted, 3000, 'the in-flight request to be aborted');
+    // Cancelled durably: neither the 10 s sleep, the 2 s deadline of the
+    // scope fn won, nor the request is still armed — in the journal or in memory.
+    await until(() => query(n.db, 'SELECT * FROM effects WHERE pid = ?', pid).length === 0, 3000, 'the effects table to be empty');
+    expect(n.kernel.timersArmed).toBe(0);
+
+    n.send(pid, 'finish');
+    const exit = await within(n.waitExit(pid), 10_000, 'the process to exit');
+    expect(exit.reason).toBe('normal');
+    expect(exit.result).toEqual({
+      fast: 'fast',
+      sleep: { error: 'TimeoutError', code: 'BL_TIMEOUT' },
+      call: { error: 'TimeoutError', code: 'BL_TIMEOUT' },
+    });
+    // Not re-issued by any replay.
+    expect(s.to('/slow')).toHaveLength(1);
+  });
+});
