@@ -93,8 +93,6 @@ export interface ProcessLocals {
   /** Named timers: name → step of the startTimer call that armed it. */
   timers: Map<string, number>;
   trapExit: boolean;
-  /** Monitor refs this process holds: ref → target pid. */
-  monitors: Map<string, Pid>;
   /** Last message received (kept for the crash record). */
   lastMessage: Uint8Array | null;
   /** Query handlers registered with onQuery. */

@@ -27,6 +27,7 @@ import {
   type RoundOut,
   type RoundRecord,
 } from '../protocol.js';
+import { Mailbox, type MailEntry } from './mailbox.js';
 import { ReplayCursor } from './replay.js';
 
 /** What a process needs from the thread that hosts it. */
@@ -51,19 +52,7 @@ export interface ThreadEnv {
 
 export type ProcState = 'replaying' | 'live' | 'exited';
 
-export interface MailEntry {
-  id: number;
-  from: Pid;
-  kind: number;
-  data: Uint8Array;
-  /** Arrival number on this process (arrival order; ids are not). */
-  arr: number;
-  /** Already in the journal's mailbox table. */
-  stored: boolean;
-  taken: boolean;
-  msg?: unknown;
-  decoded: boolean;
-}
+export type { MailEntry };
 
 interface Pending {
   step: number;
@@ -97,13 +86,7 @@ export class Proc implements NativeHost {
   readonly run: number;
   readonly script: string;
   readonly args: readonly unknown[];
-  readonly locals: ProcessLocals = {
-    timers: new Map(),
-    trapExit: false,
-    monitors: new Map(),
-    lastMessage: null,
-    queries: new Map(),
-  };
+  readonly locals: ProcessLocals = new Locals();
   readonly ctx: object;
 
   state: ProcState;
@@ -116,22 +99,20 @@ export class Proc implements NativeHost {
   #querying = false;
   #fresh = true;
   readonly #pending = new Map<number, Pending>();
-  #mailbox: MailEntry[] = [];
+  // Everything below is created on first use: a parked process should cost
+  // little more than its script's suspended frame (see the timers benchmark).
+  #mailboxOrNull: Mailbox | null = null;
   #arrivals = 0;
   /** Arrival number up to which entries were offered to waiting receives. */
   #offered = 0;
-  #marks: Marker[] = [];
-  #local: Array<[number, boolean, unknown]> = [];
+  #marks: Marker[] | null = null;
+  #local: Array<[number, boolean, unknown]> | null = null;
   #cursor: ReplayCursor | null;
-  #storedMail: MailMarker[] = [];
-  #heldLocal: MailEntry[] = [];
+  #storedMail: MailMarker[] | null = null;
+  #heldLocal: MailEntry[] | null = null;
 
-  // The current round's record.
-  #res: RoundRecord['r'] = [];
-  #cmds: CommandTuple[] = [];
-  #effects: Effect[] = [];
-  #settled: number[] = [];
-  #logs: string[] = [];
+  /** The current round's record; null while nothing happened in it. */
+  #round: RoundAcc | null = null;
   #exit: ExitOut | null = null;
   #exitRecorded = true;
 
@@ -171,12 +152,14 @@ export class Proc implements NativeHost {
   get hasWork(): boolean {
     if (this.state === 'exited') return false;
     if (this.#fresh || this.state === 'replaying') return true;
-    return this.#marks.length > 0 || this.#local.length > 0 || this.#offered < this.#arrivals;
+    return this.#marks !== null || this.#local !== null || this.#offered < this.#arrivals;
   }
 
   /** Markers from the kernel, applied at the next round. */
   push(marks: Marker[]): void {
-    for (const m of marks) this.#marks.push(m);
+    if (marks.length === 0) return;
+    if (this.#marks === null) this.#marks = marks.slice();
+    else for (const m of marks) this.#marks.push(m);
   }
 
   // ───────────────────────────── rounds ─────────────────────────────
@@ -207,15 +190,15 @@ export class Proc implements NativeHost {
       }
       return;
     }
-    const marks = this.#marks;
-    this.#marks = [];
+    const marks = this.#marks ?? NONE;
+    this.#marks = null;
     for (const mk of marks) {
       if (this.#ended()) return;
       if (mk.m === 'mail') this.#arrive(mk.id, mk.from, mk.kind, mk.data, true);
       else if (mk.run === this.run) this.#resolve(mk.step, mk.ok, mk.v === null ? undefined : decode(mk.v));
     }
-    const local = this.#local;
-    this.#local = [];
+    const local = this.#local ?? NONE;
+    this.#local = null;
     for (const [step, ok, value] of local) {
       if (this.#ended()) return;
       this.#resolve(step, ok, value);
@@ -234,25 +217,22 @@ export class Proc implements NativeHost {
       if (this.state === 'replaying' && this.#cursor!.done) this.#goLive();
     }
     const exit = this.#exit;
-    if (this.#res.length === 0 && this.#cmds.length === 0 && exit === null && this.#logs.length === 0) {
-      this.#effects.length = 0;
-      return null;
+    const round = this.#round ?? EMPTY_ROUND;
+    this.#round = null;
+    this.#exit = null;
+    if (round.r.length === 0 && round.c.length === 0 && exit === null && round.logs.length === 0) {
+      if (round.effects.length === 0 && round.settled.length === 0) return null;
+      // Nothing to journal, but the kernel must still hear of it (a timer no longer wanted).
+      return { pid: this.pid, run: this.run, row: null, effects: round.effects, settled: round.settled, logs: round.logs, exit: null };
     }
     let row: Uint8Array | null = null;
     if (exit === null || this.#exitRecorded) {
-      const rec: RoundRecord = { r: this.#res, c: this.#cmds };
-      if (this.#logs.length > 0) rec.l = this.#logs;
+      const rec: RoundRecord = { r: round.r, c: round.c };
+      if (round.logs.length > 0) rec.l = round.logs;
       if (exit !== null) rec.x = exit.reason;
       row = encode(rec);
     }
-    const out: RoundOut = { pid: this.pid, run: this.run, row, effects: this.#effects, settled: this.#settled, logs: this.#logs, exit };
-    this.#res = [];
-    this.#cmds = [];
-    this.#effects = [];
-    this.#settled = [];
-    this.#logs = [];
-    this.#exit = null;
-    return out;
+    return { pid: this.pid, run: this.run, row, effects: round.effects, settled: round.settled, logs: round.logs, exit };
   }
 
   // ───────────────────────────── the call path ─────────────────────────────
@@ -291,9 +271,10 @@ export class Proc implements NativeHost {
     this.#step++;
     const failed = started.done === true && started.error !== undefined;
     const result = failed ? started.error : started.result;
-    this.#cmds.push([step, def.name, key, started.record ?? null, started.done === true ? (failed ? 2 : 1) : 0, started.done === true ? result : null]);
+    const round = this.#acc();
+    round.c.push([step, def.name, key, started.record ?? null, started.done === true ? (failed ? 2 : 1) : 0, started.done === true ? result : null]);
     if (started.done === true) return this.#settleInline(def, undefined, result, failed);
-    if (started.effect !== undefined) this.#effects.push({ ...started.effect, step } as Effect);
+    if (started.effect !== undefined) round.effects.push({ ...started.effect, step } as Effect);
     return this.#park(step, def, started.wait, started.effect !== undefined);
   }
 
@@ -330,8 +311,9 @@ export class Proc implements NativeHost {
     if (pending === undefined) return false;
     this.#pending.delete(step);
     if (this.state === 'live') {
-      this.#res.push([step, ok, value]);
-      if (pending.effect) this.#settled.push(step);
+      const round = this.#acc();
+      round.r.push([step, ok, value]);
+      if (pending.effect) round.settled.push(step);
     }
     this.#deliver(pending, ok, value);
     return true;
@@ -375,7 +357,7 @@ export class Proc implements NativeHost {
       // sent now arrived after everything in it (per-sender order).
       const entry: MailEntry = { id: this.#env.newMailId(), from, kind: MAIL_MESSAGE, data, arr: 0, stored: false, taken: false, decoded: false };
       this.#env.unstored(this, entry);
-      this.#heldLocal.push(entry);
+      (this.#heldLocal ??= []).push(entry);
       return;
     }
     this.#arrive(this.#env.newMailId(), from, MAIL_MESSAGE, data, false);
@@ -386,7 +368,7 @@ export class Proc implements NativeHost {
   #signal(entry: MailEntry): void {
     const { reason } = decode(entry.data) as { reason: unknown };
     if (reason === 'kill') {
-      this.#consume(entry);
+      this.#discard(entry);
       this.#end('killed', null);
       return;
     }
@@ -397,11 +379,19 @@ export class Proc implements NativeHost {
       this.#mailbox.push(entry);
       return;
     }
-    this.#consume(entry);
+    this.#discard(entry);
     if (reason !== 'normal') this.#end(reason, null);
   }
 
+  /** A signal handled on arrival: it never entered the mailbox. */
+  #discard(entry: MailEntry): void {
+    entry.taken = true;
+    if (entry.stored) this.#env.taken(entry.id);
+  }
+
   #consume(entry: MailEntry): void {
+    if (entry.taken) return;
+    this.#mailbox.remove(entry);
     entry.taken = true;
     if (entry.stored) this.#env.taken(entry.id);
   }
@@ -427,13 +417,10 @@ export class Proc implements NativeHost {
       }
     }
     if (!waiting) return;
-    for (let i = 0; i < this.#mailbox.length; i++) {
-      const entry = this.#mailbox[i]!;
-      if (entry.arr <= from || entry.taken) continue;
+    for (const entry of [...this.#mailbox.since(from)]) {
       const d: Delivered = { id: entry.id, from: entry.from, msg: this.#message(entry), data: entry.data };
       for (const p of this.#pending.values()) {
         if (p.def.accepts === undefined || !p.def.accepts(this, p.state, d)) continue;
-        this.#mailbox.splice(i--, 1);
         this.#consume(entry);
         this.#resolve(p.step, true, { id: entry.id, from: entry.from, data: entry.data });
         break;
@@ -466,15 +453,10 @@ export class Proc implements NativeHost {
   }
 
   take(match: ((msg: unknown) => boolean) | undefined): Delivered | undefined {
-    for (let i = 0; i < this.#mailbox.length; i++) {
-      const entry = this.#mailbox[i]!;
-      if (entry.taken) continue;
-      if (match !== undefined && !match(this.#message(entry))) continue;
-      this.#mailbox.splice(i, 1);
-      this.#consume(entry);
-      return { id: entry.id, from: entry.from, msg: undefined, data: entry.data };
-    }
-    return undefined;
+    const entry = this.#mailbox.find(match === undefined ? () => true : (e) => match(this.#message(e)));
+    if (entry === undefined) return undefined;
+    this.#consume(entry);
+    return { id: entry.id, from: entry.from, msg: undefined, data: entry.data };
   }
 
   mailSelf(msg: unknown): void {
@@ -492,11 +474,11 @@ export class Proc implements NativeHost {
   }
 
   notify(notice: Notice): void {
-    if (this.state === 'live') this.#effects.push(notice);
+    if (this.state === 'live') this.#acc().effects.push(notice);
   }
 
   emitLog(line: string): void {
-    this.#logs.push(line);
+    this.#acc().logs.push(line);
   }
 
   exit(reason: unknown): never {
@@ -511,7 +493,7 @@ export class Proc implements NativeHost {
 
   resolveLocal(step: number, ok: boolean, value: unknown): void {
     if (this.state === 'exited') return;
-    this.#local.push([step, ok, value]);
+    (this.#local ??= []).push([step, ok, value]);
     this.#env.ready(this);
   }
 
@@ -520,7 +502,7 @@ export class Proc implements NativeHost {
     const pending = this.#pending.get(step);
     if (pending === undefined) return;
     this.#pending.delete(step);
-    if (this.state === 'live' && pending.effect) this.#settled.push(step);
+    if (this.state === 'live' && pending.effect) this.#acc().settled.push(step);
     if (ok) pending.resolve?.(value);
     else pending.reject?.(value);
   }
@@ -529,7 +511,7 @@ export class Proc implements NativeHost {
     const pending = this.#pending.get(step);
     if (pending === undefined) return false;
     this.#pending.delete(step);
-    if (this.state === 'live' && pending.effect) this.#settled.push(step);
+    if (this.state === 'live' && pending.effect) this.#acc().settled.push(step);
     return true;
   }
 
@@ -545,7 +527,7 @@ export class Proc implements NativeHost {
     }
     for (const p of doomed) {
       this.#pending.delete(p.step);
-      if (this.state === 'live' && p.effect) this.#settled.push(p.step);
+      if (this.state === 'live' && p.effect) this.#acc().settled.push(p.step);
       p.def.cancel?.(this, p.state, p.step);
       p.reject?.(reason);
     }
@@ -623,9 +605,7 @@ export class Proc implements NativeHost {
   /** Replay diverged: end the process without adding to its history (the kernel records the exit). */
   #fail(err: Error): void {
     if (this.state === 'exited') return;
-    this.#res = [];
-    this.#cmds = [];
-    this.#effects = [];
+    this.#round = null;
     this.#exitRecorded = false;
     this.state = 'live';
     this.#end(toErrorData(err), null);
@@ -635,19 +615,22 @@ export class Proc implements NativeHost {
     this.state = 'live';
     this.#cursor = null;
     const seen = new Set<number>();
-    for (const m of this.#storedMail) {
+    for (const m of this.#storedMail ?? NONE) {
       seen.add(m.id);
       this.#arrive(m.id, m.from, m.kind, m.data, true);
     }
-    this.#storedMail = [];
-    for (const entry of this.#heldLocal) {
+    this.#storedMail = null;
+    for (const entry of this.#heldLocal ?? NONE) {
       entry.arr = ++this.#arrivals;
       this.#mailbox.push(entry);
     }
-    this.#heldLocal = [];
+    this.#heldLocal = null;
     // Markers queued during replay may repeat stored entries (sent before the
     // history was read); the journal's copy wins.
-    this.#marks = this.#marks.filter((m) => m.m !== 'mail' || !seen.has(m.id));
+    if (this.#marks !== null) {
+      this.#marks = this.#marks.filter((m) => m.m !== 'mail' || !seen.has(m.id));
+      if (this.#marks.length === 0) this.#marks = null;
+    }
     for (const p of [...this.#pending.values()]) {
       if (this.state !== 'live') break;
       p.def.resume?.(this, p.state, p.step);
@@ -656,7 +639,40 @@ export class Proc implements NativeHost {
 
   /** Live processes only: the current unconsumed mailbox (for ps and tests). */
   get mailboxLength(): number {
-    return this.#mailbox.length;
+    return this.#mailboxOrNull?.size ?? 0;
+  }
+
+  get #mailbox(): Mailbox {
+    return (this.#mailboxOrNull ??= new Mailbox());
+  }
+
+  #acc(): RoundAcc {
+    return (this.#round ??= { r: [], c: [], effects: [], settled: [], logs: [] });
+  }
+}
+
+interface RoundAcc {
+  r: RoundRecord['r'];
+  c: CommandTuple[];
+  effects: Effect[];
+  settled: number[];
+  logs: string[];
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+const EMPTY_ROUND: RoundAcc = Object.freeze({ r: [], c: [], effects: [], settled: [], logs: [] }) as unknown as RoundAcc;
+
+/** Process-local state natives share; the maps exist only once used. */
+class Locals implements ProcessLocals {
+  trapExit = false;
+  lastMessage: Uint8Array | null = null;
+  #timers: Map<string, number> | null = null;
+  #queries: Map<string, (...args: unknown[]) => unknown> | null = null;
+  get timers(): Map<string, number> {
+    return (this.#timers ??= new Map());
+  }
+  get queries(): Map<string, (...args: unknown[]) => unknown> {
+    return (this.#queries ??= new Map());
   }
 }
 

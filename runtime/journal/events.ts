@@ -54,6 +54,8 @@ export interface ProcessSpawned {
   root: boolean;
   /** Supervisor child reference (`<supervisor pid>/<child id>`), when supervised. */
   sup: string | null;
+  /** Set when the process also exited before this was committed (one row instead of two writes). */
+  exit?: { at: number; reason: Uint8Array; result: Uint8Array | null; lastMessage: Uint8Array | null };
 }
 
 /** One round of one process (see RoundRecord in protocol.ts). */
@@ -127,6 +129,8 @@ export interface EffectArmed {
   at: number | null;
   /** msgpack of the effect's request (for re-issue after a crash). */
   data: Uint8Array;
+  /** Set when the effect completed as it started (a spawn): its result, awaiting consumption. */
+  done?: { ok: boolean; value: Uint8Array | null };
 }
 
 /** The effect completed; its result waits for the process to consume it. */

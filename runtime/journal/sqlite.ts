@@ -194,6 +194,9 @@ function acquireLock(journal: string): Database.Database {
 
 type Stmt = Database.Statement;
 
+/** Multi-row insert sizes, largest first (SQLite allows 32,766 parameters: 64 × 4 is far below). */
+const ROUND_CHUNKS = [64, 16, 4, 1];
+
 export class SqliteStore implements Store {
   readonly path: string;
   readonly tag: string;
@@ -202,6 +205,8 @@ export class SqliteStore implements Store {
   readonly #lock: Database.Database | null;
   readonly #s: Record<string, Stmt>;
   readonly #applyAll: (events: readonly JournalEvent[]) => void;
+  #rounds: Array<Extract<JournalEvent, { type: 'process.round' }>> = [];
+  readonly #roundMany = new Map<number, Stmt>();
   #closed = false;
 
   constructor(db: Database.Database, file: string, durability: Durability, lock: Database.Database | null, fresh: boolean, readonly: boolean) {
@@ -235,6 +240,7 @@ export class SqliteStore implements Store {
         }
       : db.transaction((events: readonly JournalEvent[]) => {
           for (const ev of events) this.#apply(ev);
+          this.#insertRounds();
         });
   }
 
@@ -242,7 +248,8 @@ export class SqliteStore implements Store {
     const db = this.#db;
     return {
       spawn: db.prepare(
-        `INSERT INTO processes (pid, run, status, script, args, parent, root, sup, spawned_at) VALUES (?, ?, 'live', ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO processes (pid, run, status, script, args, parent, root, sup, spawned_at, exited_at, reason, result, last_message)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       round: db.prepare('INSERT INTO journal (pid, run, at, row) VALUES (?, ?, ?, ?)'),
       exit: db.prepare(
@@ -253,7 +260,7 @@ export class SqliteStore implements Store {
       mailTake: db.prepare('DELETE FROM mailbox WHERE id = ?'),
       mailRewrite: db.prepare('UPDATE mailbox SET kind = ?, data = ? WHERE id = ?'),
       mailDrop: db.prepare('DELETE FROM mailbox WHERE pid = ?'),
-      effArm: db.prepare('INSERT OR REPLACE INTO effects (pid, run, step, kind, at, data) VALUES (?, ?, ?, ?, ?, ?)'),
+      effArm: db.prepare('INSERT OR REPLACE INTO effects (pid, run, step, kind, at, data, done, ok, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       effDone: db.prepare('UPDATE effects SET done = 1, ok = ?, value = ? WHERE pid = ? AND run = ? AND step = ?'),
       effClear: db.prepare('DELETE FROM effects WHERE pid = ? AND run = ? AND step = ?'),
       effClearRun: db.prepare('DELETE FROM effects WHERE pid = ? AND run = ?'),
@@ -273,14 +280,46 @@ export class SqliteStore implements Store {
     if (events.length > 0) this.#applyAll(events);
   }
 
+  /**
+   * Journal rows are most of every batch: insert them many per statement
+   * (fewer trips into SQLite), in their order, after the batch's other events
+   * (no other table depends on them within a transaction).
+   */
+  #insertRounds(): void {
+    const rows = this.#rounds;
+    if (rows.length === 0) return;
+    this.#rounds = [];
+    let i = 0;
+    for (const size of ROUND_CHUNKS) {
+      const stmt = size === 1 ? this.#s.round! : (this.#roundMany.get(size) ?? this.#prepareMany(size));
+      while (rows.length - i >= size) {
+        const params: unknown[] = [];
+        for (let k = 0; k < size; k++) {
+          const ev = rows[i + k]!;
+          params.push(ev.pid, ev.run, ev.at, ev.row);
+        }
+        stmt.run(...params);
+        i += size;
+      }
+    }
+  }
+
+  #prepareMany(size: number): Stmt {
+    const stmt = this.#db.prepare(`INSERT INTO journal (pid, run, at, row) VALUES ${Array.from({ length: size }, () => '(?, ?, ?, ?)').join(', ')}`);
+    this.#roundMany.set(size, stmt);
+    return stmt;
+  }
+
   #apply(ev: JournalEvent): void {
     const s = this.#s;
     switch (ev.type) {
-      case 'process.spawned':
-        s.spawn!.run(ev.pid, ev.run, ev.script, ev.args, ev.parent, ev.root ? 1 : 0, ev.sup, ev.at);
+      case 'process.spawned': {
+        const x = ev.exit;
+        s.spawn!.run(ev.pid, ev.run, x ? 'exited' : 'live', ev.script, ev.args, ev.parent, ev.root ? 1 : 0, ev.sup, ev.at, x?.at ?? null, x?.reason ?? null, x?.result ?? null, x?.lastMessage ?? null);
         return;
+      }
       case 'process.round':
-        s.round!.run(ev.pid, ev.run, ev.at, ev.row);
+        this.#rounds.push(ev);
         return;
       case 'process.exited':
         s.exit!.run(ev.at, ev.reason, ev.result, ev.lastMessage, ev.pid, ev.run);
@@ -301,7 +340,7 @@ export class SqliteStore implements Store {
         s.mailDrop!.run(ev.pid);
         return;
       case 'effect.armed':
-        s.effArm!.run(ev.pid, ev.run, ev.step, ev.kind, ev.at, ev.data);
+        s.effArm!.run(ev.pid, ev.run, ev.step, ev.kind, ev.at, ev.data, ev.done ? 1 : 0, ev.done?.ok ? 1 : 0, ev.done?.value ?? null);
         return;
       case 'effect.done':
         s.effDone!.run(ev.ok ? 1 : 0, ev.value, ev.pid, ev.run, ev.step);

@@ -16,6 +16,7 @@
 
 import { BeamlineError, ErrorCodes, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
+import { Batch } from '../journal/batch.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { EffectRow, Store } from '../journal/store.js';
 import {
@@ -60,12 +61,8 @@ export interface KProc {
   hasHistory: boolean;
   marks: Marker[];
   effects: Map<number, KEffect>;
-  links: Set<Pid>;
-  /** Monitors on this process: ref → watcher. */
-  watchers: Map<string, Pid>;
-  /** Monitors this process holds: ref → target. */
-  watching: Map<string, Pid>;
-  names: Set<string>;
+  /** Links, monitors and names: most processes have none, so this is created on first use. */
+  rel: Relations | null;
   spawnedAt: number;
   restarts: number;
   lastActive: number;
@@ -74,7 +71,20 @@ export interface KProc {
   /** How the last run ended (kept while a supervisor holds a dead process for restart). */
   lastExit: ExitInfo | null;
   /** Queries waiting for the next slice. */
-  queries: QueryItem[];
+  queries: QueryItem[] | null;
+}
+
+export interface Relations {
+  links: Set<Pid>;
+  /** Monitors on this process: ref → watcher. */
+  watchers: Map<string, Pid>;
+  /** Monitors this process holds: ref → target. */
+  watching: Map<string, Pid>;
+  names: Set<string>;
+}
+
+function rel(proc: KProc): Relations {
+  return (proc.rel ??= { links: new Set(), watchers: new Map(), watching: new Map(), names: new Set() });
 }
 
 interface KEffect {
@@ -162,7 +172,7 @@ export class Kernel {
   readonly #timers: TimerService<{ proc: KProc; run: number; step: number }>;
   readonly #http: HttpClient;
   readonly #exitWaiters = new Map<Pid, Array<(info: ExitInfo) => void>>();
-  #events: JournalEvent[] = [];
+  readonly #events = new Batch();
   #afterCommit: Array<() => void> = [];
   #flushScheduled = false;
   #pumpScheduled = false;
@@ -236,15 +246,19 @@ export class Kernel {
       const proc = this.#procs.get(pid);
       if (proc === undefined) continue;
       this.#names.set(name, pid);
-      proc.names.add(name);
+      rel(proc).names.add(name);
     }
     for (const [a, b] of this.store.links()) {
-      this.#procs.get(a)?.links.add(b);
-      this.#procs.get(b)?.links.add(a);
+      const pa = this.#procs.get(a);
+      const pb = this.#procs.get(b);
+      if (pa !== undefined) rel(pa).links.add(b);
+      if (pb !== undefined) rel(pb).links.add(a);
     }
     for (const m of this.store.monitors()) {
-      this.#procs.get(m.target)?.watchers.set(m.ref, m.watcher);
-      this.#procs.get(m.watcher)?.watching.set(m.ref, m.target);
+      const target = this.#procs.get(m.target);
+      const watcher = this.#procs.get(m.watcher);
+      if (target !== undefined) rel(target).watchers.set(m.ref, m.watcher);
+      if (watcher !== undefined) rel(watcher).watching.set(m.ref, m.target);
     }
     for (const eff of this.store.effects()) this.#recoverEffect(eff);
     for (const slot of this.#slots) slot.names = [...this.#names.entries()];
@@ -312,7 +326,7 @@ export class Kernel {
     const id = this.#nextQuery++;
     return new Promise((resolve, reject) => {
       this.#queries.set(id, { resolve, reject });
-      proc.queries.push({ op: 'query', id, pid: proc.pid, name, args });
+      (proc.queries ??= []).push({ op: 'query', id, pid: proc.pid, name, args });
       this.#schedule(proc);
       this.#requestPump();
     });
@@ -495,9 +509,9 @@ export class Kernel {
       }
       proc.marks = [];
       proc.state = 'running';
-      if (proc.queries.length > 0) {
+      if (proc.queries !== null) {
         items.push(...proc.queries);
-        proc.queries = [];
+        proc.queries = null;
       }
     }
     slot.queue.clear();
@@ -701,15 +715,15 @@ export class Kernel {
           this.#mail(proc, eff.pid, MAIL_MESSAGE, encode({ type: 'down', ref: eff.ref, pid: eff.pid, reason: 'noproc' }));
           return;
         }
-        target.watchers.set(eff.ref, proc.pid);
-        proc.watching.set(eff.ref, target.pid);
+        rel(target).watchers.set(eff.ref, proc.pid);
+        rel(proc).watching.set(eff.ref, target.pid);
         this.#events.push({ type: 'monitor.added', ref: eff.ref, watcher: proc.pid, target: target.pid });
         return;
       }
       case 'demonitor': {
-        const target = this.#procs.get(proc.watching.get(eff.ref) ?? '');
-        proc.watching.delete(eff.ref);
-        target?.watchers.delete(eff.ref);
+        const target = this.#procs.get(proc.rel?.watching.get(eff.ref) ?? '');
+        proc.rel?.watching.delete(eff.ref);
+        target?.rel?.watchers.delete(eff.ref);
         this.#events.push({ type: 'monitor.removed', ref: eff.ref });
         return;
       }
@@ -806,8 +820,7 @@ export class Kernel {
   #resolveNow(proc: KProc, step: number, kind: KEffect['kind'], ok: boolean, value: unknown): void {
     const v = encode(value);
     proc.effects.set(step, { kind, timer: null, abort: null });
-    this.#events.push({ type: 'effect.armed', pid: proc.pid, run: proc.run, step, kind, at: null, data: EMPTY });
-    this.#events.push({ type: 'effect.done', pid: proc.pid, run: proc.run, step, ok, value: v });
+    this.#events.push({ type: 'effect.armed', pid: proc.pid, run: proc.run, step, kind, at: null, data: EMPTY, done: { ok, value: v } });
     this.#mark(proc, { m: 'res', run: proc.run, step, ok, v });
   }
 
@@ -817,7 +830,8 @@ export class Kernel {
       this.#resolveNow(parent, eff.step, 'spawn', false, toErrorData(err, false));
       return;
     }
-    const pid = this.spawn(eff.script, eff.args, {
+    // eff.args is a view into the whole report buffer: keep a copy of its own.
+    const pid = this.spawn(eff.script, Buffer.from(eff.args), {
       parent: parent.pid,
       link: eff.link ? [parent.pid] : [],
       name: eff.name,
@@ -825,8 +839,8 @@ export class Kernel {
     });
     if (eff.monitor) {
       const ref = `${parent.pid}#${eff.step}`;
-      this.#procs.get(pid)!.watchers.set(ref, parent.pid);
-      parent.watching.set(ref, pid);
+      rel(this.#procs.get(pid)!).watchers.set(ref, parent.pid);
+      rel(parent).watching.set(ref, pid);
       this.#events.push({ type: 'monitor.added', ref, watcher: parent.pid, target: pid });
     }
     this.#resolveNow(parent, eff.step, 'spawn', true, pid);
@@ -841,16 +855,16 @@ export class Kernel {
 
   #link(proc: KProc, otherPid: Pid): void {
     const other = this.#procs.get(otherPid);
-    if (other === undefined || other.state === 'dead' || other === proc || proc.links.has(otherPid)) return;
-    proc.links.add(otherPid);
-    other.links.add(proc.pid);
+    if (other === undefined || other.state === 'dead' || other === proc || proc.rel?.links.has(otherPid)) return;
+    rel(proc).links.add(otherPid);
+    rel(other).links.add(proc.pid);
     const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
     this.#events.push({ type: 'link.added', a, b });
   }
 
   #unlink(proc: KProc, otherPid: Pid): void {
-    if (!proc.links.delete(otherPid)) return;
-    this.#procs.get(otherPid)?.links.delete(proc.pid);
+    if (proc.rel?.links.delete(otherPid) !== true) return;
+    this.#procs.get(otherPid)?.rel?.links.delete(proc.pid);
     const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
     this.#events.push({ type: 'link.removed', a, b });
   }
@@ -886,14 +900,14 @@ export class Kernel {
       return;
     }
     this.#names.set(name, proc.pid);
-    proc.names.add(name);
+    rel(proc).names.add(name);
     this.#events.push({ type: 'name.registered', name, pid: proc.pid });
     for (const slot of this.#slots) slot.names.push([name, proc.pid]);
   }
 
   #unregister(name: string): void {
     const owner = this.#procs.get(this.#names.get(name) ?? '');
-    owner?.names.delete(name);
+    owner?.rel?.names.delete(name);
     this.#names.delete(name);
     this.#events.push({ type: 'name.unregistered', name });
     for (const slot of this.#slots) slot.names.push([name, null]);
@@ -919,32 +933,37 @@ export class Kernel {
     proc.marks = [];
     if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
     proc.resident = false;
-    for (const [step, eff] of proc.effects) {
-      if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
-      eff.abort?.abort(new BeamlineError(ErrorCodes.NOPROC, `process ${proc.pid} exited`));
-      proc.effects.delete(step);
-    }
-    this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step: null });
-    for (const name of [...proc.names]) this.#unregister(name);
-    for (const other of [...proc.links]) {
-      this.#unlink(proc, other);
-      const target = this.#procs.get(other);
-      if (target !== undefined) this.#signal(proc.pid, target, reason);
-    }
-    for (const [ref, watcher] of proc.watchers) {
-      const w = this.#procs.get(watcher);
-      w?.watching.delete(ref);
-      this.#events.push({ type: 'monitor.removed', ref });
-      if (w !== undefined && w.state !== 'dead') {
-        this.#mail(w, proc.pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid: proc.pid, reason }));
+    if (proc.effects.size > 0) {
+      for (const eff of proc.effects.values()) {
+        if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
+        eff.abort?.abort(new BeamlineError(ErrorCodes.NOPROC, `process ${proc.pid} exited`));
       }
+      proc.effects.clear();
+      // Every effect row of this run is in `effects`; with none, there is nothing to delete.
+      this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step: null });
     }
-    proc.watchers.clear();
-    for (const [ref, target] of proc.watching) {
-      this.#procs.get(target)?.watchers.delete(ref);
-      this.#events.push({ type: 'monitor.removed', ref });
+    const r = proc.rel;
+    if (r !== null) {
+      for (const name of [...r.names]) this.#unregister(name);
+      for (const other of [...r.links]) {
+        this.#unlink(proc, other);
+        const target = this.#procs.get(other);
+        if (target !== undefined) this.#signal(proc.pid, target, reason);
+      }
+      for (const [ref, watcher] of r.watchers) {
+        const w = this.#procs.get(watcher);
+        w?.rel?.watching.delete(ref);
+        this.#events.push({ type: 'monitor.removed', ref });
+        if (w !== undefined && w.state !== 'dead') {
+          this.#mail(w, proc.pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid: proc.pid, reason }));
+        }
+      }
+      for (const [ref, target] of r.watching) {
+        this.#procs.get(target)?.rel?.watchers.delete(ref);
+        this.#events.push({ type: 'monitor.removed', ref });
+      }
+      proc.rel = null;
     }
-    proc.watching.clear();
     const info: ExitInfo = {
       pid: proc.pid,
       run: proc.run,
@@ -953,8 +972,8 @@ export class Kernel {
       normal: reason === 'normal',
     };
     proc.lastExit = info;
-    for (const q of proc.queries) this.#queries.get(q.op === 'query' ? q.id : -1)?.reject(new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} exited`));
-    proc.queries = [];
+    for (const q of proc.queries ?? []) this.#queries.get(q.id)?.reject(new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} exited`));
+    proc.queries = null;
     const waiters = this.#exitWaiters.get(proc.pid);
     if (waiters !== undefined) {
       this.#exitWaiters.delete(proc.pid);
@@ -1026,7 +1045,7 @@ export class Kernel {
       const proc = this.#procs.get(item.pid);
       if (proc === undefined || proc.state === 'dead') continue;
       if (item.op === 'start' || item.op === 'wake') proc.marks = [...item.marks, ...proc.marks];
-      else if (item.op === 'query') proc.queries.push(item);
+      else if (item.op === 'query') (proc.queries ??= []).push(item);
     }
     // Every process the thread held is rebuilt by replay (on whichever thread
     // placement picks); eagerly, since some may have had work only that
@@ -1084,10 +1103,9 @@ export class Kernel {
       ids.push([KERNEL_ID_SLOT, this.#kernelMailId]);
       this.#events.push({ type: 'meta.set', key: 'mail_ids', value: JSON.stringify(ids) });
     }
-    const events = this.#events;
     const after = this.#afterCommit;
-    if (events.length === 0 && after.length === 0) return;
-    this.#events = [];
+    if (this.#events.size === 0 && after.length === 0) return;
+    const events = this.#events.drain();
     this.#afterCommit = [];
     try {
       this.store.append(events);
@@ -1120,16 +1138,13 @@ export class Kernel {
       hasHistory: false,
       marks: [],
       effects: new Map(),
-      links: new Set(),
-      watchers: new Map(),
-      watching: new Map(),
-      names: new Set(),
+      rel: null,
       spawnedAt: at,
       restarts: 0,
       lastActive: at,
       rounds: 0,
       lastExit: null,
-      queries: [],
+      queries: null,
     };
   }
 }

@@ -1,9 +1,10 @@
 // startTimer/cancelTimer and withTimeout: real timers on the kernel, a real
 // HTTP server holding a request past a deadline.
 
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, query, until } from '../helpers.js';
+import { fixture, openNode, query, tmpdir, until } from '../helpers.js';
 import { json, startServer, within, type TestServer } from '../fixtures/natives/http-server.js';
 
 const nodes: Node[] = [];
@@ -49,6 +50,17 @@ describe.each(modes)('startTimer / cancelTimer (%s)', (_label, opts) => {
     // Nothing left armed for it.
     expect(query(n.db, 'SELECT * FROM effects WHERE pid = ?', pid)).toEqual([]);
   });
+
+  it('cancelTimer after a wake disarms the timer durably (journal and kernel)', async () => {
+    const logs: string[] = [];
+    const n = await node({ ...opts, log: (_pid, line) => logs.push(line) });
+    const pid = await n.spawn(fixture('natives/cancel-later.js'));
+    await until(() => logs.includes('cancelled'), 10_000, 'the timer to be cancelled');
+    await until(() => query(n.db, 'SELECT * FROM effects WHERE pid = ?', pid).length === 0, 3000, 'no effect left armed in the journal');
+    expect(n.kernel.timersArmed).toBe(0);
+    n.send(pid, 'finish');
+    expect((await within(n.waitExit(pid), 10_000, 'the process to exit')).result).toBe(true);
+  });
 });
 
 describe.each(modes)('withTimeout (%s)', (_label, opts) => {
@@ -82,6 +94,30 @@ describe.each(modes)('withTimeout (%s)', (_label, opts) => {
       call: { error: 'TimeoutError', code: 'BL_TIMEOUT' },
     });
     // Not re-issued by any replay.
+    expect(s.to('/slow')).toHaveLength(1);
+  });
+
+  it('a callApi cancelled by the deadline is not re-issued after the node restarts', async () => {
+    const s = await startServer((seen, res, srv) => {
+      if (seen.path === '/slow') srv.later(10_000, () => json(res, 200, { late: true }));
+      else json(res, 404, {});
+    });
+    servers.push(s);
+    const logs: string[] = [];
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ ...opts, db, log: (_pid, line) => logs.push(line) });
+    const pid = await first.spawn(fixture('natives/with-timeout.js'), [s.url]);
+    await until(() => logs.includes('waiting-for-finish'), 15_000, 'the process to reach its final receive');
+    await first.close();
+    expect(s.to('/slow')).toHaveLength(1);
+
+    const second = await node({ ...opts, db, log: () => {} });
+    expect(second.recovered).toBe(1);
+    // Give a re-issue every chance to happen, then finish the process.
+    await new Promise((r) => setTimeout(r, 1000));
+    second.send(pid, 'finish');
+    const exit = await within(second.waitExit(pid), 10_000, 'the process to exit');
+    expect(exit.result).toMatchObject({ call: { error: 'TimeoutError', code: 'BL_TIMEOUT' } });
     expect(s.to('/slow')).toHaveLength(1);
   });
 });
