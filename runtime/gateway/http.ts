@@ -69,7 +69,8 @@ export class Gateway {
     const kernel = this.#node.kernel;
     const pid = kernel.whereis(target) ?? target;
     const proc = kernel.process(pid);
-    if (proc === undefined || proc.state === 'dead') return reply(res, 404, { error: `no process ${target}` }, req);
+    // A dead process still in the table is restarting under its supervisor: the call waits for its next run.
+    if (proc === undefined) return reply(res, 404, { error: `no process ${target}` }, req);
 
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.#opts.maxBodyBytes) return reply(res, 413, { error: `body over ${this.#opts.maxBodyBytes} bytes` }, req);

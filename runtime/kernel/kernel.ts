@@ -57,8 +57,11 @@ export interface KProc {
   slot: number;
   /** The home slot's thread holds the process in memory. */
   resident: boolean;
-  /** Journal rows exist for the current run (a start must replay them). */
-  hasHistory: boolean;
+  /**
+   * A start must read the journal: rows exist for this run (replay them), or
+   * the mailbox holds messages from before (a restart keeps them).
+   */
+  fromJournal: boolean;
   marks: Marker[];
   effects: Map<number, KEffect>;
   /** Links, monitors and names: most processes have none, so this is created on first use. */
@@ -238,7 +241,7 @@ export class Kernel {
     const rows = this.store.liveProcesses();
     for (const row of rows) {
       const proc = this.#newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
-      proc.hasHistory = true;
+      proc.fromJournal = true;
       proc.lastActive = now;
       this.#procs.set(proc.pid, proc);
     }
@@ -397,7 +400,8 @@ export class Kernel {
     proc.restarts++;
     proc.lastExit = null;
     proc.state = 'parked';
-    proc.hasHistory = false;
+    // The new run has no history, but it takes over the unconsumed mailbox from the journal.
+    proc.fromJournal = true;
     proc.rounds = 0;
     proc.resident = false;
     this.#events.push({ type: 'process.restarted', pid, run: proc.run, at: Date.now() });
@@ -411,7 +415,8 @@ export class Kernel {
   send(to: string, msg: unknown, from: Pid = 'kernel'): boolean {
     const pid = this.#names.get(to) ?? to;
     const proc = this.#procs.get(pid);
-    if (proc === undefined || proc.state === 'dead') return false;
+    // A dead process still in the table awaits a restart: its mailbox is kept.
+    if (proc === undefined) return false;
     this.#mail(proc, from, MAIL_MESSAGE, encode(msg));
     this.#requestFlush();
     this.#requestPump();
@@ -500,10 +505,10 @@ export class Kernel {
       if (proc.state === 'dead' || proc.slot !== slot.index) continue;
       procs.push(proc);
       if (!proc.resident) {
-        items.push({ op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.hasHistory, marks: proc.marks });
+        items.push({ op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.fromJournal, marks: proc.marks });
         proc.resident = true;
         slot.residents.add(proc);
-        cold ||= proc.hasHistory;
+        cold ||= proc.fromJournal;
       } else {
         items.push({ op: 'wake', pid: proc.pid, marks: proc.marks });
       }
@@ -600,14 +605,16 @@ export class Kernel {
     for (const m of report.mail) {
       const pid = this.#names.get(m.to) ?? m.to;
       const target = this.#procs.get(pid);
-      if (target === undefined || target.state === 'dead') {
+      if (target === undefined) {
         const port = this.#ports.get(pid);
         // A reply leaves the node: only once the send that caused it is committed.
         if (port !== undefined) this.#afterCommit.push(() => port(decode(m.data)));
         continue; // like Erlang: a send to a dead pid is dropped
       }
+      // A dead process still in the table is held for a supervisor restart:
+      // its mailbox is kept for the next run, so the message is stored.
       this.#events.push({ type: 'mail.put', id: m.id, to: pid, from: m.from, kind: m.kind, data: m.data });
-      if (!m.local) this.#mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
+      if (!m.local && target.state !== 'dead') this.#mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
     }
     for (const id of report.taken) this.#events.push({ type: 'mail.taken', id });
     for (const t of report.trapped) this.#events.push({ type: 'mail.rewritten', id: t.id, kind: MAIL_MESSAGE, data: t.data });
@@ -643,7 +650,7 @@ export class Kernel {
     proc.lastActive = now;
     if (round.row !== null) {
       this.#events.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: round.row });
-      proc.hasHistory = true;
+      proc.fromJournal = true;
       proc.rounds++;
     }
     for (const eff of round.effects) this.#effect(proc, eff);
@@ -886,6 +893,7 @@ export class Kernel {
     this.#kernelMailId += ID_STRIDE;
     this.#countersDirty = true;
     this.#events.push({ type: 'mail.put', id, to: target.pid, from, kind, data });
+    // #mark ignores a dead (held) process: the stored entry waits for its next run.
     this.#mark(target, { m: 'mail', id, from, kind: kind as 0 | 1, data });
   }
 
@@ -1135,7 +1143,7 @@ export class Kernel {
       state: 'parked',
       slot: -1,
       resident: false,
-      hasHistory: false,
+      fromJournal: false,
       marks: [],
       effects: new Map(),
       rel: null,

@@ -26,7 +26,7 @@ function logged(stderr: string): string[] {
     .map((l) => (JSON.parse(l) as { msg: string }).msg);
 }
 
-/** Steps of `pid` whose resolution is committed (consumed in a round, or waiting in the effects table). */
+/** Steps whose resolution is committed (consumed in a round, or waiting in the effects table). */
 function resolvedSteps(db: string): Set<number> {
   const steps = new Set<number>();
   for (const row of readRows(db)) for (const [step] of row.r) steps.add(step);

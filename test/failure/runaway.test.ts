@@ -36,11 +36,9 @@ describe('a process busy-loops past the slice budget', () => {
     const [row] = query<{ status: string }>(n.db, 'SELECT status FROM processes WHERE pid = ?', r.culprit);
     expect(row!.status).toBe('exited');
 
+    expect(Object.fromEntries(r.steady.map((pid) => [pid, r.downs[pid]]))).toEqual(Object.fromEntries(r.steady.map((pid) => [pid, 'normal'])));
+    for (const pid of r.steady) expect((await n.waitExit(pid)).reason).toBe('normal');
     expect(r.done).toEqual(Object.fromEntries(Array.from({ length: STEADY }, (_, i) => [`s${i}`, expectedSum])));
-    for (const pid of r.steady) {
-      expect(r.downs[pid]).toBe('normal');
-      expect((await n.waitExit(pid)).reason).toBe('normal');
-    }
     for (let i = 0; i < STEADY; i++) {
       expect(logs.filter((l) => l.startsWith(`s${i}:`))).toEqual([1, 2, 3, 4, 5].map((k) => `s${i}:${k}`));
       // Rebuilt by replay on the replacement thread.

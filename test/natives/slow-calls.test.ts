@@ -48,5 +48,8 @@ it(`a process sleeping 10 x 100 ms finishes long before ${CALLERS} slow calls ($
   // One request per caller, each with its own key.
   expect(server.seen).toHaveLength(CALLERS);
   expect(new Set(server.seen.map((x) => x.key)).size).toBe(CALLERS);
-  console.log(`slow-calls: peak concurrent requests at the server: ${server.peak()}`);
+  console.log(
+    `slow-calls: ticker started ${firstArrival + SLOW_MS - tickerStart} ms before the first answer was due, ` +
+      `finished ${firstAnswer - tickerDone} ms before it was sent; peak concurrent requests at the server: ${server.peak()}`,
+  );
 }, 180_000);
