@@ -46,14 +46,6 @@ export function spawnMany(node, name, n, args = []) {
   return runProcess(node, script('spawner.js'), [`./${name}`, n, args]);
 }
 
-/** Every live process is in its thread's memory and parked (waiting on a native), and there are `n` of them. */
-export function allParked(node, n) {
-  const procs = node.kernel.processes();
-  let parked = 0;
-  for (const p of procs) if (p.state === 'parked' && p.resident) parked++;
-  return parked >= n;
-}
-
 /** Wait for every pid's committed exit; resolves to their results, throws on an abnormal exit. */
 export async function resultsOf(node, pids) {
   const exits = await Promise.all(pids.map((pid) => node.waitExit(pid)));

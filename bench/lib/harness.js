@@ -74,33 +74,29 @@ export function scale(opts, full, quick) {
  * Exits non-zero with the error on stderr when the workload throws.
  */
 export async function runWorkload(main) {
+  let opts;
   try {
-    const opts = workloadOptions(process.argv.slice(2));
-    const rows = await main(opts);
-    if (opts.out !== undefined) fs.writeFileSync(opts.out, JSON.stringify(rows));
-    else process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    // Threads, sockets and timers of the code under test must not keep the
-    // child alive once its figures are out.
-    process.exit(0);
+    opts = workloadOptions(process.argv.slice(2));
+    deliver(opts, await main(opts));
   } catch (err) {
-    if (err instanceof Skip) {
-      const opts = safeOptions();
-      const rows = [{ workload: err.workload, skipped: err.message }];
-      if (opts?.out !== undefined) fs.writeFileSync(opts.out, JSON.stringify(rows));
-      else process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      process.exit(0);
+    if (err instanceof Skip) deliver(opts, [{ workload: err.workload, skipped: err.message }]);
+    else {
+      process.stderr.write(`${err?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
     }
-    process.stderr.write(`${err?.stack ?? String(err)}\n`);
-    process.exit(1);
   }
+  // Let the process end by itself, so profilers (clinic) can finish writing
+  // their samples; but a thread, socket or timer of the code under test that
+  // stays behind must not hang the harness.
+  setTimeout(() => {
+    process.stderr.write('bench: something kept the workload process alive after it finished; exiting\n');
+    process.exit();
+  }, 10_000).unref();
 }
 
-function safeOptions() {
-  try {
-    return workloadOptions(process.argv.slice(2));
-  } catch {
-    return undefined;
-  }
+function deliver(opts, rows) {
+  if (opts?.out !== undefined) fs.writeFileSync(opts.out, JSON.stringify(rows));
+  else process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 }
 
 /** Thrown by a workload that cannot run here (a missing command): reported as skipped, not failed. */

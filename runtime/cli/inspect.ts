@@ -96,3 +96,12 @@ export async function queryCommand(argv: string[]): Promise<number> {
   process.stdout.write(`${JSON.stringify(answer ?? null)}\n`);
   return 0;
 }
+
+export async function startChildCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [sup, ...args] = rest;
+  if (sup === undefined) throw new UsageError('start-child: usage: runtime start-child [--db FILE] SUPERVISOR [ARGS...]');
+  const out = await ask<{ pid: string }>((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'startChild', sup, args: scriptArgs(args) }, null);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return 0;
+}

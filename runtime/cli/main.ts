@@ -7,7 +7,7 @@
 
 import { BeamlineError } from '../errors.js';
 import { UsageError } from './args.js';
-import { historyCommand, killCommand, psCommand, queryCommand, sendCommand, treeCommand } from './inspect.js';
+import { historyCommand, killCommand, psCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
 import { spawnCommand } from './spawn.js';
 import { startCommand } from './start.js';
 
@@ -26,6 +26,7 @@ commands:
   send [--db FILE] PID|NAME JSON          send a message (needs a running node)
   kill [--db FILE] PID [REASON]           send an exit signal (default 'kill')
   query [--db FILE] PID NAME [ARGS...]    ask a process's onQuery handler
+  start-child [--db FILE] SUP [ARGS...]   start a dynamic child of a simple_one_for_one supervisor (pid or name)
   bench [--quick] [WORKLOAD...]           run the benchmark harness
 `;
 
@@ -38,6 +39,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   send: sendCommand,
   kill: killCommand,
   query: queryCommand,
+  'start-child': startChildCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -40,6 +40,14 @@ interface Child {
 
 type SupStatus = 'running' | 'stopping' | 'dead';
 
+/** A child exit that made a supervisor act; `cause` follows a nested supervisor's escalation down to its worker. */
+interface Failure {
+  id: string;
+  pid: Pid | null;
+  reason: unknown;
+  cause?: Failure | null;
+}
+
 /** The journaled form of one supervisor. */
 interface SupRecord {
   v: 1;
@@ -71,7 +79,7 @@ export interface SupervisionEvents {
    * The root supervisor stopped: `escalated` when it gave up (restart
    * intensity exceeded), with the child exit that tipped it; else a clean stop.
    */
-  rootExited(pid: Pid, reason: unknown, escalated: boolean, failure: { id: string; pid: Pid | null; reason: unknown } | null): void;
+  rootExited(pid: Pid, reason: unknown, escalated: boolean, failure: Failure | null): void;
 }
 
 class Supervisor {
@@ -85,12 +93,9 @@ class Supervisor {
   dynamic = 0;
   pending: Array<[string, number]> | null = null;
   /** The exit that caused the latest restart (what an escalation reports). */
-  lastFailure: { id: string; pid: Pid | null; reason: unknown } | null = null;
+  lastFailure: Failure | null = null;
   #queue: Promise<void> = Promise.resolve();
-  readonly #tree: Supervision;
-
-  constructor(tree: Supervision, pid: Pid, spec: SupervisorSpec, parent: Supervisor | null, idInParent: string | null) {
-    this.#tree = tree;
+  constructor(pid: Pid, spec: SupervisorSpec, parent: Supervisor | null, idInParent: string | null) {
     this.pid = pid;
     this.spec = spec;
     this.parent = parent;
@@ -105,9 +110,6 @@ class Supervisor {
     return this.#queue;
   }
 
-  get tree(): Supervision {
-    return this.#tree;
-  }
 }
 
 export class Supervision {
@@ -134,11 +136,6 @@ export class Supervision {
   /** The root supervisors in the journal (live trees). */
   roots(): Pid[] {
     return [...this.#sups.values()].filter((s) => s.parent === null && s.status !== 'dead').map((s) => s.pid);
-  }
-
-  /** @internal */
-  supervisorFor(pid: Pid): Supervisor | undefined {
-    return this.#sups.get(pid);
   }
 
   rootSpec(pid: Pid): SupervisorSpec | undefined {
@@ -225,7 +222,10 @@ export class Supervision {
       return;
     }
     const child = parent.children.find((c) => c.pid === sup.pid);
-    if (child !== undefined) this.#childExited(parent, child, reason);
+    if (child === undefined) return;
+    this.#childExited(parent, child, reason);
+    // Remember what made the nested one give up: it is gone from the table by now.
+    if (escalated && parent.lastFailure?.pid === sup.pid) parent.lastFailure.cause = deepest(sup);
   }
 
   // ───────────────────────────── restarts ─────────────────────────────
@@ -291,15 +291,10 @@ export class Supervision {
       }
       this.#kernel.restart(child.pid, child.spec.name ?? null);
     } else {
-      const nested = this.#sups.get(child.pid);
-      if (nested === undefined) {
-        this.#startChild(sup, child);
-        return;
-      }
-      nested.status = 'running';
-      nested.restarts = [];
-      for (const c of nested.children) if (c.state !== 'running') this.#restartChild(nested, c);
-      this.#persist(nested);
+      // As in OTP, a restarted supervisor is a new supervisor: its children
+      // start afresh (the old ones were stopped with it).
+      this.#startChild(sup, child);
+      return;
     }
     child.state = 'running';
   }
@@ -374,7 +369,7 @@ export class Supervision {
   // ───────────────────────────── persistence and recovery ─────────────────────────────
 
   #create(spec: SupervisorSpec, parent: Supervisor | null, idInParent: string | null, name: string | null): Supervisor {
-    const sup = new Supervisor(this, this.#kernel.allocatePid(), spec, parent, idInParent);
+    const sup = new Supervisor(this.#kernel.allocatePid(), spec, parent, idInParent);
     this.#sups.set(sup.pid, sup);
     if (name !== null) this.#names.set(name, sup.pid);
     return sup;
@@ -418,7 +413,7 @@ export class Supervision {
       const r = byPid.get(pid);
       if (r === undefined) return null;
       const parent = r.rec.parent === null ? null : build(r.rec.parent);
-      const sup = new Supervisor(this, pid, r.rec.spec, parent, r.rec.idInParent);
+      const sup = new Supervisor(pid, r.rec.spec, parent, r.rec.idInParent);
       sup.restarts = r.rec.restarts;
       sup.status = r.rec.status === 'stopping' ? 'running' : r.rec.status;
       sup.dynamic = r.rec.dynamic;
@@ -508,10 +503,10 @@ export class Supervision {
 export { isShutdown };
 
 /** Follow escalations down to the worker exit that started them. */
-function deepest(sup: Supervisor): { id: string; pid: Pid | null; reason: unknown } | null {
-  const failure = sup.lastFailure;
-  const inner = failure?.pid == null ? undefined : sup.tree.supervisorFor(failure.pid);
-  return inner === undefined ? failure : (deepest(inner) ?? failure);
+function deepest(sup: Supervisor): Failure | null {
+  let failure = sup.lastFailure;
+  while (failure?.cause) failure = failure.cause;
+  return failure === null ? null : { id: failure.id, pid: failure.pid, reason: failure.reason };
 }
 
 /** The tree as the journal has it, for `runtime tree` when no node runs. */

@@ -74,10 +74,16 @@ describe('restart keeps the mailbox', () => {
     const exit = await t.node.waitExit(m);
     expect(exit.result).toEqual({ run: 2, self: m, got: ['before', 'while-dead-from-node', 'while-dead-from-process'] });
     expect(accepted).toBe(true);
-    expect(exitsInOrder(t.db).map((e) => [e.pid, e.run])).toEqual([
-      [m, 1],
-      [workerIn(t.view(), 'slow').pid, 1],
-      [m, 2],
+    const slow = workerIn(t.view(), 'slow').pid;
+    // m's first run ended, slow was killed after its grace, and m's second run ended on 'done'.
+    expect(
+      exitsInOrder(t.db)
+        .filter((e) => e.pid === m || e.pid === slow)
+        .map((e) => [e.pid, e.run, e.reason]),
+    ).toEqual([
+      [m, 1, expect.objectContaining({ message: 'crash on purpose' })],
+      [slow, 1, 'killed'],
+      [m, 2, 'normal'],
     ]);
   });
 

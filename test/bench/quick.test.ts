@@ -1,0 +1,65 @@
+// The benchmark harness must not rot: `bench/run.js --quick` runs every
+// workload at a small scale and must exit 0 with a well-formed latest.json.
+// It asserts the shape of the results, never the figures (those belong to
+// the machine, and a goal not met is a finding, not a failure).
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, tmpdir } from '../helpers.js';
+
+const WORKLOADS = ['spawn', 'ping-pong', 'timers', 'call-api', 'steps', 'recovery', 'http'];
+
+interface Row {
+  workload: string;
+  metric?: string;
+  value?: number;
+  unit?: string;
+  baseline?: { name: string; value: number };
+  ratio?: number;
+  skipped?: string;
+}
+
+function runQuick(results: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'run.js'), '--quick', '--results', results], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+describe('bench/run.js --quick', () => {
+  it('runs every workload and writes rows with finite numbers', { timeout: 300_000 }, async () => {
+    const results = tmpdir('beamline-bench-');
+    try {
+      const { code, stderr } = await runQuick(results);
+      expect(code, stderr).toBe(0);
+      const rows = JSON.parse(fs.readFileSync(path.join(results, 'latest.json'), 'utf8')) as Row[];
+      expect(Array.isArray(rows)).toBe(true);
+      expect(new Set(rows.map((r) => r.workload))).toEqual(new Set(WORKLOADS));
+      for (const r of rows) {
+        if (r.skipped !== undefined) {
+          expect(typeof r.skipped, r.workload).toBe('string');
+          continue;
+        }
+        const where = `${r.workload}: ${r.metric}`;
+        expect(typeof r.metric, where).toBe('string');
+        expect(typeof r.unit, where).toBe('string');
+        expect(typeof r.baseline?.name, where).toBe('string');
+        expect(Number.isFinite(r.value), where).toBe(true);
+        expect(Number.isFinite(r.baseline?.value), where).toBe(true);
+        expect(Number.isFinite(r.ratio), where).toBe(true);
+        expect(r.ratio!, where).toBeGreaterThan(0);
+      }
+      expect(fs.readFileSync(path.join(results, 'latest.md'), 'utf8')).toMatch(/Durability: (FULL|NORMAL)/);
+    } finally {
+      fs.rmSync(results, { recursive: true, force: true });
+    }
+  });
+});
