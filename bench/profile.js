@@ -78,8 +78,13 @@ const PROFILERS = {
     const dir = newest(dest, '.clinic-flame');
     const samples = JSON.parse(fs.readFileSync(path.join(dest, dir, `${dir}-samples`), 'utf8'));
     // Each sample is a stack, outermost frame first: the last frame is where the time was spent.
-    const leaves = samples.map((stack) => (stack.length === 0 ? '(no JS or native frame: idle)' : stack[stack.length - 1].name));
-    return [`main thread (kernel), ${samples.length} samples; report: ${path.join(dest, `${dir}.html`)}`, '', ...topFrames(leaves.map((name) => [name, 1]), top)];
+    // Empty stacks are ticks with nothing on the stack: the thread was idle.
+    const leaves = samples.filter((stack) => stack.length > 0).map((stack) => [stack[stack.length - 1].name, 1]);
+    return [
+      `main thread (kernel, harness, baselines): ${leaves.length} busy of ${samples.length} samples; share of busy samples; report: ${path.join(dest, `${dir}.html`)}`,
+      '',
+      ...topFrames(leaves, top),
+    ];
   },
 
   async doctor(dest, workloadArgs) {
@@ -87,9 +92,18 @@ const PROFILERS = {
     await run([CLINIC, 'doctor', '--open=false', '--dest', dest, '--', process.execPath, '-r', path.join(BENCH, 'lib', 'doctor-preload.cjs'), '--expose-gc', ...workloadArgs]);
     const dir = newest(dest, '.clinic-doctor');
     const html = fs.readFileSync(path.join(dest, `${dir}.html`), 'utf8');
-    const issues = /"issues":(\{"delay":.*?\}\})/.exec(html)?.[1] ?? 'not found in the report';
-    const category = /"issueCategory":"(\w+)"/.exec(html)?.[1] ?? 'unknown';
-    return [`main thread (kernel); report: ${path.join(dest, `${dir}.html`)}`, '', `- diagnosis: ${category}`, `- issues: ${issues}`];
+    // The analysis is embedded in the report as JSON: {"issues": {...}, "issueCategory": "..."}.
+    const found = /"issues":(\{.*?\}),"issueCategory":"(\w+)"/.exec(html);
+    if (found === null) return [`report: ${path.join(dest, `${dir}.html`)} (no analysis found in it)`];
+    const flagged = Object.entries(JSON.parse(found[1])).flatMap(([k, v]) =>
+      typeof v === 'object' ? Object.entries(v).map(([k2, v2]) => [`${k}.${k2}`, v2]) : [[k, v]],
+    );
+    return [
+      `main thread (kernel); report: ${path.join(dest, `${dir}.html`)}`,
+      '',
+      `- diagnosis: ${found[2]} ('data': too little data to judge; 'none': no issue; else the kind of problem)`,
+      `- flagged: ${flagged.filter(([, v]) => v !== 'none').map(([k, v]) => `${k} (${v})`).join(', ') || 'nothing'}`,
+    ];
   },
 
   async cpu(dest, workloadArgs, top) {
@@ -100,11 +114,14 @@ const PROFILERS = {
     const out = [`one profile per thread in ${dir}`];
     for (const file of files) {
       const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-      const thread = Number(file.split('.')[3]);
-      const selfTimes = selfTime(profile);
-      const busy = selfTimes.filter(([name]) => name !== '(idle)').reduce((sum, [, us]) => sum + us, 0);
-      if (busy < 50_000) continue; // a thread that hardly ran (a baseline's helper)
-      out.push('', `thread ${thread}${thread === 0 ? ' (main: kernel)' : ''}: ${(busy / 1000).toFixed(0)} ms busy`, '', ...topFrames(selfTimes, top, 'ms', 1000));
+      const thread = Number(file.split('.')[4]);
+      const all = selfTime(profile);
+      const busy = all.filter(([name]) => name !== '(idle)');
+      const busyUs = busy.reduce((sum, [, us]) => sum + us, 0);
+      const totalUs = all.reduce((sum, [, us]) => sum + us, 0);
+      if (busyUs < 50_000) continue; // a thread that hardly ran (a baseline's helper)
+      const what = thread === 0 ? ' (main: kernel, harness, baselines)' : '';
+      out.push('', `thread ${thread}${what}: busy ${(busyUs / 1000).toFixed(0)} of ${(totalUs / 1000).toFixed(0)} ms; share of busy time:`, '', ...topFrames(busy, top, 'ms', 1000));
     }
     return out;
   },

@@ -7,6 +7,7 @@
 
 import { BeamlineError } from '../errors.js';
 import { UsageError } from './args.js';
+import { benchCommand } from './bench.js';
 import { historyCommand, killCommand, psCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
 import { spawnCommand } from './spawn.js';
 import { startCommand } from './start.js';
@@ -40,6 +41,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   kill: killCommand,
   query: queryCommand,
   'start-child': startChildCommand,
+  bench: benchCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
