@@ -72,6 +72,8 @@ export interface NativeHost {
   exit(reason: unknown): never;
   /** Live: a formatted log line, printed once its round is committed. */
   emitLog(line: string): void;
+  /** Say that work started on this thread will end with a resolveLocal (keeps the process in memory). */
+  beginLocal(): void;
   /** Queue a resolution for `step` of this process, produced in this thread (step(name, fn) finishing). */
   resolveLocal(step: number, ok: boolean, value: unknown): void;
   /**

@@ -52,6 +52,7 @@ export default defineNative<[name: unknown, fn: unknown], { fn: Fn }, Prep>({
 });
 
 function watch(host: NativeHost, step: number, promise: PromiseLike<unknown>): void {
+  host.beginLocal();
   promise.then(
     (value) => {
       const bad = unencodable(host, value);

@@ -123,6 +123,8 @@ export interface SliceReport {
   runnable: Pid[];
   /** Processes that could not be started or rebuilt on this thread (left to the kernel). */
   failed: Array<{ pid: Pid; run: number; reason: unknown }>;
+  /** Drops refused: the process has work running on this thread. It stays resident. */
+  kept: Pid[];
   /** The slot's next unallocated message id. */
   nextId: number;
   /** [script, null when it loads | the load error] for each probe. */

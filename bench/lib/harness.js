@@ -223,24 +223,17 @@ export async function freePort() {
  * short tail for error messages.
  */
 export class Child {
+  /** `{code, signal}` once the process has exited and its output is read, else null. */
+  exit = null;
   #lines = [];
   #waiters = [];
   #tail = [];
-
   #onLine;
 
   constructor(args, { cwd = ROOT, env = process.env, onLine = () => {} } = {}) {
+    this.args = args;
     this.#onLine = onLine;
     this.proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => {
-      this.proc.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        resolve(this.exit);
-        for (const w of this.#waiters) w.fail(new Error(`${this.describe()} exited (${signal ?? code}) before printing the line we wait for${this.tail()}`));
-        this.#waiters = [];
-      });
-    });
-    this.exit = null;
     for (const stream of ['stdout', 'stderr']) {
       let buf = '';
       this.proc[stream].setEncoding('utf8');
@@ -252,8 +245,17 @@ export class Child {
           buf = buf.slice(nl + 1);
         }
       });
+      this.proc[stream].on('end', () => buf.length > 0 && this.#line(stream, buf));
     }
-    this.args = args;
+    // 'close', not 'exit': the last lines may still be in the pipes at exit.
+    this.exited = new Promise((resolve) => {
+      this.proc.once('close', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+        for (const w of this.#waiters) w.fail(new Error(`${this.describe()} exited (${signal ?? code}) before printing the line we wait for${this.tail()}`));
+        this.#waiters = [];
+      });
+    });
   }
 
   describe() {

@@ -115,6 +115,8 @@ export class Proc implements NativeHost {
   #round: RoundAcc | null = null;
   #exit: ExitOut | null = null;
   #exitRecorded = true;
+  /** Local work in flight (step functions running). */
+  #localWork = 0;
 
   constructor(env: ThreadEnv, fields: { pid: Pid; run: number; script: string; args: unknown[]; fn: ScriptFn; ctx: (p: Proc) => object }) {
     this.#env = env;
@@ -264,7 +266,10 @@ export class Proc implements NativeHost {
       const [, , , record, done, result] = rec;
       if (done !== 0) return this.#settleInline(def, undefined, result, done === 2);
       const state = def.restore?.(this, args, record, step, prepared);
-      return this.#park(step, def, state, false);
+      // The journal does not say whether the live call armed a kernel effect;
+      // assume it did, so settling or cancelling it after replay tells the
+      // kernel (which ignores steps it has no effect for).
+      return this.#park(step, def, state, true);
     }
 
     const started: Start = def.start(this, args, step, prepared);
@@ -492,9 +497,20 @@ export class Proc implements NativeHost {
   }
 
   resolveLocal(step: number, ok: boolean, value: unknown): void {
+    if (this.#localWork > 0) this.#localWork--;
     if (this.state === 'exited') return;
     (this.#local ??= []).push([step, ok, value]);
     this.#env.ready(this);
+  }
+
+  /** A native started work on this thread that will end in resolveLocal (a step's fn). */
+  beginLocal(): void {
+    this.#localWork++;
+  }
+
+  /** Work is running on this thread for this process: its thread must not forget it. */
+  get busy(): boolean {
+    return this.#localWork > 0 || this.#local !== null;
   }
 
   /** Settle a waiting call from the script's own progress (not recorded: replay reproduces it). */

@@ -68,8 +68,29 @@ let unstored: Array<[Proc, MailEntry]> = [];
 // process on it) down; the process that owns it keeps running.
 process.on('unhandledRejection', () => {});
 
+// Scripts must not use timers (they break replay), but if one does and its
+// callback throws or calls process.exit, the thread dies: the `current` cell
+// must then name the process that armed the timer, not whichever process's
+// round happens to be running. So timers carry their owner.
+let owner = 0;
+const realSetTimeout = globalThis.setTimeout;
+const realSetInterval = globalThis.setInterval;
+function owned<A extends unknown[]>(cb: (...args: A) => void): (...args: A) => void {
+  const armedBy = owner;
+  return (...args: A) => {
+    const previous = current[slot] ?? 0;
+    current[slot] = armedBy;
+    cb(...args); // if this throws, the thread dies with its owner named
+    current[slot] = previous;
+  };
+}
+globalThis.setTimeout = ((cb: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) =>
+  realSetTimeout(typeof cb === 'function' ? owned(cb) : cb, ms, ...rest)) as typeof setTimeout;
+globalThis.setInterval = ((cb: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) =>
+  realSetInterval(typeof cb === 'function' ? owned(cb) : cb, ms, ...rest)) as typeof setInterval;
+
 function emptyReport(): SliceReport {
-  return { slot, rounds: [], mail: [], taken: [], trapped: [], runnable: [], failed: [], nextId: 0, probes: [], queries: [] };
+  return { slot, rounds: [], mail: [], taken: [], trapped: [], runnable: [], failed: [], kept: [], nextId: 0, probes: [], queries: [] };
 }
 
 const env: ThreadEnv = {
@@ -242,9 +263,14 @@ async function applyItems(task: SliceTask): Promise<void> {
         env.ready(proc);
         break;
       }
-      case 'drop':
-        live.delete(item.pid);
+      case 'drop': {
+        // A process with work running on this thread (a step's fn) stays: the
+        // kernel is told, and evicts it another time.
+        const proc = live.get(item.pid);
+        if (proc !== undefined && proc.busy) report.kept.push(item.pid);
+        else live.delete(item.pid);
         break;
+      }
       case 'query':
         queries.push(item);
         break;
@@ -290,10 +316,10 @@ async function runRounds(budgetMs: number): Promise<void> {
     const proc = queue.shift()!;
     proc.queued = false;
     if (live.get(proc.pid) !== proc || !proc.hasWork) continue;
-    current[slot] = serialOf(proc.pid);
+    current[slot] = owner = serialOf(proc.pid);
     proc.beginRound();
     await drain();
-    current[slot] = 0;
+    current[slot] = owner = 0;
     const out = proc.endRound();
     if (out !== null) report.rounds.push(out);
     if (proc.state === 'exited') live.delete(proc.pid);

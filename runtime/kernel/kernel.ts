@@ -216,7 +216,8 @@ export class Kernel {
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
     this.#timers = new TimerService((due) => this.#timersFired(due));
-    this.#http = new HttpClient();
+    // Enough sockets per origin for thousands of processes waiting on one slow API at once.
+    this.#http = new HttpClient({ connections: 2048 });
     this.#pool = new ThreadPool({
       threads: opts.threads,
       journal: this.store.path,
@@ -552,9 +553,13 @@ export class Kernel {
         this.#onReport(slot, report, inflight.procs);
       },
       (err) => {
-        // A dead thread was already handled by #threadLost (Piscina reports
-        // the death before rejecting). Anything else is a failed slice.
+        // A dead thread is usually handled already (#threadLost, from
+        // Piscina's workerDestroy). If not, it is handled here.
         if (slot.inflight !== inflight) return;
+        if (isThreadDeath(err)) {
+          this.#threadLost(slot.index, this.#pool.release(slot.index));
+          return;
+        }
         slot.inflight = null;
         process.emitWarning(`beamline: slice on thread ${slot.index} failed: ${(err as Error)?.stack ?? String(err)}`);
         for (const [script, list] of probes) {
@@ -624,6 +629,14 @@ export class Kernel {
       if (proc === undefined || proc.state === 'dead') continue;
       this.#evict(proc);
       this.#schedule(proc);
+    }
+    for (const pid of report.kept) {
+      const proc = this.#procs.get(pid);
+      if (proc === undefined || proc.state === 'dead' || proc.resident) continue;
+      if (proc.slot !== slot.index) continue;
+      // Still in that thread's memory: a start queued meanwhile becomes a wake at dispatch.
+      proc.resident = true;
+      slot.residents.add(proc);
     }
     for (const pid of report.runnable) {
       const proc = this.#procs.get(pid);
@@ -1158,6 +1171,12 @@ export class Kernel {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Piscina's rejection for a task whose thread was terminated or exited. */
+function isThreadDeath(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  return e?.name === 'AbortError' || /worker exited|terminat/i.test(String(e?.message ?? ''));
+}
 
 export function exitInfoFromRow(pid: Pid, run: number, reason: Uint8Array | null, result: Uint8Array | null): ExitInfo {
   const r = reason === null ? 'normal' : decode(reason);

@@ -92,14 +92,25 @@ export class ThreadPool {
     return free;
   }
 
+  /**
+   * Piscina removed a thread. A thread that already exited reports id -1
+   * (Node clears threadId on exit), so then the lost slot is the one whose
+   * thread is no longer among the live ones.
+   */
   #destroyed(threadId: number): void {
     if (this.#closing) return;
+    const alive = new Set(this.#piscina.threads.map((t) => t.threadId).filter((id) => id >= 0));
     for (const [slot, id] of this.#slotThread) {
-      if (id !== threadId) continue;
-      this.#slotThread.delete(slot);
-      const running = this.#current[slot] ?? 0;
-      this.#current[slot] = 0;
-      this.#opts.onLost(slot, running);
+      if (threadId >= 0 ? id !== threadId : alive.has(id)) continue;
+      this.#opts.onLost(slot, this.release(slot));
     }
+  }
+
+  /** Unbind `slot` from its (dead) thread; returns the serial of the process that was running on it. */
+  release(slot: number): number {
+    this.#slotThread.delete(slot);
+    const running = this.#current[slot] ?? 0;
+    this.#current[slot] = 0;
+    return running;
   }
 }
