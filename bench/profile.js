@@ -13,13 +13,16 @@
 //           DevTools), plus each thread's top frames by self time printed
 //           here. Clinic only sees the main thread; scripts run on the
 //           worker threads, so this is the view of where *they* spend time.
-// Everything about the workload (scale, baselines) is as in the harness.
+// The profiled process is the one holding the node under test: the
+// workload process, or for `http` the `runtime start` child it launches.
+// In-process workloads also run their baselines in the profiled process:
+// read the frames of the beamline phase (kernel, executor, sqlite, msgpackr).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH, checkOptions, Child, OPTIONS, RESULTS, ROOT } from './lib/harness.js';
-import { WORKLOADS } from './lib/workloads.js';
+import { NODE_IN_CHILD, WORKLOADS } from './lib/workloads.js';
 
 const TOOLS = ['flame', 'doctor', 'cpu'];
 const CLINIC = path.join(ROOT, 'node_modules', '.bin', 'clinic');
@@ -61,69 +64,79 @@ async function main(argv) {
   const workloadArgs = [path.join(BENCH, 'workloads', `${workload}.js`), '--out', path.join(dest, 'rows.json'), '--threads', String(opts.threads), '--durability', opts.durability];
   if (opts.quick) workloadArgs.push('--quick');
 
+  // The profiler wraps the process that holds the node under test: the
+  // workload process itself, or the `runtime` child it starts.
+  const inChild = NODE_IN_CHILD.has(workload);
   const report = [];
   for (const tool of tools) {
-    process.stderr.write(`profile: ${workload} under ${tool} ...\n`);
-    const lines = await PROFILERS[tool](dest, workloadArgs, top);
-    report.push(`## ${tool}`, ...lines, '');
+    process.stderr.write(`profile: ${workload} under ${tool}${inChild ? ' (the runtime child process)' : ''} ...\n`);
+    const { prefix, summarize } = PROFILERS[tool];
+    const wrap = prefix(dest);
+    if (inChild) await run(['--expose-gc', ...workloadArgs], { BEAMLINE_BENCH_WRAP: JSON.stringify(wrap) });
+    else await run([...wrap, '--expose-gc', ...workloadArgs]);
+    report.push(`## ${tool}`, ...summarize(dest, top), '');
   }
   fs.writeFileSync(path.join(dest, 'summary.md'), `${report.join('\n')}\n`);
   process.stdout.write(`\n${report.join('\n')}\nprofile: written to ${path.relative(process.cwd(), dest)}/\n`);
   return 0;
 }
 
+// Each tool: what goes before the profiled script on its command line
+// (after `node`), and how to summarise what it wrote.
 const PROFILERS = {
-  async flame(dest, workloadArgs, top) {
-    await run([CLINIC, 'flame', '--open=false', '--dest', dest, '--', process.execPath, '--expose-gc', ...workloadArgs]);
-    const dir = newest(dest, '.clinic-flame');
-    const samples = JSON.parse(fs.readFileSync(path.join(dest, dir, `${dir}-samples`), 'utf8'));
-    // Each sample is a stack, outermost frame first: the last frame is where the time was spent.
-    // Empty stacks are ticks with nothing on the stack: the thread was idle.
-    const leaves = samples.filter((stack) => stack.length > 0).map((stack) => [stack[stack.length - 1].name, 1]);
-    return [
-      `main thread (kernel, harness, baselines): ${leaves.length} busy of ${samples.length} samples; share of busy samples; report: ${path.join(dest, `${dir}.html`)}`,
-      '',
-      ...topFrames(leaves, top),
-    ];
+  flame: {
+    prefix: (dest) => [CLINIC, 'flame', '--open=false', '--dest', dest, '--', process.execPath],
+    summarize(dest, top) {
+      const dir = newest(dest, '.clinic-flame');
+      const samples = JSON.parse(fs.readFileSync(path.join(dest, dir, `${dir}-samples`), 'utf8'));
+      // Each sample is a stack, outermost frame first: the last frame is where
+      // the time went. Empty stacks are ticks with nothing running: idle.
+      const leaves = samples.filter((stack) => stack.length > 0).map((stack) => [stack[stack.length - 1].name, 1]);
+      return [`main thread: ${leaves.length} busy of ${samples.length} samples; share of busy samples; report: ${path.join(dest, `${dir}.html`)}`, '', ...topFrames(leaves, top)];
+    },
   },
 
-  async doctor(dest, workloadArgs) {
+  doctor: {
     // The preload keeps the worker threads' samplers out of the main thread's file.
-    await run([CLINIC, 'doctor', '--open=false', '--dest', dest, '--', process.execPath, '-r', path.join(BENCH, 'lib', 'doctor-preload.cjs'), '--expose-gc', ...workloadArgs]);
-    const dir = newest(dest, '.clinic-doctor');
-    const html = fs.readFileSync(path.join(dest, `${dir}.html`), 'utf8');
-    // The analysis is embedded in the report as JSON: {"issues": {...}, "issueCategory": "..."}.
-    const found = /"issues":(\{.*?\}),"issueCategory":"(\w+)"/.exec(html);
-    if (found === null) return [`report: ${path.join(dest, `${dir}.html`)} (no analysis found in it)`];
-    const flagged = Object.entries(JSON.parse(found[1])).flatMap(([k, v]) =>
-      typeof v === 'object' ? Object.entries(v).map(([k2, v2]) => [`${k}.${k2}`, v2]) : [[k, v]],
-    );
-    return [
-      `main thread (kernel); report: ${path.join(dest, `${dir}.html`)}`,
-      '',
-      `- diagnosis: ${found[2]} ('data': too little data to judge; 'none': no issue; else the kind of problem)`,
-      `- flagged: ${flagged.filter(([, v]) => v !== 'none').map(([k, v]) => `${k} (${v})`).join(', ') || 'nothing'}`,
-    ];
+    prefix: (dest) => [CLINIC, 'doctor', '--open=false', '--dest', dest, '--', process.execPath, '-r', path.join(BENCH, 'lib', 'doctor-preload.cjs')],
+    summarize(dest) {
+      const dir = newest(dest, '.clinic-doctor');
+      const html = fs.readFileSync(path.join(dest, `${dir}.html`), 'utf8');
+      // The analysis is embedded in the report as JSON: {"issues": {...}, "issueCategory": "..."}.
+      const found = /"issues":(\{.*?\}),"issueCategory":"(\w+)"/.exec(html);
+      if (found === null) return [`report: ${path.join(dest, `${dir}.html`)} (no analysis found in it)`];
+      const flagged = Object.entries(JSON.parse(found[1])).flatMap(([k, v]) =>
+        typeof v === 'object' ? Object.entries(v).map(([k2, v2]) => [`${k}.${k2}`, v2]) : [[k, v]],
+      );
+      return [
+        `main thread; report: ${path.join(dest, `${dir}.html`)}`,
+        '',
+        `- diagnosis: ${found[2]} ('data': too little data to judge; 'none': no issue; else the kind of problem)`,
+        `- flagged: ${flagged.filter(([, v]) => v !== 'none').map(([k, v]) => `${k} (${v})`).join(', ') || 'nothing'}`,
+      ];
+    },
   },
 
-  async cpu(dest, workloadArgs, top) {
-    const dir = path.join(dest, 'cpuprofile');
-    await run([process.execPath, '--cpu-prof', '--cpu-prof-dir', dir, '--expose-gc', ...workloadArgs]);
-    // Node writes CPU.<date>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
-    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
-    const out = [`one profile per thread in ${dir}`];
-    for (const file of files) {
-      const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-      const thread = Number(file.split('.')[4]);
-      const all = selfTime(profile);
-      const busy = all.filter(([name]) => name !== '(idle)');
-      const busyUs = busy.reduce((sum, [, us]) => sum + us, 0);
-      const totalUs = all.reduce((sum, [, us]) => sum + us, 0);
-      if (busyUs < 50_000) continue; // a thread that hardly ran (a baseline's helper)
-      const what = thread === 0 ? ' (main: kernel, harness, baselines)' : '';
-      out.push('', `thread ${thread}${what}: busy ${(busyUs / 1000).toFixed(0)} of ${(totalUs / 1000).toFixed(0)} ms; share of busy time:`, '', ...topFrames(busy, top, 'ms', 1000));
-    }
-    return out;
+  cpu: {
+    prefix: (dest) => ['--cpu-prof', '--cpu-prof-dir', path.join(dest, 'cpuprofile')],
+    summarize(dest, top) {
+      const dir = path.join(dest, 'cpuprofile');
+      // Node writes CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is a main thread.
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+      const out = [`one profile per thread in ${dir}`];
+      for (const file of files) {
+        const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+        const [, , , pid, thread] = file.split('.');
+        const all = selfTime(profile);
+        const busy = all.filter(([name]) => name !== '(idle)');
+        const busyUs = busy.reduce((sum, [, us]) => sum + us, 0);
+        const totalUs = all.reduce((sum, [, us]) => sum + us, 0);
+        if (busyUs < 50_000) continue; // a thread that hardly ran (a baseline's helper)
+        const what = thread === '0' ? 'main thread (the kernel)' : `worker thread ${thread}`;
+        out.push('', `process ${pid}, ${what}: busy ${(busyUs / 1000).toFixed(0)} of ${(totalUs / 1000).toFixed(0)} ms; share of busy time:`, '', ...topFrames(busy, top, 'ms', 1000));
+      }
+      return out;
+    },
   },
 };
 
@@ -168,11 +181,11 @@ function newest(dir, suffix) {
   return found[0][0];
 }
 
-/** Run a command to completion, its progress on our stderr; throws on failure. */
-async function run([file, ...args]) {
-  const env = { ...process.env, NO_INSIGHT: '1', NO_UPDATE_NOTIFIER: '1' }; // clinic must not stop to ask about telemetry
-  const argv = file === process.execPath ? args : [file, ...args];
-  const child = new Child(argv, { env, onLine: (line, stream) => stream === 'stderr' && process.stderr.write(`  ${line}\n`) });
+/** Run `node ...args` to completion, its progress on our stderr; throws on failure. */
+async function run(args, env = {}) {
+  // Clinic must not stop to ask about telemetry or look for updates.
+  env = { ...process.env, NO_INSIGHT: '1', NO_UPDATE_NOTIFIER: '1', ...env };
+  const child = new Child(args, { env, onLine: (line, stream) => stream === 'stderr' && process.stderr.write(`  ${line}\n`) });
   const exit = await child.exited;
   if (exit.code !== 0) throw new Error(`${child.describe()} failed (${exit.signal ?? exit.code})${child.tail()}`);
 }

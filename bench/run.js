@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { BENCH, checkOptions, Child, OPTIONS, RESULTS } from './lib/harness.js';
 import { WORKLOADS } from './lib/workloads.js';
 
-const USAGE = `usage: node bench/run.js [--quick] [--threads N] [--durability full|normal] [--results DIR] [WORKLOAD...]
+const USAGE = `usage: runtime bench (or: node bench/run.js) [--quick] [--threads N] [--durability full|normal] [--results DIR] [WORKLOAD...]
 workloads: ${WORKLOADS.join(', ')}
 `;
 
@@ -70,7 +70,7 @@ async function main(argv) {
 
   const table = markdown(rows, run, failed);
   process.stdout.write(`\n${table}\n`);
-  process.stderr.write(`bench: ${selected.length} workloads in ${total.toFixed(1)} s${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}\n`);
+  process.stderr.write(`bench: ${selected.length} workload(s) in ${total.toFixed(1)} s${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}\n`);
   fs.writeFileSync(path.join(opts.results, 'latest.json'), `${JSON.stringify(rows, null, 2)}\n`);
   fs.writeFileSync(path.join(opts.results, 'latest.md'), `${table}\n\nTotal: ${total.toFixed(1)} s.\n`);
   return failed.length > 0 ? 1 : 0;
@@ -81,8 +81,9 @@ async function runOne(name, opts) {
   const out = path.join(opts.results, `.${name}.${process.pid}.json`);
   const args = ['--expose-gc', path.join(BENCH, 'workloads', `${name}.js`), '--out', out, '--threads', String(opts.threads), '--durability', opts.durability];
   if (opts.quick) args.push('--quick');
-  // Progress lines from the workload go straight through to our stderr.
-  const child = new Child(args, { onLine: (line) => process.stderr.write(`${line}\n`) });
+  // Progress lines from the workload go straight through to our stderr. Its
+  // own process group: a stuck workload is killed with its servers and nodes.
+  const child = new Child(args, { group: true, onLine: (line) => process.stderr.write(`${line}\n`) });
   const limit = opts.quick ? TIMEOUT_MS.quick : TIMEOUT_MS.full;
   const timer = setTimeout(() => child.stop('SIGKILL'), limit);
   try {

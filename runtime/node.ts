@@ -23,7 +23,7 @@ export interface NodeOptions {
   durability?: Durability;
   /** A round running longer than this is killed with reason 'killed' (default 5000 ms). */
   sliceMs?: number;
-  /** A slice stops starting new rounds after this many ms (default 4). */
+  /** A slice stops starting new rounds after this many ms (default 10): longer slices carry more rounds per thread hop, shorter ones answer cross-thread messages sooner. */
   budgetMs?: number;
   /** Module paths of extra natives. */
   natives?: string[];
@@ -111,7 +111,7 @@ export class Node {
         store,
         threads,
         sliceMs,
-        budgetMs: opts.budgetMs ?? 4,
+        budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
         onExit: (proc, reason) => supervision?.onExit(proc, reason) ?? 'drop',

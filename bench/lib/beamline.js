@@ -9,8 +9,8 @@ if (!fs.existsSync(CLI)) {
   throw new Error(`beamline is not built (no ${path.relative(ROOT, CLI)}): run \`npm run build\` first`);
 }
 
+// Imported once the check above has passed, so a missing build is one clear line.
 const { Node } = await import('../../dist/runtime/node.js');
-export { Node };
 
 /**
  * A node on a fresh temporary journal with the run's thread count and

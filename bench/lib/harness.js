@@ -12,7 +12,6 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,24 +194,12 @@ export async function until(fn, { timeoutMs = 120_000, everyMs = 10, what = 'con
   }
 }
 
-// ───────────────────────────── journals, ports ─────────────────────────────
+// ───────────────────────────── journals ─────────────────────────────
 
 /** A fresh journal path in its own temporary directory; `remove()` deletes it. */
 export function tempJournal(prefix = 'beamline-bench-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   return { dir, db: path.join(dir, 'journal.db'), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** A TCP port free right now on 127.0.0.1 (for commands that take a port, not 0). */
-export async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 // ───────────────────────────── child processes ─────────────────────────────
@@ -230,10 +217,18 @@ export class Child {
   #tail = [];
   #onLine;
 
-  constructor(args, { cwd = ROOT, env = process.env, onLine = () => {} } = {}) {
+  #group;
+
+  /**
+   * `group: true` starts the child in a process group of its own and signals
+   * the whole group, as a terminal's Ctrl-C does: a profiler wrapping a node
+   * (clinic) expects its child to get the signal too.
+   */
+  constructor(args, { cwd = ROOT, env = process.env, onLine = () => {}, group = false } = {}) {
     this.args = args;
     this.#onLine = onLine;
-    this.proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#group = group;
+    this.proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: group });
     for (const stream of ['stdout', 'stderr']) {
       let buf = '';
       this.proc[stream].setEncoding('utf8');
@@ -295,14 +290,23 @@ export class Child {
     return this.#tail.length === 0 ? '' : `; last output:\n    ${this.#tail.join('\n    ')}`;
   }
 
-  /** Stop the child (SIGTERM, then SIGKILL if it lingers) and wait for it. */
+  /** Stop the child (`signal`, then SIGKILL if it lingers) and wait for it. */
   async stop(signal = 'SIGTERM', graceMs = 5000) {
     if (this.exit !== null) return this.exit;
-    this.proc.kill(signal);
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+    this.kill(signal);
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
+  }
+
+  kill(signal) {
+    try {
+      if (this.#group) process.kill(-this.proc.pid, signal);
+      else this.proc.kill(signal);
+    } catch (err) {
+      if (err.code !== 'ESRCH') throw err; // already gone
+    }
   }
 
   #line(stream, line) {
@@ -318,6 +322,31 @@ export class Child {
       w.done(line);
     }
   }
+}
+
+/**
+ * The command line (after `node`) of a node under test that runs as a child
+ * process: `args` as given, unless bench/profile.js asked for it to run
+ * under a profiler (BEAMLINE_BENCH_WRAP: a JSON array of what goes before
+ * the script, e.g. node flags, or a clinic command ending in `-- node`).
+ */
+export function nodeCommand(args) {
+  const wrap = process.env.BEAMLINE_BENCH_WRAP;
+  return wrap === undefined ? args : [...JSON.parse(wrap), ...args];
+}
+
+/**
+ * Start a node under test (see nodeCommand). Under a profiler it gets a
+ * process group of its own, so stopNode reaches the profiler's child too.
+ */
+export function startNode(args) {
+  return new Child(nodeCommand(args), { group: process.env.BEAMLINE_BENCH_WRAP !== undefined });
+}
+
+/** Stop a node under test: SIGINT, as Ctrl-C would, lets `runtime start` shut down cleanly and a profiler write its report. */
+export async function stopNode(child) {
+  const wrapped = process.env.BEAMLINE_BENCH_WRAP !== undefined;
+  return child.stop('SIGINT', wrapped ? 300_000 : 10_000);
 }
 
 /** Start a server script that prints `{"port": N}` when it listens; resolves once it does. */

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { baselineFile, Child, CLI, progress, row, runWorkload, scale, script, Skip, startServer, tempJournal } from '../lib/harness.js';
+import { baselineFile, CLI, progress, row, runWorkload, scale, script, Skip, startNode, startServer, stopNode, tempJournal } from '../lib/harness.js';
 import { hammer } from '../lib/load.js';
 
 const BODY = { hello: 'world', n: 42 };
@@ -57,7 +57,7 @@ async function runGateway(opts, fn) {
   const tree = path.join(journal.dir, 'tree.yaml');
   fs.writeFileSync(tree, ['strategy: one_for_one', 'children:', '  - id: echo', `    script: ${JSON.stringify(script('echo.js'))}`, '    name: echo', ''].join('\n'));
   const args = [CLI, 'start', '--db', journal.db, '--threads', String(opts.threads), '--durability', opts.durability, '--http', '127.0.0.1:0', tree];
-  const child = new Child(args);
+  const child = startNode(args);
   try {
     let line;
     try {
@@ -69,7 +69,7 @@ async function runGateway(opts, fn) {
     }
     return await fn(GATEWAY_LINE.exec(line)[1]);
   } finally {
-    await child.stop();
+    await stopNode(child);
     journal.remove();
   }
 }

@@ -71,7 +71,7 @@ async function killedNode(opts, db, n) {
     // Log lines leave only after the commit that records them: every sleeper's timer is journaled by then.
     await child.waitFor((line) => line.includes(`all ${n} parked`), 300_000);
   } finally {
-    child.proc.kill('SIGKILL');
+    child.kill('SIGKILL');
     await child.exited;
   }
   progress('recovery', `runtime spawn parked ${n} sleepers in ${since(start).toFixed(0)} ms; killed with SIGKILL`);

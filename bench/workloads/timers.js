@@ -2,11 +2,11 @@
 //
 // Two phases, each on a fresh node:
 // 1. memory: `n` processes parked on a 1 h timer; once every timer is
-//    armed, (RSS - RSS before) / n. This is the whole
-//    node's cost per parked process: the kernel's process table and timer
-//    heap, the parked script state on the worker threads, SQLite's page
-//    cache for their rows. (With 1 s sleeps the first sleepers wake before
-//    the last are spawned, so "all parked" never happens in phase 2.)
+//    armed, (RSS - RSS before) / n. That is the whole node's cost per
+//    parked process: the kernel's process table and timer heap, the parked
+//    script state on the worker threads, SQLite's page cache for their
+//    rows. (With 1 s sleeps the first sleepers wake before the last are
+//    spawned, so "all parked at once" never happens in phase 2.)
 // 2. lateness: `n` processes each sleep('1s') and return how late they woke
 //    on their own clock (ctx.now() before and after).
 // Baseline: the same `n` as plain setTimeout promises, in a process of its own.

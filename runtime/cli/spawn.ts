@@ -42,9 +42,9 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   const control = new ControlServer(node);
   await control.listen();
   const stop = (signal: NodeJS.Signals) => {
-    void control
+    void node
       .close()
-      .then(() => node.close())
+      .then(() => control.close())
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', stop);
@@ -61,8 +61,8 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
-    await control.close();
     await node.close();
+    await control.close();
   }
 }
 

@@ -69,9 +69,11 @@ export async function startCommand(argv: string[]): Promise<number> {
     });
     return await finished;
   } finally {
+    // The node commits what is pending before it closes, which answers the
+    // control requests waiting for that commit; only then close their sockets.
     await gateway?.close();
-    await control.close();
     await node.close();
+    await control.close();
   }
 }
 

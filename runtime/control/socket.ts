@@ -110,12 +110,12 @@ export class ControlServer {
     const kernel = node.kernel;
     switch (req.cmd) {
       case 'ps':
-        kernel.flush();
+        await kernel.flush();
         return psRows(kernel.store, kernel, { all: req.all });
       case 'tree':
         return node.supervision.view();
       case 'history': {
-        kernel.flush();
+        await kernel.flush();
         const lines = historyLines(kernel.store, req.pid);
         if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${req.pid} in ${node.db}`, { pid: req.pid });
         return lines;

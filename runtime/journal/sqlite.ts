@@ -80,6 +80,8 @@ export interface OpenOptions {
   lock?: boolean;
   /** Open without creating or writing anything (inspection commands). */
   readonly?: boolean;
+  /** The file was validated by whoever holds the lock (the journal writer's own connection). */
+  trusted?: boolean;
 }
 
 export function lockPath(journal: string): string {
@@ -94,10 +96,10 @@ export function openJournal(file: string, opts: OpenOptions = {}): SqliteStore {
   if (!exists && opts.readonly) {
     throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${abs}: no journal at this path`, { file: abs });
   }
-  if (exists) checkHeader(abs);
+  if (exists && !opts.trusted) checkHeader(abs);
   const lock = opts.lock === false || opts.readonly ? null : acquireLock(abs);
   try {
-    if (exists) validate(abs);
+    if (exists && !opts.trusted) validate(abs);
     else fs.mkdirSync(path.dirname(abs), { recursive: true });
     const db = new Database(abs, opts.readonly ? { readonly: true, fileMustExist: true } : {});
     return new SqliteStore(db, abs, durability, lock, !exists, opts.readonly === true);

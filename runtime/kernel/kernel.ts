@@ -17,6 +17,7 @@
 import { BeamlineError, ErrorCodes, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { Batch } from '../journal/batch.js';
+import { JournalWriter } from '../journal/writer.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { EffectRow, Store } from '../journal/store.js';
 import {
@@ -118,6 +119,8 @@ interface Slot {
   probes: Map<string, Array<(err: unknown) => void>>;
   /** Processes to forget at the start of the next slice (evicted). */
   drops: Pid[];
+  /** A process queued here must be rebuilt from the journal: the slice waits for this batch's commit. */
+  coldBatch: number;
 }
 
 export interface ExitInfo {
@@ -185,6 +188,10 @@ export class Kernel {
   #watchdog: NodeJS.Timeout;
   #closing = false;
   #lastSweep = 0;
+  readonly #writer: JournalWriter;
+  #committing = false;
+  #sentBatch = 0;
+  #committedBatch = 0;
   #idle: Array<() => void> = [];
   #fatal: Error | null = null;
   #onFatal: (err: Error) => void = () => {};
@@ -212,10 +219,12 @@ export class Kernel {
       aborting: false,
       probes: new Map(),
       drops: [],
+      coldBatch: 0,
     }));
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
     this.#timers = new TimerService((due) => this.#timersFired(due));
+    this.#writer = new JournalWriter(this.store.path, this.store.durability);
     // Enough sockets per origin for thousands of processes waiting on one slow API at once.
     this.#http = new HttpClient({ connections: 2048 });
     this.#pool = new ThreadPool({
@@ -436,15 +445,15 @@ export class Kernel {
   }
 
   /** Resolves once the process's exit is committed. */
-  waitExit(pid: Pid): Promise<ExitInfo> {
+  async waitExit(pid: Pid): Promise<ExitInfo> {
     const proc = this.#procs.get(pid);
     if (proc === undefined) {
-      this.#flush(); // its exit may still be in the pending batch
+      await this.flush(); // its exit may still be on its way to the journal
       const row = this.store.process(pid);
-      if (row === undefined) return Promise.reject(new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid }));
-      return Promise.resolve(exitInfoFromRow(pid, row.run, row.reason, row.result));
+      if (row === undefined) throw new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid });
+      return exitInfoFromRow(pid, row.run, row.reason, row.result);
     }
-    if (proc.state === 'dead' && proc.lastExit !== null) return Promise.resolve(proc.lastExit);
+    if (proc.state === 'dead' && proc.lastExit !== null) return proc.lastExit;
     return new Promise((resolve) => {
       const list = this.#exitWaiters.get(pid) ?? [];
       list.push(resolve);
@@ -452,9 +461,9 @@ export class Kernel {
     });
   }
 
-  /** Commit everything pending now. */
-  flush(): void {
-    this.#flush();
+  /** Resolves once everything recorded so far is committed. */
+  flush(): Promise<void> {
+    return new Promise((resolve) => this.afterCommit(resolve));
   }
 
   /** Stop dispatching, let in-flight slices land, commit, stop threads. Live processes stay live in the journal. */
@@ -468,7 +477,8 @@ export class Kernel {
       else this.#idle.push(resolve);
     });
     await this.#http.close();
-    this.#flush();
+    if (this.#fatal === null) await this.flush();
+    await this.#writer.close();
     await this.#pool.close();
   }
 
@@ -493,6 +503,11 @@ export class Kernel {
     for (const slot of this.#slots) {
       if (slot.inflight !== null || slot.aborting) continue;
       if (slot.queue.size === 0 && !slot.more && slot.probes.size === 0 && slot.drops.length === 0) continue;
+      // A cold start reads history from the journal: it must be committed first.
+      if (slot.coldBatch > this.#committedBatch) {
+        this.#requestFlush();
+        continue;
+      }
       this.#dispatch(slot);
     }
   }
@@ -501,7 +516,6 @@ export class Kernel {
     const items: TaskItem[] = slot.drops.map((pid) => ({ op: 'drop', pid }));
     slot.drops = [];
     const procs: KProc[] = [];
-    let cold = false;
     for (const proc of slot.queue) {
       if (proc.state === 'dead' || proc.slot !== slot.index) continue;
       procs.push(proc);
@@ -509,7 +523,6 @@ export class Kernel {
         items.push({ op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.fromJournal, marks: proc.marks });
         proc.resident = true;
         slot.residents.add(proc);
-        cold ||= proc.fromJournal;
       } else {
         items.push({ op: 'wake', pid: proc.pid, marks: proc.marks });
       }
@@ -522,8 +535,7 @@ export class Kernel {
     }
     slot.queue.clear();
     slot.more = false;
-    // A cold start reads history from the journal: it must be committed first.
-    if (cold) this.#flush();
+    slot.coldBatch = 0;
     const probes = slot.probes;
     slot.probes = new Map();
     const task: SliceTask = {
@@ -583,7 +595,8 @@ export class Kernel {
       );
     }
     const slot = this.#slots[proc.slot]!;
-    if (!slot.queue.has(proc)) slot.queue.add(proc);
+    slot.queue.add(proc);
+    if (!proc.resident && proc.fromJournal) slot.coldBatch = Math.max(slot.coldBatch, this.#batchSoFar());
     if (proc.state !== 'running') proc.state = 'runnable';
   }
 
@@ -1094,8 +1107,11 @@ export class Kernel {
   }
 
   #evict(proc: KProc): void {
-    if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
+    const slot = this.#slots[proc.slot];
+    if (proc.resident) slot?.residents.delete(proc);
     proc.resident = false;
+    // Already queued there: its next slice must now wait for its history's commit.
+    if (slot !== undefined && slot.queue.has(proc) && proc.fromJournal) slot.coldBatch = Math.max(slot.coldBatch, this.#batchSoFar());
   }
 
   #checkIdle(): void {
@@ -1113,10 +1129,15 @@ export class Kernel {
     setImmediate(() => this.#flush());
   }
 
-  /** Group commit: every event since the last flush in one transaction, then the effects waiting on it. */
+  /**
+   * Group commit: every event since the last commit in one transaction (on
+   * the writer's thread), then the effects waiting on it. While a commit is
+   * on its way to disk the next batch keeps growing; it goes as soon as the
+   * commit returns.
+   */
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#fatal !== null) return;
+    if (this.#fatal !== null || this.#committing) return;
     if (this.#countersDirty) {
       this.#countersDirty = false;
       this.#events.push({ type: 'meta.set', key: 'pid_next', value: String(this.#nextSerial) });
@@ -1126,16 +1147,36 @@ export class Kernel {
     }
     const after = this.#afterCommit;
     if (this.#events.size === 0 && after.length === 0) return;
-    const events = this.#events.drain();
     this.#afterCommit = [];
-    try {
-      this.store.append(events);
-    } catch (err) {
-      this.#fatal = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${(err as Error).message}`, { cause: err });
-      this.#onFatal(this.#fatal);
+    if (this.#events.size === 0) {
+      // Nothing new, nothing in flight: everything they wait for is durable.
+      for (const fn of after) fn();
       return;
     }
-    for (const fn of after) fn();
+    const events = this.#events.drain();
+    const batch = ++this.#sentBatch;
+    this.#committing = true;
+    this.#writer.commit(events).then(
+      () => {
+        this.#committing = false;
+        this.#committedBatch = batch;
+        for (const fn of after) fn();
+        if (this.#events.size > 0 || this.#afterCommit.length > 0) this.#flush();
+        this.#pump(); // cold starts that waited for this commit
+      },
+      (err: Error) => {
+        this.#committing = false;
+        this.#fatal = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
+        this.#onFatal(this.#fatal);
+        for (const slot of this.#slots) slot.inflight?.abort.abort(this.#fatal);
+        this.#checkIdle();
+      },
+    );
+  }
+
+  /** The batch a cold start must wait for: everything recorded until now. */
+  #batchSoFar(): number {
+    return this.#events.size > 0 ? this.#sentBatch + 1 : this.#sentBatch;
   }
 
   #assertOpen(): void {

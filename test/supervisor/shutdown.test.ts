@@ -51,7 +51,7 @@ describe('shutdown order', () => {
       `exit-signal a "shutdown" from ${t.root}`,
     ]);
     // Each returned within its grace: a normal exit, committed in the same order.
-    t.node.kernel.flush();
+    await t.node.kernel.flush();
     expect(exitsInOrder(t.db)).toEqual(['c', 'y', 'x', 'b', 'a'].map((id) => ({ pid: pid(id), run: 1, reason: 'normal' })));
     expect(t.node.supervision.roots()).toEqual([]);
     // A clean stop is not an escalation.
@@ -80,7 +80,7 @@ describe('grace period', () => {
     // ... then the untrappable kill after the grace; 'first' was asked only after that.
     const firstAsked = await t.logged(/^exit-signal first "shutdown"/);
     expect(firstAsked.at - t0).toBeGreaterThanOrEqual(800);
-    t.node.kernel.flush();
+    await t.node.kernel.flush();
     expect(exitsInOrder(t.db)).toEqual([
       { pid: stubborn, run: 1, reason: 'killed' },
       { pid: first, run: 1, reason: 'normal' },
@@ -113,7 +113,7 @@ describe('grace period', () => {
     const brutal = workerIn(view, 'brutal').pid!;
 
     await t.node.supervision.shutdownAll();
-    t.node.kernel.flush();
+    await t.node.kernel.flush();
     expect(exitsInOrder(t.db)).toEqual([
       { pid: brutal, run: 1, reason: 'killed' },
       // Not trapping: the 'shutdown' signal itself is its exit reason.
@@ -137,7 +137,7 @@ describe('grace period', () => {
     await t.node.supervision.shutdownAll();
     const early = await t.logged(/^exit-signal early "shutdown"/);
     expect(early.at - t0).toBeGreaterThanOrEqual(600);
-    t.node.kernel.flush();
+    await t.node.kernel.flush();
     const slow = workerIn(supIn(view, 'inner'), 'slow').pid;
     expect(exitsInOrder(t.db).map((e) => [e.pid, e.reason])).toEqual([
       [slow, 'killed'],
