@@ -132,7 +132,8 @@ describe('bad input', () => {
   // A second *node* (Node.open) is always refused with BL_JOURNAL_LOCKED.
   it('a second node on a held journal is refused with BL_JOURNAL_LOCKED; a second `runtime spawn` is handed to the live node, which is unharmed', async () => {
     const db = path.join(tmpdir(), 'journal.db');
-    const live = cli(['spawn', '--db', db, fixture('stepper.js'), '4', '400']);
+    // Long enough to outlive the three handed-over spawns below on a loaded machine.
+    const live = cli(['spawn', '--db', db, fixture('stepper.js'), '4', '1500']);
     await until(() => live.stderr.includes('step-1'), 20_000, 'the live node to start');
 
     // A second node in this process: refused, nothing written.
