@@ -131,10 +131,12 @@ function markdown(rows, run, failed) {
   return lines.join('\n');
 }
 
-/** Numbers as people read them: thousands separated, few decimals. */
+/** Numbers as people read them: thousands separated, a few significant digits. */
 function fmt(x) {
   if (!Number.isFinite(x)) return String(x);
-  const digits = Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : Math.abs(x) >= 1 ? 2 : 3;
+  const a = Math.abs(x);
+  if (a !== 0 && a < 1) return String(Number(x.toPrecision(3)));
+  const digits = a >= 100 ? 0 : a >= 10 ? 1 : 2;
   return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 }
 

@@ -2,7 +2,7 @@
 // types script authors need, and the native interface for writing natives.
 
 export { Node, DEFAULT_DB, evictionPolicy, type NodeOptions, type RootExit, type SpawnRootOptions } from './node.js';
-export type { ExitInfo } from './kernel/kernel.js';
+export type { ExitInfo, KernelStats } from './kernel/kernel.js';
 export {
   BeamlineError,
   ErrorCodes,

@@ -63,6 +63,7 @@ export class Node {
   /** Live processes found in the journal at boot (now resuming). */
   readonly recovered: number;
   #closed = false;
+  readonly #valid = new Set<string>();
   #fatal: Promise<Error>;
   #rootExits: Array<(e: RootExit) => void>;
 
@@ -154,14 +155,20 @@ export class Node {
     return this.kernel.spawn(file, bytes, { root: opts.root ?? false, name: opts.name ?? null });
   }
 
-  /** Absolute path of a loadable script, or a one-line error naming it. */
+  /**
+   * Absolute path of a loadable script, or a one-line error naming it. A
+   * script that loaded once is not checked again: threads keep the module
+   * they imported for the node's lifetime anyway.
+   */
   async validateScript(script: string): Promise<string> {
     const file = path.resolve(script);
+    if (this.#valid.has(file)) return file;
     if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
       throw new BeamlineError(ErrorCodes.SCRIPT_NOT_FOUND, `${script}: script not found (looked at ${file})`, { file });
     }
     const err = await this.kernel.probe(file);
     if (err !== null) throw revive(err as ErrorData);
+    this.#valid.add(file);
     return file;
   }
 

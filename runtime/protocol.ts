@@ -119,8 +119,8 @@ export interface SliceReport {
   taken: number[];
   /** Stored signal entries the target now traps: rewritten as `{type:'exit'}` messages. */
   trapped: Array<{ id: number; data: Uint8Array }>;
-  /** Live processes that still have work (the slice ran out of budget). */
-  runnable: Pid[];
+  /** How many live processes still have work (the slice ran out of budget): the thread wants another slice. */
+  busy: number;
   /** Processes that could not be started or rebuilt on this thread (left to the kernel). */
   failed: Array<{ pid: Pid; run: number; reason: unknown }>;
   /** Drops refused: the process has work running on this thread. It stays resident. */

@@ -1,21 +1,18 @@
 // `recovery`: a `runtime spawn` node holding `n` sleeping processes (each
 // parked on a 1 h durable timer) is killed with SIGKILL; a node then boots
-// on its journal and we time how long until all `n` are back.
+// on its journal and we time how long until all `n` are back: rebuilt by
+// replay into a thread's memory and parked again on their timers.
 //
-// What "back" means here, and why: the goal is boot → every process rebuilt
-// (replayed into a thread's memory) and parked again. The runtime gives no
-// way to observe that moment: a replay round that produces nothing new is
-// not reported to the kernel, and the kernel's process table keeps
-// processes it once saw as runnable in state 'runnable' after they have
-// parked (see the bench report). So we measure an honest upper bound
-// instead: right after boot every sleeper is sent a `poke`, which it can
-// only receive once it has been rebuilt; the clock stops when all `n` have
-// answered by exiting (exits committed). That is the rebuild plus one round
-// and one exit per process.
+// "Parked again" is read from the kernel's own counters (Node.kernel.stats():
+// no process left to rebuild, every live process resident, no slice in
+// flight), polled every millisecond. A second row keeps the earlier, cruder
+// measure: every sleeper is sent a `poke` it can only receive once rebuilt,
+// and the clock stops when all have exited (rebuild + one round + one
+// committed exit each) — an upper bound that does not trust the counters.
 //
 // The clock starts before Node.open (open and check the journal, start the
 // threads, read the live processes, re-arm the timers). No same-run
-// baseline exists; the row carries the issue's goal (2 s) in its place.
+// baseline exists; the rows carry the issue's goal (2 s) in its place.
 
 import path from 'node:path';
 import { openNode, resultsOf } from '../lib/beamline.js';
@@ -35,6 +32,14 @@ await runWorkload(async (opts) => {
     try {
       const sleepers = node.kernel.processes().filter((p) => path.basename(p.script) === 'napper.js');
       if (sleepers.length !== n) throw new Error(`expected ${n} sleepers in the killed node's journal, found ${sleepers.length}`);
+      const live = node.kernel.processes().length;
+      for (;;) {
+        const st = node.kernel.stats();
+        if (st.rebuilding === 0 && st.slicesInFlight === 0 && st.resident === live) break;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      const parkedMs = since(start);
+      progress('recovery', `boot → ${n} sleepers rebuilt and parked in ${parkedMs.toFixed(0)} ms`);
       for (const p of sleepers) node.send(p.pid, { type: 'poke' });
       const answers = await resultsOf(
         node,
@@ -47,12 +52,20 @@ await runWorkload(async (opts) => {
       return [
         row({
           workload: 'recovery',
+          metric: `boot after SIGKILL → ${n} sleepers rebuilt and parked`,
+          value: parkedMs / 1000,
+          unit: 's',
+          baseline: { name: 'none; the goal', value: GOAL_S },
+          better: 'lower',
+          goal: { text: `<= ${GOAL_S} s`, test: (r) => r.value <= GOAL_S },
+        }),
+        row({
+          workload: 'recovery',
           metric: `boot after SIGKILL → ${n} sleepers rebuilt and answering (upper bound)`,
           value: ms / 1000,
           unit: 's',
           baseline: { name: 'none; the goal', value: GOAL_S },
           better: 'lower',
-          goal: { text: `<= ${GOAL_S} s`, test: (r) => r.value <= GOAL_S },
         }),
       ];
     } finally {

@@ -33,6 +33,16 @@ export function parseCommand(argv: string[], options: Options): { values: Record
   }
 }
 
+/** Options anywhere among the positionals (commands with no script arguments). */
+export function parseAnywhere(argv: string[], options: Options): { values: Record<string, string | boolean | undefined>; rest: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    return { values: values as Record<string, string | boolean | undefined>, rest: positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 export function intOption(name: string, value: string | boolean | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);

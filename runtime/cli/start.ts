@@ -9,18 +9,20 @@ import { parseTreeFile } from '../config/tree.js';
 import { ControlServer } from '../control/socket.js';
 import { Gateway } from '../gateway/http.js';
 import { Node } from '../node.js';
-import { intOption, nodeOptions, parseCommand, UsageError } from './args.js';
+import { intOption, nodeOptions, parseAnywhere, UsageError } from './args.js';
 import { describeReason } from './spawn.js';
 
 export async function startCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, {
+  // Unlike spawn, nothing after the tree file belongs to a script: options may
+  // come before or after it (`runtime start tree.yaml --http 127.0.0.1:8080`).
+  const { values, rest } = parseAnywhere(argv, {
     ...nodeOptions,
     http: { type: 'string' },
     'http-timeout': { type: 'string' },
   });
   const [treeFile, ...extra] = rest;
   if (treeFile === undefined) throw new UsageError('start: missing TREE; usage: runtime start [options] TREE.yaml [--http HOST:PORT]');
-  if (extra.length > 0) throw new UsageError(`start: unexpected arguments after the tree file: ${extra.join(' ')} (options go before it)`);
+  if (extra.length > 0) throw new UsageError(`start: unexpected arguments: ${extra.join(' ')}; usage: runtime start [options] TREE.yaml`);
   const http = values.http === undefined ? null : parseHostPort(values.http as string);
   const spec = parseTreeFile(treeFile);
   const durability = values.durability as string | undefined;

@@ -34,6 +34,7 @@ import {
 } from '../protocol.js';
 import { makeCtxFactory } from './ctx.js';
 import { Proc, type MailEntry, type ThreadEnv } from './process.js';
+import { RunQueue } from './run-queue.js';
 import { loadScript, type ScriptFn } from './scripts.js';
 
 export interface WorkerData {
@@ -53,7 +54,7 @@ let nativesLoaded: Promise<void> | null = null;
 
 const live = new Map<Pid, Proc>();
 const names = new Map<string, Pid>();
-const queue: Proc[] = [];
+const queue = new RunQueue<Proc>();
 let reader: JournalReader | null = null;
 let scopes: AsyncLocalStorage<object> | null = null;
 
@@ -90,7 +91,7 @@ globalThis.setInterval = ((cb: (...a: unknown[]) => void, ms?: number, ...rest: 
   realSetInterval(typeof cb === 'function' ? owned(cb) : cb, ms, ...rest)) as typeof setInterval;
 
 function emptyReport(): SliceReport {
-  return { slot, rounds: [], mail: [], taken: [], trapped: [], runnable: [], failed: [], kept: [], nextId: 0, probes: [], queries: [] };
+  return { slot, rounds: [], mail: [], taken: [], trapped: [], busy: 0, failed: [], kept: [], nextId: 0, probes: [], queries: [] };
 }
 
 const env: ThreadEnv = {
@@ -195,7 +196,7 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
     await applyItems(task);
     await runRounds(task.budgetMs);
     if (queries.length > 0) await answerQueries();
-    for (const proc of queue) if (proc.state !== 'exited') report.runnable.push(proc.pid);
+    report.busy = queue.size;
     for (const [proc, entry] of unstored) {
       if (entry.taken || entry.stored) continue;
       entry.stored = true;
@@ -312,8 +313,7 @@ function exitNow(pid: Pid, run: number, reason: ErrorData): RoundOut {
 
 async function runRounds(budgetMs: number): Promise<void> {
   const deadline = performance.now() + budgetMs;
-  while (queue.length > 0) {
-    const proc = queue.shift()!;
+  for (let proc = queue.shift(); proc !== undefined; proc = queue.shift()) {
     proc.queued = false;
     if (live.get(proc.pid) !== proc || !proc.hasWork) continue;
     current[slot] = owner = serialOf(proc.pid);

@@ -123,6 +123,16 @@ interface Slot {
   coldBatch: number;
 }
 
+export interface KernelStats {
+  processes: number;
+  resident: number;
+  queued: number;
+  rebuilding: number;
+  timers: number;
+  slicesInFlight: number;
+  committing: boolean;
+}
+
 export interface ExitInfo {
   pid: Pid;
   run: number;
@@ -486,6 +496,36 @@ export class Kernel {
     return this.#timers.size;
   }
 
+  /**
+   * Counts for monitoring (and benchmarks): live processes, how many are in a
+   * thread's memory, how many wait for a slice, timers armed, slices and
+   * commits in flight. After a restart, `rebuilding` falls to 0 once every
+   * recovered process has been replayed.
+   */
+  stats(): KernelStats {
+    let resident = 0;
+    let rebuilding = 0;
+    let queued = 0;
+    for (const proc of this.#procs.values()) {
+      if (proc.state === 'dead') continue;
+      if (proc.resident) resident++;
+      if (proc.state === 'runnable' || proc.state === 'running') queued++;
+    }
+    for (const slot of this.#slots) {
+      for (const proc of slot.queue) if (!proc.resident && proc.fromJournal) rebuilding++;
+      for (const item of slot.inflight?.items ?? []) if (item.op === 'start' && item.cold) rebuilding++;
+    }
+    return {
+      processes: this.#procs.size,
+      resident,
+      queued,
+      rebuilding,
+      timers: this.#timers.size,
+      slicesInFlight: this.#slots.filter((s) => s.inflight !== null).length,
+      committing: this.#committing,
+    };
+  }
+
   // ───────────────────────────── dispatch ─────────────────────────────
 
   #requestPump(): void {
@@ -651,14 +691,10 @@ export class Kernel {
       proc.resident = true;
       slot.residents.add(proc);
     }
-    for (const pid of report.runnable) {
-      const proc = this.#procs.get(pid);
-      if (proc !== undefined && proc.state !== 'dead') proc.state = 'runnable';
-    }
-    if (report.runnable.length > 0) slot.more = true;
+    if (report.busy > 0) slot.more = true;
     // Only the processes this slice touched changed state: never walk every resident here.
     for (const proc of sent) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
-    if (report.runnable.length === 0) {
+    if (report.busy === 0) {
       for (const proc of sent) this.#maybeEvict(slot, proc, now);
       for (const round of report.rounds) {
         const proc = this.#procs.get(round.pid);
@@ -784,6 +820,7 @@ export class Kernel {
     if (eff === undefined) return;
     proc.effects.delete(step);
     if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
+    // Only a request still in flight has a controller (see #effectDone).
     eff.abort?.abort(new BeamlineError(ErrorCodes.TIMEOUT, 'cancelled'));
     this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step });
   }
@@ -811,7 +848,9 @@ export class Kernel {
 
   /** An effect's result is known: commit it, then wake the process (it must never see an uncommitted result). */
   #effectDone(proc: KProc, run: number, step: number, ok: boolean, value: unknown): void {
-    if (proc.run !== run || proc.state === 'dead' || !proc.effects.has(step)) return;
+    const eff = proc.effects.get(step);
+    if (proc.run !== run || proc.state === 'dead' || eff === undefined) return;
+    eff.abort = null; // finished: nothing left to cancel
     const v = encode(value);
     this.#events.push({ type: 'effect.done', pid: proc.pid, run, step, ok, value: v });
     this.#afterCommit.push(() => {
