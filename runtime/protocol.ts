@@ -131,6 +131,9 @@ export interface SliceReport {
   probes: Array<[string, unknown]>;
   /** [query id, ok, answer or ErrorData] for each query item. */
   queries: Array<[number, boolean, unknown]>;
+  /** The thread's V8 heap in use after the slice (bytes), and how many processes it holds. */
+  heap: number;
+  live: number;
 }
 
 /** One round of one process: resolutions applied, then the commands it issued. */

@@ -150,6 +150,11 @@ export class Proc implements NativeHost {
     return this.#step;
   }
 
+  /** Not yet run, or being rebuilt: its rounds can wait behind work already under way. */
+  get starting(): boolean {
+    return this.#fresh || this.state === 'replaying';
+  }
+
   /** True when a round would do something. */
   get hasWork(): boolean {
     if (this.state === 'exited') return false;

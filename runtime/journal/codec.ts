@@ -25,12 +25,24 @@ function makeDurable(): Packr {
 }
 
 const durable = makeDurable();
-const wire = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+// Records: each buffer carries the shapes it uses, so any unpacker decodes
+// it, and shapes repeated thousands of times in a report decode ~2x faster.
+const wire = new Packr({ useRecords: true, mapsAsObjects: true });
+
+// msgpackr writes into a buffer it keeps for the next call and grows it for a
+// big message; after one, hand it a small one again so a single burst (a
+// report of 100,000 spawns) does not stay resident for the thread's life.
+// (The big buffer lives on only as long as the results that point into it.)
+const BIG = 1 << 20;
+function shrinkAfter(packr: Packr, out: Buffer): Buffer {
+  if (out.length > BIG) packr.useBuffer(Buffer.allocUnsafeSlow(64 * 1024));
+  return out;
+}
 
 /** Encode a value for the journal. Throws BL_UNSERIALIZABLE for functions and symbols. */
 export function encode(value: unknown): Buffer {
   try {
-    return durable.pack(value);
+    return shrinkAfter(durable, durable.pack(value));
   } catch (err) {
     if (err instanceof BeamlineError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
@@ -47,7 +59,7 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
 }
 
 export function encodeWire(value: unknown): Buffer {
-  return wire.pack(value);
+  return shrinkAfter(wire, wire.pack(value));
 }
 
 export function decodeWire<T = unknown>(bytes: Uint8Array): T {

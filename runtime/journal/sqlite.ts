@@ -209,6 +209,7 @@ export class SqliteStore implements Store {
   readonly #applyAll: (events: readonly JournalEvent[]) => void;
   #rounds: Array<Extract<JournalEvent, { type: 'process.round' }>> = [];
   readonly #roundMany = new Map<number, Stmt>();
+  readonly #reads = new Map<string, Stmt>();
   #closed = false;
 
   constructor(
@@ -290,6 +291,26 @@ export class SqliteStore implements Store {
 
   append(events: readonly JournalEvent[]): void {
     if (events.length > 0) this.#applyAll(events);
+  }
+
+  // A batch too big to send in one piece arrives in parts (see writer.ts):
+  // one transaction held open across them, committed with the last.
+  beginBatch(): void {
+    this.#db.exec('BEGIN');
+  }
+
+  applyPart(events: readonly JournalEvent[]): void {
+    for (const ev of events) this.#apply(ev);
+    this.#insertRounds();
+  }
+
+  commitBatch(): void {
+    this.#db.exec('COMMIT');
+  }
+
+  rollbackBatch(): void {
+    this.#rounds = [];
+    if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
   }
 
   /**
@@ -391,68 +412,78 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Read statements, prepared once each (preparing costs more than most lookups). */
+  #read(sql: string): Stmt {
+    let stmt = this.#reads.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#reads.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   meta(key: string): string | undefined {
-    return (this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.#read('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   liveProcesses(): ProcessRow[] {
-    return (this.#db.prepare(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map(toProcess);
+    return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map(toProcess);
   }
 
   process(pid: Pid): ProcessRow | undefined {
-    const raw = this.#db.prepare('SELECT * FROM processes WHERE pid = ?').get(pid) as RawProcess | undefined;
+    const raw = this.#read('SELECT * FROM processes WHERE pid = ?').get(pid) as RawProcess | undefined;
     return raw && toProcess(raw);
   }
 
   processes(limit = 100_000): ProcessRow[] {
-    return (this.#db.prepare('SELECT * FROM processes ORDER BY rowid LIMIT ?').all(limit) as RawProcess[]).map(toProcess);
+    return (this.#read('SELECT * FROM processes ORDER BY rowid LIMIT ?').all(limit) as RawProcess[]).map(toProcess);
   }
 
   history(pid: Pid, run?: number): HistoryRow[] {
     const rows =
       run === undefined
-        ? this.#db.prepare('SELECT seq, run, at, row FROM journal WHERE pid = ? ORDER BY seq').all(pid)
-        : this.#db.prepare('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq').all(pid, run);
+        ? this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? ORDER BY seq').all(pid)
+        : this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq').all(pid, run);
     return rows as HistoryRow[];
   }
 
   mailbox(pid: Pid): MailRow[] {
-    return (this.#db.prepare('SELECT id, pid, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq').all(pid) as Array<
+    return (this.#read('SELECT id, pid, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq').all(pid) as Array<
       MailRow & { sender: string }
     >).map((r) => ({ id: r.id, pid: r.pid, from: r.sender, kind: r.kind, data: r.data }));
   }
 
   mailboxCounts(): Map<Pid, number> {
-    const rows = this.#db.prepare('SELECT pid, count(*) AS n FROM mailbox GROUP BY pid').all() as Array<{ pid: string; n: number }>;
+    const rows = this.#read('SELECT pid, count(*) AS n FROM mailbox GROUP BY pid').all() as Array<{ pid: string; n: number }>;
     return new Map(rows.map((r) => [r.pid, r.n]));
   }
 
   lastRound(pid: Pid, run: number): HistoryRow | undefined {
-    return this.#db.prepare('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq DESC LIMIT 1').get(pid, run) as
+    return this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq DESC LIMIT 1').get(pid, run) as
       | HistoryRow
       | undefined;
   }
 
   effects(): EffectRow[] {
-    return (this.#db.prepare('SELECT * FROM effects').all() as Array<Omit<EffectRow, 'done' | 'ok'> & { done: number; ok: number }>).map(
+    return (this.#read('SELECT * FROM effects').all() as Array<Omit<EffectRow, 'done' | 'ok'> & { done: number; ok: number }>).map(
       (r) => ({ ...r, done: r.done === 1, ok: r.ok === 1 }),
     );
   }
 
   links(): Array<[Pid, Pid]> {
-    return (this.#db.prepare('SELECT a, b FROM links').all() as Array<{ a: string; b: string }>).map((r) => [r.a, r.b]);
+    return (this.#read('SELECT a, b FROM links').all() as Array<{ a: string; b: string }>).map((r) => [r.a, r.b]);
   }
 
   monitors(): Array<{ ref: string; watcher: Pid; target: Pid }> {
-    return this.#db.prepare('SELECT ref, watcher, target FROM monitors').all() as Array<{ ref: string; watcher: Pid; target: Pid }>;
+    return this.#read('SELECT ref, watcher, target FROM monitors').all() as Array<{ ref: string; watcher: Pid; target: Pid }>;
   }
 
   names(): Array<[string, Pid]> {
-    return (this.#db.prepare('SELECT name, pid FROM names').all() as Array<{ name: string; pid: string }>).map((r) => [r.name, r.pid]);
+    return (this.#read('SELECT name, pid FROM names').all() as Array<{ name: string; pid: string }>).map((r) => [r.name, r.pid]);
   }
 
   supervisors(): Array<{ pid: Pid; data: Uint8Array }> {
-    return this.#db.prepare('SELECT pid, data FROM supervisors').all() as Array<{ pid: Pid; data: Uint8Array }>;
+    return this.#read('SELECT pid, data FROM supervisors').all() as Array<{ pid: Pid; data: Uint8Array }>;
   }
 
   /** Next unallocated message id per id slot (see ID_STRIDE in protocol.ts). */
@@ -460,7 +491,7 @@ export class SqliteStore implements Store {
     const out = new Map<number, number>();
     const saved = this.meta('mail_ids');
     if (saved !== undefined) for (const [slot, next] of JSON.parse(saved) as Array<[number, number]>) out.set(slot, next);
-    const rows = this.#db.prepare(`SELECT id % ${stride} AS slot, max(id) AS m FROM mailbox GROUP BY id % ${stride}`).all() as Array<{
+    const rows = this.#read(`SELECT id % ${stride} AS slot, max(id) AS m FROM mailbox GROUP BY id % ${stride}`).all() as Array<{
       slot: number;
       m: number;
     }>;

@@ -8,8 +8,11 @@ import { BeamlineError, ErrorCodes, revive, type ErrorData } from '../errors.js'
 import { encodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
 import type { Durability } from './store.js';
+import type { BatchPart } from './writer-thread.js';
 
 const THREAD = fileURLToPath(new URL('./writer-thread.js', import.meta.url));
+/** Events per part of a batch (see commit). */
+const PART = 4096;
 
 export class JournalWriter {
   readonly #worker: Worker;
@@ -33,15 +36,26 @@ export class JournalWriter {
     });
   }
 
-  /** Commit `events` in one transaction; resolves once they are durable. */
+  /**
+   * Commit `events` in one transaction; resolves once they are durable. A
+   * big batch is encoded and sent PART events at a time, one part per turn of
+   * the event loop, so a burst (100,000 spawns) never stalls the kernel for
+   * the hundreds of milliseconds encoding it whole would take.
+   */
   commit(events: readonly JournalEvent[]): Promise<void> {
     if (this.#dead !== null) return Promise.reject(this.#dead);
     const id = this.#next++;
-    const bytes = new Uint8Array(encodeWire(events));
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, batch: bytes }, [bytes.buffer as ArrayBuffer]);
-    });
+    const done = new Promise<void>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    const parts = Math.max(1, Math.ceil(events.length / PART));
+    const send = (part: number) => {
+      if (this.#dead !== null) return;
+      const bytes = new Uint8Array(encodeWire(parts === 1 ? events : events.slice(part * PART, (part + 1) * PART)));
+      const msg: BatchPart = { id, part, last: part === parts - 1, batch: bytes };
+      this.#worker.postMessage(msg, [bytes.buffer as ArrayBuffer]);
+      if (part + 1 < parts) setImmediate(() => send(part + 1));
+    };
+    send(0);
+    return done;
   }
 
   close(): Promise<void> {

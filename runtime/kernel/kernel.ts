@@ -121,6 +121,9 @@ interface Slot {
   drops: Pid[];
   /** A process queued here must be rebuilt from the journal: the slice waits for this batch's commit. */
   coldBatch: number;
+  /** From the thread's last report: V8 heap in use, processes held. */
+  heap: number;
+  live: number;
 }
 
 export interface KernelStats {
@@ -131,6 +134,8 @@ export interface KernelStats {
   timers: number;
   slicesInFlight: number;
   committing: boolean;
+  /** Per thread, from its last slice: V8 heap in use (bytes) and processes held. */
+  threads: Array<{ heap: number; live: number }>;
 }
 
 export interface ExitInfo {
@@ -188,6 +193,11 @@ export class Kernel {
   readonly #timers: TimerService<{ proc: KProc; run: number; step: number }>;
   readonly #http: HttpClient;
   readonly #exitWaiters = new Map<Pid, Array<(info: ExitInfo) => void>>();
+  readonly #recentExits = new Map<Pid, ExitInfo>();
+  /** Scratch for placement (one array, not one per spawn). */
+  readonly #loads: number[] = [];
+  readonly #recentRing: Array<Pid | undefined> = [];
+  #recentHead = 0;
   readonly #events = new Batch();
   #afterCommit: Array<() => void> = [];
   #flushScheduled = false;
@@ -230,6 +240,8 @@ export class Kernel {
       probes: new Map(),
       drops: [],
       coldBatch: 0,
+      heap: 0,
+      live: 0,
     }));
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
@@ -458,6 +470,11 @@ export class Kernel {
   async waitExit(pid: Pid): Promise<ExitInfo> {
     const proc = this.#procs.get(pid);
     if (proc === undefined) {
+      const recent = this.#recentExits.get(pid);
+      if (recent !== undefined) {
+        await this.flush(); // resolve only once the exit is durable
+        return recent;
+      }
       await this.flush(); // its exit may still be on its way to the journal
       const row = this.store.process(pid);
       if (row === undefined) throw new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid });
@@ -523,6 +540,7 @@ export class Kernel {
       timers: this.#timers.size,
       slicesInFlight: this.#slots.filter((s) => s.inflight !== null).length,
       committing: this.#committing,
+      threads: this.#slots.map((s) => ({ heap: s.heap, live: s.live })),
     };
   }
 
@@ -556,26 +574,33 @@ export class Kernel {
     const items: TaskItem[] = slot.drops.map((pid) => ({ op: 'drop', pid }));
     slot.drops = [];
     const procs: KProc[] = [];
-    for (const proc of slot.queue) {
-      if (proc.state === 'dead' || proc.slot !== slot.index) continue;
+    const take = (proc: KProc, item: TaskItem) => {
+      slot.queue.delete(proc);
       procs.push(proc);
-      if (!proc.resident) {
-        items.push({ op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.fromJournal, marks: proc.marks });
-        proc.resident = true;
-        slot.residents.add(proc);
-      } else {
-        items.push({ op: 'wake', pid: proc.pid, marks: proc.marks });
-      }
+      items.push(item);
       proc.marks = [];
       proc.state = 'running';
       if (proc.queries !== null) {
         items.push(...proc.queries);
         proc.queries = null;
       }
+    };
+    // Wakes first (work under way: timers, messages, results), then at most
+    // MAX_STARTS starts: building thousands of processes takes the thread a
+    // while, and a timer that fires meanwhile should not wait behind them.
+    for (const proc of slot.queue) {
+      if (proc.state === 'dead' || proc.slot !== slot.index) slot.queue.delete(proc);
+      else if (proc.resident) take(proc, { op: 'wake', pid: proc.pid, marks: proc.marks });
     }
-    slot.queue.clear();
+    let starts = 0;
+    for (const proc of slot.queue) {
+      if (starts++ >= MAX_STARTS) break;
+      take(proc, { op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.fromJournal, marks: proc.marks });
+      proc.resident = true;
+      slot.residents.add(proc);
+    }
     slot.more = false;
-    slot.coldBatch = 0;
+    if (slot.queue.size === 0) slot.coldBatch = 0;
     const probes = slot.probes;
     slot.probes = new Map();
     const task: SliceTask = {
@@ -629,10 +654,9 @@ export class Kernel {
   #schedule(proc: KProc, near = -1): void {
     if (proc.state === 'dead') return;
     if (proc.slot < 0) {
-      proc.slot = place(
-        this.#slots.map((s) => s.residents.size + s.queue.size),
-        near,
-      );
+      const loads = this.#loads;
+      for (let i = 0; i < this.#slots.length; i++) loads[i] = this.#slots[i]!.residents.size + this.#slots[i]!.queue.size;
+      proc.slot = place(loads, near);
     }
     const slot = this.#slots[proc.slot]!;
     slot.queue.add(proc);
@@ -658,6 +682,8 @@ export class Kernel {
 
   #onReport(slot: Slot, report: SliceReport, sent: KProc[]): void {
     slot.idNext = Math.max(slot.idNext, report.nextId);
+    slot.heap = report.heap;
+    slot.live = report.live;
     this.#countersDirty = true;
     const now = Date.now();
     for (const m of report.mail) {
@@ -1058,6 +1084,15 @@ export class Kernel {
     if (keep === 'drop' && proc.state === 'dead') {
       this.#events.push({ type: 'mail.dropped', pid: proc.pid });
       this.#procs.delete(proc.pid);
+      // Waiting for an exit that just happened is common (spawn, then wait):
+      // answer from memory rather than the journal for the latest ones.
+      this.#recentExits.set(proc.pid, info);
+      // A ring of pids, oldest first: evicting by Map iteration would walk the
+      // deleted entries at its front every time.
+      const old = this.#recentRing[this.#recentHead];
+      if (old !== undefined) this.#recentExits.delete(old);
+      this.#recentRing[this.#recentHead] = proc.pid;
+      this.#recentHead = (this.#recentHead + 1) % RECENT_EXITS;
     }
     this.#requestFlush();
   }
@@ -1251,6 +1286,10 @@ export class Kernel {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Most processes one slice starts (or rebuilds); the rest wait for the next slice. */
+const MAX_STARTS = 2048;
+/** How many exits `waitExit` answers from memory. */
+const RECENT_EXITS = 65_536;
 
 /** Piscina's rejection for a task whose thread was terminated or exited. */
 function isThreadDeath(err: unknown): boolean {
