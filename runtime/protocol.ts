@@ -100,6 +100,8 @@ export interface MailMarker {
   from: Pid;
   kind: MailKind;
   data: Uint8Array;
+  /** Not in the mailbox table (a gateway request): the thread stores it if it is still unread when the slice ends. */
+  unstored?: boolean;
 }
 
 /** 0: a message; 1: an exit signal `{reason}` not yet handled by its target. */

@@ -201,7 +201,7 @@ export class Proc implements NativeHost {
     this.#marks = null;
     for (const mk of marks) {
       if (this.#ended()) return;
-      if (mk.m === 'mail') this.#arrive(mk.id, mk.from, mk.kind, mk.data, true);
+      if (mk.m === 'mail') this.#arrive(mk.id, mk.from, mk.kind, mk.data, mk.unstored !== true);
       else if (mk.run === this.run) this.#resolve(mk.step, mk.ok, mk.v === null ? undefined : decode(mk.v));
     }
     const local = this.#local ?? NONE;

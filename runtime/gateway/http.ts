@@ -122,7 +122,7 @@ export class Gateway {
       clearTimeout(timer);
       kernel.closePort(port);
     });
-    if (!kernel.send(target, { type: 'call', from: port, body }, port)) {
+    if (!kernel.sendRequest(target, { type: 'call', from: port, body }, port)) {
       done = true;
       clearTimeout(timer);
       kernel.closePort(port);

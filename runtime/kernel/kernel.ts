@@ -455,6 +455,26 @@ export class Kernel {
     return true;
   }
 
+  /**
+   * Deliver a request whose sender waits on a connection (the HTTP gateway).
+   * It is not stored on arrival: if the node dies before the process takes
+   * it, the caller sees its connection fail — as with any server — instead
+   * of the request being run later for nobody. Once taken, it is in the
+   * process's journal like any message; left unread at the end of a slice, it
+   * is stored like any other.
+   */
+  sendRequest(to: string, msg: unknown, from: string): boolean {
+    const proc = this.#procs.get(this.#names.get(to) ?? to);
+    if (proc === undefined) return false;
+    // Held for a restart: keep it in the mailbox the next run takes over.
+    if (proc.state === 'dead') return this.send(to, msg, from);
+    const id = this.#kernelMailId;
+    this.#kernelMailId += ID_STRIDE;
+    this.#countersDirty = true;
+    this.#mark(proc, { m: 'mail', id, from, kind: MAIL_MESSAGE, data: encode(msg), unstored: true });
+    return true;
+  }
+
   /** Send an exit signal from outside. */
   kill(to: string, reason: unknown = 'kill', from: Pid = 'kernel'): boolean {
     const pid = this.#names.get(to) ?? to;
