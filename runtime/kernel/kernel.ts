@@ -124,6 +124,8 @@ interface Slot {
   /** From the thread's last report: V8 heap in use, processes held. */
   heap: number;
   live: number;
+  /** The thread has finished a slice: its module is loaded. */
+  warm: boolean;
 }
 
 export interface KernelStats {
@@ -232,7 +234,6 @@ export class Kernel {
       index,
       inflight: null,
       queue: new Set<KProc>(),
-      more: false,
       names: [],
       residents: new Set<KProc>(),
       idNext: counters.get(index) ?? index,
@@ -242,6 +243,8 @@ export class Kernel {
       coldBatch: 0,
       heap: 0,
       live: 0,
+      warm: false,
+      more: true, // an empty first slice loads the thread's modules now, not on the first spawn
     }));
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
@@ -258,6 +261,7 @@ export class Kernel {
     });
     this.#watchdog = setInterval(() => this.#checkRunaways(), Math.max(20, Math.min(250, opts.sliceMs / 4)));
     this.#watchdog.unref();
+    this.#requestPump();
   }
 
   /** Called with a fatal error (journal write failed): the node must stop. */
@@ -516,6 +520,13 @@ export class Kernel {
   /** Stop dispatching, let in-flight slices land, commit, stop threads. Live processes stay live in the journal. */
   async close(): Promise<void> {
     if (this.#closing) return;
+    // Terminating a thread that is still loading its modules can abort the
+    // whole process (Node 20's synchronous ESM loading): let every thread
+    // finish its first slice before the pool goes.
+    const deadline = Date.now() + 10_000;
+    while (this.#slots.some((s) => !s.warm) && Date.now() < deadline && this.#fatal === null) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     this.#closing = true;
     clearInterval(this.#watchdog);
     this.#timers.stop();
@@ -701,6 +712,7 @@ export class Kernel {
   // ───────────────────────────── reports ─────────────────────────────
 
   #onReport(slot: Slot, report: SliceReport, sent: KProc[]): void {
+    slot.warm = true;
     slot.idNext = Math.max(slot.idNext, report.nextId);
     slot.heap = report.heap;
     slot.live = report.live;
@@ -1142,6 +1154,9 @@ export class Kernel {
     if (slot === undefined) return;
     const runaway = slot.aborting;
     slot.aborting = false;
+    // The replacement thread loads its modules with an empty first slice (see close()).
+    slot.warm = false;
+    slot.more = true;
     const inflight = slot.inflight;
     slot.inflight = null;
     const culprit = running > 0 ? this.#procs.get(`${this.store.tag}.${running}`) : undefined;
