@@ -176,9 +176,8 @@ export class Node {
   findRoot(script: string, args: unknown[]): Pid | undefined {
     const file = path.resolve(script);
     const bytes = Buffer.from(encodeArgs(args));
-    return this.kernel
-      .processes()
-      .find((p) => p.root && p.state !== 'dead' && p.script === file && bytes.equals(Buffer.from(p.args)))?.pid;
+    // The journal holds every root's arguments (the kernel forgets them once started).
+    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(Buffer.from(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
   }
 
   send(to: string, msg: unknown): boolean {

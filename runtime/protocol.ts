@@ -49,9 +49,9 @@ export interface StartItem {
   run: number;
   /** Absolute path of the script module. */
   script: string;
-  /** msgpack-encoded argument array. */
-  args: Uint8Array;
-  /** True: history exists; read it (and the mailbox) from the journal and replay. */
+  /** msgpack-encoded argument array; null: read them from the journal (the process started before). */
+  args: Uint8Array | null;
+  /** True: read history, mailbox (and args) from the journal and replay. */
   cold: boolean;
   /** Markers that arrived for the process after its history was committed. */
   marks: Marker[];

@@ -324,7 +324,13 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   }
   let args: unknown[];
   try {
-    args = decode(item.args) as unknown[];
+    let bytes = item.args;
+    if (bytes === null) {
+      reader ??= new JournalReader(data.journal);
+      bytes = reader.args(item.pid);
+      if (bytes === null) throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `process ${item.pid} is not in the journal`, { pid: item.pid });
+    }
+    args = decode(bytes) as unknown[];
   } catch (err) {
     report.rounds.push(exitNow(item.pid, item.run, toErrorData(err, false)));
     return;

@@ -426,6 +426,10 @@ export class SqliteStore implements Store {
     return (this.#read('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
+  liveRoots(): ProcessRow[] {
+    return (this.#read(`SELECT * FROM processes WHERE status = 'live' AND root = 1`).all() as RawProcess[]).map(toProcess);
+  }
+
   liveProcesses(): ProcessRow[] {
     return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map(toProcess);
   }
@@ -549,11 +553,13 @@ export class JournalReader {
   readonly #db: Database.Database;
   readonly #history: Stmt;
   readonly #mailbox: Stmt;
+  readonly #args: Stmt;
 
   constructor(file: string) {
     this.#db = new Database(file, { readonly: true, fileMustExist: true });
     this.#history = this.#db.prepare('SELECT row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
     this.#mailbox = this.#db.prepare('SELECT id, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq');
+    this.#args = this.#db.prepare('SELECT args FROM processes WHERE pid = ?');
   }
 
   history(pid: Pid, run: number): Uint8Array[] {
@@ -562,6 +568,10 @@ export class JournalReader {
 
   mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }> {
     return this.#mailbox.all(pid) as Array<{ id: number; sender: string; kind: number; data: Uint8Array }>;
+  }
+
+  args(pid: Pid): Uint8Array | null {
+    return (this.#args.get(pid) as { args: Uint8Array } | undefined)?.args ?? null;
   }
 
   close(): void {

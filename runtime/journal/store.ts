@@ -63,6 +63,8 @@ export interface Store {
   meta(key: string): string | undefined;
 
   liveProcesses(): ProcessRow[];
+  /** Live processes started by `runtime spawn` (candidates for resuming). */
+  liveRoots(): ProcessRow[];
   process(pid: Pid): ProcessRow | undefined;
   processes(limit?: number): ProcessRow[];
   history(pid: Pid, run?: number): HistoryRow[];

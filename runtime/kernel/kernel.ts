@@ -49,7 +49,12 @@ export interface KProc {
   readonly serial: number;
   run: number;
   readonly script: string;
-  readonly args: Uint8Array;
+  /**
+   * The start arguments, until the process first starts. After that they are
+   * read back from the journal by whichever thread rebuilds it: not worth
+   * keeping in memory for every parked process.
+   */
+  args: Uint8Array | null;
   readonly parent: Pid | null;
   readonly root: boolean;
   sup: string | null;
@@ -64,7 +69,8 @@ export interface KProc {
    */
   fromJournal: boolean;
   marks: Marker[];
-  effects: Map<number, KEffect>;
+  /** Effects awaiting consumption, by step; most processes never have one, so created on first use. */
+  effects: Map<number, KEffect> | null;
   /** Links, monitors and names: most processes have none, so this is created on first use. */
   rel: Relations | null;
   spawnedAt: number;
@@ -85,6 +91,10 @@ export interface Relations {
   /** Monitors this process holds: ref → target. */
   watching: Map<string, Pid>;
   names: Set<string>;
+}
+
+function effectsOf(proc: KProc): Map<number, KEffect> {
+  return (proc.effects ??= new Map());
 }
 
 function rel(proc: KProc): Relations {
@@ -627,6 +637,9 @@ export class Kernel {
     for (const proc of slot.queue) {
       if (starts++ >= MAX_STARTS) break;
       take(proc, { op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold: proc.fromJournal, marks: proc.marks });
+      // From now on a start reads the arguments (and any history) from the journal.
+      proc.args = null;
+      proc.fromJournal = true;
       proc.resident = true;
       slot.residents.add(proc);
     }
@@ -791,12 +804,12 @@ export class Kernel {
     switch (eff.e) {
       case 'timer': {
         const timer = this.#timers.arm(eff.at, { proc, run: proc.run, step: eff.step });
-        proc.effects.set(eff.step, { kind: 'timer', timer, abort: null });
+        effectsOf(proc).set(eff.step, { kind: 'timer', timer, abort: null });
         this.#events.push({ type: 'effect.armed', pid: proc.pid, run: proc.run, step: eff.step, kind: 'timer', at: eff.at, data: EMPTY });
         return;
       }
       case 'http': {
-        proc.effects.set(eff.step, { kind: 'http', timer: null, abort: null });
+        effectsOf(proc).set(eff.step, { kind: 'http', timer: null, abort: null });
         this.#events.push({
           type: 'effect.armed',
           pid: proc.pid,
@@ -874,9 +887,9 @@ export class Kernel {
 
   /** The process consumed or cancelled the effect at `step`. */
   #settle(proc: KProc, step: number): void {
-    const eff = proc.effects.get(step);
+    const eff = proc.effects?.get(step);
     if (eff === undefined) return;
-    proc.effects.delete(step);
+    proc.effects?.delete(step);
     if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
     // Only a request still in flight has a controller (see #effectDone).
     eff.abort?.abort(new BeamlineError(ErrorCodes.TIMEOUT, 'cancelled'));
@@ -885,13 +898,13 @@ export class Kernel {
 
   #timersFired(due: Array<{ proc: KProc; run: number; step: number }>): void {
     for (const { proc, run, step } of due) {
-      if (proc.run !== run || !proc.effects.has(step)) continue;
+      if (proc.run !== run || proc.effects?.has(step) !== true) continue;
       this.#mark(proc, { m: 'res', run, step, ok: true, v: null });
     }
   }
 
   #startHttp(proc: KProc, run: number, step: number, req: ApiRequest, key: string): void {
-    const eff = proc.effects.get(step);
+    const eff = proc.effects?.get(step);
     if (eff === undefined || proc.run !== run || proc.state === 'dead' || this.#closing) return;
     const abort = new AbortController();
     eff.abort = abort;
@@ -906,13 +919,13 @@ export class Kernel {
 
   /** An effect's result is known: commit it, then wake the process (it must never see an uncommitted result). */
   #effectDone(proc: KProc, run: number, step: number, ok: boolean, value: unknown): void {
-    const eff = proc.effects.get(step);
+    const eff = proc.effects?.get(step);
     if (proc.run !== run || proc.state === 'dead' || eff === undefined) return;
     eff.abort = null; // finished: nothing left to cancel
     const v = encode(value);
     this.#events.push({ type: 'effect.done', pid: proc.pid, run, step, ok, value: v });
     this.#afterCommit.push(() => {
-      if (proc.run === run && proc.effects.has(step)) this.#mark(proc, { m: 'res', run, step, ok, v });
+      if (proc.run === run && proc.effects?.has(step) === true) this.#mark(proc, { m: 'res', run, step, ok, v });
     });
     this.#requestFlush();
   }
@@ -921,25 +934,25 @@ export class Kernel {
     const proc = this.#procs.get(eff.pid);
     if (proc === undefined || proc.run !== eff.run) return;
     if (eff.done) {
-      proc.effects.set(eff.step, { kind: eff.kind as KEffect['kind'], timer: null, abort: null });
+      effectsOf(proc).set(eff.step, { kind: eff.kind as KEffect['kind'], timer: null, abort: null });
       proc.marks.push({ m: 'res', run: eff.run, step: eff.step, ok: eff.ok, v: eff.value });
       return;
     }
     switch (eff.kind) {
       case 'timer': {
         const timer = this.#timers.arm(eff.at ?? 0, { proc, run: eff.run, step: eff.step });
-        proc.effects.set(eff.step, { kind: 'timer', timer, abort: null });
+        effectsOf(proc).set(eff.step, { kind: 'timer', timer, abort: null });
         return;
       }
       case 'http': {
-        proc.effects.set(eff.step, { kind: 'http', timer: null, abort: null });
+        effectsOf(proc).set(eff.step, { kind: 'http', timer: null, abort: null });
         const { req, key } = decode(eff.data) as { req: ApiRequest; key: string };
         // Already committed as started: re-issue with the same idempotency key.
         queueMicrotask(() => this.#startHttp(proc, eff.run, eff.step, req, key));
         return;
       }
       default:
-        proc.effects.set(eff.step, { kind: eff.kind as KEffect['kind'], timer: null, abort: null });
+        effectsOf(proc).set(eff.step, { kind: eff.kind as KEffect['kind'], timer: null, abort: null });
     }
   }
 
@@ -949,7 +962,7 @@ export class Kernel {
    */
   #resolveNow(proc: KProc, step: number, kind: KEffect['kind'], ok: boolean, value: unknown): void {
     const v = encode(value);
-    proc.effects.set(step, { kind, timer: null, abort: null });
+    effectsOf(proc).set(step, { kind, timer: null, abort: null });
     this.#events.push({ type: 'effect.armed', pid: proc.pid, run: proc.run, step, kind, at: null, data: EMPTY, done: { ok, value: v } });
     this.#mark(proc, { m: 'res', run: proc.run, step, ok, v });
   }
@@ -1064,12 +1077,12 @@ export class Kernel {
     proc.marks = [];
     if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
     proc.resident = false;
-    if (proc.effects.size > 0) {
+    if (proc.effects !== null && proc.effects.size > 0) {
       for (const eff of proc.effects.values()) {
         if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
         eff.abort?.abort(new BeamlineError(ErrorCodes.NOPROC, `process ${proc.pid} exited`));
       }
-      proc.effects.clear();
+      proc.effects = null;
       // Every effect row of this run is in `effects`; with none, there is nothing to delete.
       this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step: null });
     }
@@ -1308,7 +1321,7 @@ export class Kernel {
       resident: false,
       fromJournal: false,
       marks: [],
-      effects: new Map(),
+      effects: null,
       rel: null,
       spawnedAt: at,
       restarts: 0,
