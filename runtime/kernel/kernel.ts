@@ -82,6 +82,8 @@ export interface KProc {
   lastExit: ExitInfo | null;
   /** Queries waiting for the next slice. */
   queries: QueryItem[] | null;
+  /** Some message was stored for it (mailbox rows may exist): its mailbox must be dropped with it. */
+  stored: boolean;
 }
 
 export interface Relations {
@@ -288,6 +290,7 @@ export class Kernel {
     for (const row of rows) {
       const proc = this.#newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
       proc.fromJournal = true;
+      proc.stored = true; // its mailbox may hold anything
       proc.lastActive = now;
       this.#procs.set(proc.pid, proc);
     }
@@ -438,6 +441,7 @@ export class Kernel {
       if (row !== undefined && row.status === 'exited') {
         proc = this.#newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
         proc.state = 'dead';
+        proc.stored = true;
         this.#procs.set(pid, proc);
       }
     }
@@ -743,6 +747,7 @@ export class Kernel {
       // A dead process still in the table is held for a supervisor restart:
       // its mailbox is kept for the next run, so the message is stored.
       this.#events.push({ type: 'mail.put', id: m.id, to: pid, from: m.from, kind: m.kind, data: m.data });
+      target.stored = true;
       if (!m.local && target.state !== 'dead') this.#mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
     }
     for (const id of report.taken) this.#events.push({ type: 'mail.taken', id });
@@ -1029,6 +1034,7 @@ export class Kernel {
     this.#kernelMailId += ID_STRIDE;
     this.#countersDirty = true;
     this.#events.push({ type: 'mail.put', id, to: target.pid, from, kind, data });
+    target.stored = true;
     // #mark ignores a dead (held) process: the stored entry waits for its next run.
     this.#mark(target, { m: 'mail', id, from, kind: kind as 0 | 1, data });
   }
@@ -1127,7 +1133,8 @@ export class Kernel {
     }
     const keep = this.#opts.onExit?.(proc, reason) ?? 'drop';
     if (keep === 'drop' && proc.state === 'dead') {
-      this.#events.push({ type: 'mail.dropped', pid: proc.pid });
+      // Only a process that was ever sent a stored message can have mailbox rows.
+      if (proc.stored) this.#events.push({ type: 'mail.dropped', pid: proc.pid });
       this.#procs.delete(proc.pid);
       // Waiting for an exit that just happened is common (spawn, then wait):
       // answer from memory rather than the journal for the latest ones.
@@ -1329,6 +1336,7 @@ export class Kernel {
       rounds: 0,
       lastExit: null,
       queries: null,
+      stored: false,
     };
   }
 }
