@@ -19,7 +19,7 @@
 
 import type { Effect, Pid } from '../runtime/protocol.js';
 
-export type { Pid } from '../runtime/protocol.js';
+export type { ApiRequest, Pid } from '../runtime/protocol.js';
 
 /** A kernel effect as a native asks for it; the executor adds the step. */
 export type EffectRequest = DistributiveOmit<Extract<Effect, { step: number }>, 'step'>;

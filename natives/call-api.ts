@@ -7,22 +7,13 @@
 // Defaults: method GET, timeout 30s per attempt, 3 retries with exponential
 // backoff and full jitter on network errors, 5xx and 429; 10 MiB response cap.
 
-import { argError, defineNative, optionsOf, parseDuration } from './api.js';
+import { argError, defineNative, optionsOf, parseDuration, type ApiRequest } from './api.js';
 
 const METHOD = /^[A-Za-z]+$/;
 
-export interface CallApiRequest {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body?: unknown;
-  timeoutMs: number;
-  retries: number;
-}
-
 interface Prep {
   key: string;
-  req: CallApiRequest;
+  req: ApiRequest;
 }
 
 export default defineNative<[req: unknown], undefined, Prep>({

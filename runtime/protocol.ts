@@ -173,10 +173,22 @@ export interface MailOut {
   local: boolean;
 }
 
+/** A callApi request as the native validated it and the kernel performs it. */
+export interface ApiRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: unknown;
+  /** Per-attempt deadline in ms covering connect, headers and body; 0 or Infinity disables it. */
+  timeoutMs: number;
+  /** Extra attempts after the first (0 = one attempt). */
+  retries: number;
+}
+
 /** Kernel work requested by a command, keyed by the command's step. */
 export type Effect =
   | { e: 'timer'; step: number; at: number }
-  | { e: 'http'; step: number; req: unknown; key: string }
+  | { e: 'http'; step: number; req: ApiRequest; key: string }
   | { e: 'spawn'; step: number; script: string; args: Uint8Array; link: boolean; monitor: boolean; name: string | null }
   | { e: 'startChild'; step: number; sup: string; args: Uint8Array }
   | { e: 'link'; pid: string }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { afterEach } from 'vitest';
 import { Packr } from 'msgpackr';
 import { Node, type NodeOptions } from '../dist/runtime/node.js';
 
@@ -77,4 +78,20 @@ export async function until<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'co
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/**
+ * A node factory for one test file: every node it opens is closed after each
+ * test, so a failing test never leaks threads into the next.
+ */
+export function nodesPerTest(): (opts?: NodeOptions) => Promise<Node> {
+  const open: Node[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((n) => n.close()));
+  });
+  return async (opts = {}) => {
+    const n = await openNode(opts);
+    open.push(n);
+    return n;
+  };
 }

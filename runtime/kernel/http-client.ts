@@ -19,17 +19,9 @@
 
 import { Agent, request as undiciRequest } from 'undici';
 import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
+import type { ApiRequest } from '../protocol.js';
 
-export interface ApiRequest {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body?: unknown;
-  /** Per-attempt deadline in ms covering connect, headers and body; 0 or Infinity disables it. */
-  timeoutMs: number;
-  /** Extra attempts after the first (0 = one attempt). */
-  retries: number;
-}
+export type { ApiRequest };
 
 export interface ApiResponse {
   status: number;

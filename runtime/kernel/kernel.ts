@@ -826,7 +826,7 @@ export class Kernel {
         });
         const run = proc.run;
         // The request leaves only once the command that caused it is durable.
-        this.#afterCommit.push(() => this.#startHttp(proc, run, eff.step, eff.req as ApiRequest, eff.key));
+        this.#afterCommit.push(() => this.#startHttp(proc, run, eff.step, eff.req, eff.key));
         return;
       }
       case 'spawn':

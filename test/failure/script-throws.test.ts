@@ -1,20 +1,11 @@
 // Failure model, row "script throws": the exit is journaled with its reason
 // and the message being handled; links and monitors fire.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Node } from '../../dist/runtime/node.js';
-import { decode, fixture, openNode, query, readRows } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { decode, fixture, nodesPerTest, query, readRows } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
-const nodes: Node[] = [];
-async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
-  const n = await openNode(opts);
-  nodes.push(n);
-  return n;
-}
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const node = nodesPerTest();
 
 describe.each([
   ['hot path', { evictIdleMs: 1e9 }],

@@ -2,19 +2,10 @@
 // worker threads.
 
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, query, readRows, ROOT, tmpdir } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixture, nodesPerTest, openNode, query, readRows, ROOT, tmpdir } from '../helpers.js';
 
-const nodes: Node[] = [];
-async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
-  const n = await openNode(opts);
-  nodes.push(n);
-  return n;
-}
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const node = nodesPerTest();
 
 describe('processes', () => {
   it('runs ping-pong between two processes and journals every message', async () => {

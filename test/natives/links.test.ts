@@ -1,20 +1,12 @@
 // link, trapExit, exit, kill, monitor, demonitor, register/whereis with OTP
 // semantics, between real processes on real worker threads.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, query, until } from '../helpers.js';
+import { fixture, nodesPerTest, query, until } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
-const nodes: Node[] = [];
-async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
-  const n = await openNode(opts);
-  nodes.push(n);
-  return n;
-}
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const node = nodesPerTest();
 
 const modes = [
   ['hot path', { evictIdleMs: 1e9 }],

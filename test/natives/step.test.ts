@@ -5,20 +5,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, readRows, tmpdir } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixture, nodesPerTest, openNode, readRows, tmpdir } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
-const nodes: Node[] = [];
-async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
-  const n = await openNode(opts);
-  nodes.push(n);
-  return n;
-}
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const node = nodesPerTest();
 
 const linesOf = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 
