@@ -1,6 +1,7 @@
 // Shared test helpers: temporary journals, a node per test, journal readers.
 // Everything is real: SQLite files on disk, worker threads, child processes.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,4 +95,70 @@ export function nodesPerTest(): (opts?: NodeOptions) => Promise<Node> {
     open.push(n);
     return n;
   };
+}
+
+// ───────────────────────────── `runtime` as a child process ─────────────────────────────
+
+export interface CliRun {
+  child: ChildProcess;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves when the child has exited and its output is complete. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const cliChildren = new Set<ChildProcess>();
+
+/**
+ * Start `node dist/runtime/cli/main.js ...args`. Always asynchronous: servers
+ * the tests start live in the test's own event loop, which spawnSync would block.
+ */
+export function startCli(args: string[], cwd = ROOT): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  cliChildren.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    // 'close' comes after the child's stdio is drained, so the output is complete.
+    child.on('close', (code, signal) => {
+      cliChildren.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exited,
+  };
+}
+
+/** Run a command to completion (SIGKILLed and reported as hung after `ms`). */
+export async function runCli(
+  args: string[],
+  ms = 30_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; hung: boolean }> {
+  const run = startCli(args);
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    run.child.kill('SIGKILL');
+  }, ms);
+  const { code, signal } = await run.exited;
+  clearTimeout(timer);
+  return { code, signal, stdout: run.stdout, stderr: run.stderr, hung };
+}
+
+/** For afterEach: SIGKILL every `runtime` child still running and wait until they are gone. */
+export async function killCliLeftovers(): Promise<void> {
+  const left = [...cliChildren];
+  for (const child of left) child.kill('SIGKILL');
+  await Promise.all(left.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
+  cliChildren.clear();
 }

@@ -2,6 +2,7 @@
 // socket) and against a journal no node runs (ps/history/tree read it;
 // send/kill/query refuse in one line). Every command is a real child process.
 
+import type { PsRow } from '../../dist/runtime/control/inspect.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,17 +11,7 @@ import { request } from '../../dist/runtime/control/socket.js';
 import { fixture, tmpdir, until } from '../helpers.js';
 import { cli, cliJson, killLeftovers, found, nodeLogged, script, startNode, supIn, workerIn, writeTree, type StartedNode, type SupView } from '../fixtures/supervisor/support.js';
 
-interface PsJson {
-  pid: string;
-  name: string;
-  script: string;
-  state: string;
-  run: number;
-  restarts: number;
-  mailbox: number;
-  lastStep: string;
-  age: string;
-}
+type PsJson = PsRow;
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}  /;
 

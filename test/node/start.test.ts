@@ -3,6 +3,7 @@
 // root that gives up exits 1 with one line saying why; SIGKILL and a second
 // `runtime start` on the same journal resume the tree exactly where it was.
 
+import type { PsRow } from '../../dist/runtime/control/inspect.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,17 +25,7 @@ import {
 
 afterEach(killLeftovers);
 
-interface PsJson {
-  pid: string;
-  name: string;
-  script: string;
-  state: string;
-  run: number;
-  restarts: number;
-  mailbox: number;
-  lastStep: string;
-  age: string;
-}
+type PsJson = PsRow;
 
 /** The node's own (non-JSON) stderr lines. */
 const runtimeLines = (n: StartedNode) => n.stderr.split('\n').filter((l) => l.startsWith('runtime: '));
