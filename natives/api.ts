@@ -70,6 +70,8 @@ export interface NativeHost {
   readonly locals: ProcessLocals;
   /** End the process now with `reason`. */
   exit(reason: unknown): never;
+  /** End this run now; the process goes on as its next run with these (msgpack) arguments. */
+  continueAsNew(args: Uint8Array): never;
   /** Live: a formatted log line, printed once its round is committed. */
   emitLog(line: string): void;
   /** Say that work started on this thread will end with a resolveLocal (keeps the process in memory). */

@@ -6,6 +6,7 @@
 
 import type { NativeDef } from './api.js';
 import callApi from './call-api.js';
+import continueAsNew from './continue-as-new.js';
 import { demonitor, exit, kill, link, monitor, trapExit, unlink } from './links.js';
 import log from './log.js';
 import { register, unregister, whereis } from './names.js';
@@ -48,6 +49,7 @@ export const builtinNatives: readonly NativeDef[] = Object.freeze([
   demonitor,
   trapExit,
   exit,
+  continueAsNew,
   kill,
   register,
   unregister,

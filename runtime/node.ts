@@ -37,6 +37,8 @@ export interface NodeOptions {
   evictIdleMs?: number;
   /** Never evict a process whose current run has more journal rows than this (replay would cost more than the memory). Default 2000. */
   evictMaxRounds?: number;
+  /** Keep the history of finished processes and runs only this long (ms; pruned hourly). Default: keep everything. */
+  retainMs?: number;
 }
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
@@ -121,6 +123,7 @@ export class Node {
           return supervision.startChild(sup, args);
         },
         evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
+        retainMs: opts.retainMs,
       });
     } catch (err) {
       store.close();

@@ -161,6 +161,8 @@ export interface ExitOut {
   result: Uint8Array | null;
   /** msgpack of the last message the process received, for the crash record. */
   lastMessage: Uint8Array | null;
+  /** continueAsNew: not an exit but the next run, with these (msgpack) arguments. */
+  next?: Uint8Array;
 }
 
 export interface MailOut {

@@ -65,6 +65,7 @@ export function scriptArgs(raw: string[]): unknown[] {
 
 export const nodeOptions = {
   db: { type: 'string' },
+  retain: { type: 'string' },
   threads: { type: 'string' },
   durability: { type: 'string' },
   'slice-ms': { type: 'string' },

@@ -4,6 +4,7 @@
 
 import { formatTable, historyLines, psRows, type PsRow } from '../control/inspect.js';
 import { NoNodeError, request } from '../control/socket.js';
+import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { openJournal } from '../journal/sqlite.js';
 import { DEFAULT_DB } from '../node.js';
@@ -103,5 +104,30 @@ export async function startChildCommand(argv: string[]): Promise<number> {
   if (sup === undefined) throw new UsageError('start-child: usage: runtime start-child [--db FILE] SUPERVISOR [ARGS...]');
   const out = await ask<{ pid: string }>((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'startChild', sup, args: scriptArgs(args) }, null);
   process.stdout.write(`${JSON.stringify(out)}\n`);
+  return 0;
+}
+
+/**
+ * `runtime prune --keep DURATION`: forget the history of processes (and runs)
+ * that ended more than DURATION ago. Through the running node, or, with none,
+ * on the journal directly (taking its lock, so no node can start meanwhile).
+ */
+export async function pruneCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, { db: { type: 'string' }, keep: { type: 'string' } });
+  if (rest.length > 0 || values.keep === undefined) throw new UsageError('prune: usage: runtime prune [--db FILE] --keep DURATION (e.g. 7d)');
+  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  const before = Date.now() - parseDuration(values.keep, '--keep');
+  try {
+    await request(db, { cmd: 'prune', before });
+  } catch (err) {
+    if (!(err instanceof NoNodeError)) throw err;
+    const store = openJournal(db);
+    try {
+      store.append([{ type: 'history.pruned', before }]);
+    } finally {
+      store.close();
+    }
+  }
+  process.stdout.write(`pruned the history of what ended before ${new Date(before).toISOString()}\n`);
   return 0;
 }

@@ -8,13 +8,14 @@
 import { BeamlineError } from '../errors.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './bench.js';
-import { historyCommand, killCommand, psCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
+import { historyCommand, killCommand, psCommand, pruneCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
 import { spawnCommand } from './spawn.js';
 import { startCommand } from './start.js';
 
 const USAGE = `usage: runtime <command> [options]
 
 node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
+              --retain DURATION (prune history older than this, hourly)
 
 commands:
   spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);
@@ -28,6 +29,7 @@ commands:
   kill [--db FILE] PID [REASON]           send an exit signal (default 'kill')
   query [--db FILE] PID NAME [ARGS...]    ask a process's onQuery handler
   start-child [--db FILE] SUP [ARGS...]   start a dynamic child of a simple_one_for_one supervisor (pid or name)
+  prune [--db FILE] --keep DURATION       forget history that ended more than DURATION ago
   bench [--quick] [WORKLOAD...]           run the benchmark harness
 `;
 
@@ -41,6 +43,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   kill: killCommand,
   query: queryCommand,
   'start-child': startChildCommand,
+  prune: pruneCommand,
   bench: benchCommand,
 };
 

@@ -8,6 +8,7 @@
 
 import path from 'node:path';
 import { ControlServer, NoNodeError, request } from '../control/socket.js';
+import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { ExitInfo } from '../kernel/kernel.js';
 import { DEFAULT_DB, Node } from '../node.js';
@@ -31,6 +32,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
     durability: durability as 'full' | 'normal' | undefined,
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
+    retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
     });
   } catch (err) {
     // A live node holds the journal: hand the spawn to it and wait there.

@@ -5,6 +5,7 @@
 // 0; a root that gives up (restart intensity) stops the node with exit 1 and
 // one line saying why.
 
+import { parseDuration } from '../config/duration.js';
 import { parseTreeFile } from '../config/tree.js';
 import { ControlServer } from '../control/socket.js';
 import { Gateway } from '../gateway/http.js';
@@ -35,6 +36,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     durability: durability as 'full' | 'normal' | undefined,
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
+    retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
   });
   const control = new ControlServer(node);
   let gateway: Gateway | null = null;

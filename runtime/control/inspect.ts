@@ -38,7 +38,7 @@ export function psRows(store: Store, kernel: Kernel | null, opts: { all?: boolea
       script: shortScript(row.script),
       state: row.status === 'exited' ? `exited(${short(reasonOf(row))})` : state,
       run: row.run,
-      restarts: row.run - 1,
+      restarts: row.restarts,
       mailbox: mailbox.get(row.pid) ?? 0,
       lastStep: lastStep(store.lastRound(row.pid, row.run)),
       age: formatDistanceStrict(row.spawnedAt, now),

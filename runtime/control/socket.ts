@@ -29,7 +29,8 @@ export type ControlRequest =
   | { cmd: 'kill'; pid: string; reason?: unknown }
   | { cmd: 'query'; pid: string; name: string; args?: unknown[] }
   | { cmd: 'spawn'; script: string; args: unknown[]; wait: boolean }
-  | { cmd: 'startChild'; sup: string; args: unknown[] };
+  | { cmd: 'startChild'; sup: string; args: unknown[] }
+  | { cmd: 'prune'; before: number };
 
 export class ControlServer {
   readonly path: string;
@@ -138,6 +139,9 @@ export class ControlServer {
       }
       case 'startChild':
         return { pid: node.supervision.startChild(req.sup, req.args) };
+      case 'prune':
+        await kernel.prune(req.before);
+        return true;
       default:
         throw new BeamlineError(ErrorCodes.ARG_INVALID, `unknown control command ${JSON.stringify((req as { cmd?: unknown }).cmd)}`);
     }

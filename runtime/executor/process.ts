@@ -501,6 +501,17 @@ export class Proc implements NativeHost {
     throw new ProcessExit();
   }
 
+  continueAsNew(args: Uint8Array): never {
+    if (this.state === 'replaying') {
+      const err = this.#cursor!.finishedEarly(this.#step, 'continueAsNew');
+      this.#fail(err);
+      throw err;
+    }
+    this.#end('continued', null);
+    this.#exit!.next = args;
+    throw new ProcessExit();
+  }
+
   resolveLocal(step: number, ok: boolean, value: unknown): void {
     if (this.#localWork > 0) this.#localWork--;
     if (this.state === 'exited') return;

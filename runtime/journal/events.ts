@@ -19,6 +19,7 @@ export type JournalEvent =
   | ProcessRound
   | ProcessExited
   | ProcessRestarted
+  | HistoryPruned
   // ── mailboxes ──
   | MailPut
   | MailTaken
@@ -81,12 +82,20 @@ export interface ProcessExited {
   lastMessage: Uint8Array | null;
 }
 
-/** A supervisor restarted the process: same pid, same mailbox, next run. */
+/** The process's next run began: same pid, same mailbox (a supervisor restart, or continueAsNew with `args`). */
 export interface ProcessRestarted {
   type: 'process.restarted';
   pid: Pid;
   run: number;
   at: number;
+  /** msgpack of new start arguments (continueAsNew); absent: the same ones. */
+  args?: Uint8Array;
+}
+
+/** Forget the history of what ended before `before` (ms since the epoch): see `runtime prune`. */
+export interface HistoryPruned {
+  type: 'history.pruned';
+  before: number;
 }
 
 export interface MailPut {

@@ -34,7 +34,8 @@ CREATE TABLE processes (
   exited_at INTEGER,
   reason BLOB,
   result BLOB,
-  last_message BLOB
+  last_message BLOB,
+  restarts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX processes_live ON processes(status) WHERE status = 'live';
 CREATE TABLE journal (
@@ -268,7 +269,19 @@ export class SqliteStore implements Store {
       exit: db.prepare(
         `UPDATE processes SET status = 'exited', exited_at = ?, reason = ?, result = ?, last_message = ? WHERE pid = ? AND run = ?`,
       ),
-      restart: db.prepare(`UPDATE processes SET run = ?, status = 'live', exited_at = NULL, reason = NULL, result = NULL, last_message = NULL WHERE pid = ?`),
+      restart: db.prepare(
+        `UPDATE processes SET run = ?, status = 'live', exited_at = NULL, reason = NULL, result = NULL, last_message = NULL, restarts = restarts + 1 WHERE pid = ?`,
+      ),
+      continued: db.prepare(`UPDATE processes SET run = ?, args = ? WHERE pid = ?`),
+      // Exited processes that no supervisor may restart go entirely; of the
+      // rest, only runs that ended (earlier runs of live processes) lose rows.
+      pruneExitedRows: db.prepare(
+        `DELETE FROM journal WHERE pid IN (SELECT pid FROM processes WHERE status = 'exited' AND exited_at < ?)`,
+      ),
+      pruneExited: db.prepare(`DELETE FROM processes WHERE status = 'exited' AND exited_at < ? AND sup IS NULL`),
+      pruneOldRuns: db.prepare(
+        `DELETE FROM journal WHERE at < ? AND run < (SELECT p.run FROM processes p WHERE p.pid = journal.pid)`,
+      ),
       mailPut: db.prepare('INSERT INTO mailbox (id, pid, sender, kind, data) VALUES (?, ?, ?, ?, ?)'),
       mailTake: db.prepare('DELETE FROM mailbox WHERE id = ?'),
       mailRewrite: db.prepare('UPDATE mailbox SET kind = ?, data = ? WHERE id = ?'),
@@ -358,7 +371,13 @@ export class SqliteStore implements Store {
         s.exit!.run(ev.at, ev.reason, ev.result, ev.lastMessage, ev.pid, ev.run);
         return;
       case 'process.restarted':
-        s.restart!.run(ev.run, ev.pid);
+        if (ev.args === undefined) s.restart!.run(ev.run, ev.pid);
+        else s.continued!.run(ev.run, ev.args, ev.pid);
+        return;
+      case 'history.pruned':
+        s.pruneExitedRows!.run(ev.before);
+        s.pruneExited!.run(ev.before);
+        s.pruneOldRuns!.run(ev.before);
         return;
       case 'mail.put':
         s.mailPut!.run(ev.id, ev.to, ev.from, ev.kind, ev.data);
@@ -525,6 +544,7 @@ interface RawProcess {
   reason: Uint8Array | null;
   result: Uint8Array | null;
   last_message: Uint8Array | null;
+  restarts: number;
 }
 
 function toProcess(r: RawProcess): ProcessRow {
@@ -542,6 +562,7 @@ function toProcess(r: RawProcess): ProcessRow {
     reason: r.reason,
     result: r.result,
     lastMessage: r.last_message,
+    restarts: r.restarts,
   };
 }
 

@@ -22,6 +22,8 @@ export interface ProcessRow {
   reason: Uint8Array | null;
   result: Uint8Array | null;
   lastMessage: Uint8Array | null;
+  /** Supervisor restarts (continueAsNew also starts a new run but is not a restart). */
+  restarts: number;
 }
 
 export interface HistoryRow {

@@ -179,6 +179,8 @@ export interface KernelOptions {
   startChild?: (sup: string, args: unknown[]) => Pid;
   /** Eviction policy: may this parked process leave its thread's memory now? */
   evict: (proc: KProc, now: number) => boolean;
+  /** Keep the history of what ended only this long (ms); pruned hourly. Unset: keep everything. */
+  retainMs?: number;
 }
 
 export interface SpawnOptions {
@@ -222,6 +224,7 @@ export class Kernel {
   #watchdog: NodeJS.Timeout;
   #closing = false;
   #lastSweep = 0;
+  #lastPrune = 0;
   readonly #writer: JournalWriter;
   #committing = false;
   #sentBatch = 0;
@@ -382,6 +385,17 @@ export class Kernel {
       this.#schedule(proc);
       this.#requestPump();
     });
+  }
+
+  /**
+   * Forget history that ended before `before` (ms since the epoch): exited
+   * processes (unless a supervisor may restart them) and earlier runs of live
+   * ones. Live runs are never touched: they are what recovery replays.
+   */
+  prune(before: number): Promise<void> {
+    this.#assertOpen();
+    this.record({ type: 'history.pruned', before });
+    return this.flush();
   }
 
   /** Drop a dead process a supervisor held for a restart that will not come. */
@@ -800,7 +814,9 @@ export class Kernel {
         for (const line of lines) this.#opts.log(pid, line);
       });
     }
-    if (round.exit !== null) this.#exited(proc, round.exit, round.row === null);
+    if (round.exit === null) return;
+    if (round.exit.next !== undefined) this.#continued(proc, round.exit.next, round.row === null);
+    else this.#exited(proc, round.exit, round.row === null);
   }
 
   // ───────────────────────────── effects ─────────────────────────────
@@ -1065,6 +1081,39 @@ export class Kernel {
 
   // ───────────────────────────── exits ─────────────────────────────
 
+  /**
+   * continueAsNew: the run ended, the process goes on as its next run with
+   * new arguments. Not an exit — links, monitors, names, the mailbox and the
+   * supervisor are untouched — but the old run's effects are gone with it.
+   */
+  #continued(proc: KProc, args: Uint8Array, writeRow: boolean): void {
+    const now = Date.now();
+    if (writeRow) this.#events.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: encode({ r: [], c: [], x: 'continued' }) });
+    this.#dropEffects(proc);
+    if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
+    proc.resident = false; // its thread let the old run go
+    proc.run++;
+    proc.rounds = 0;
+    proc.args = null;
+    proc.fromJournal = true; // the new run reads its arguments (and mailbox) from the journal
+    proc.marks = proc.marks.filter((m) => m.m === 'mail');
+    this.#events.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args) });
+    this.#schedule(proc);
+    this.#requestFlush();
+  }
+
+  /** Cancel and forget every effect of the process's current run. */
+  #dropEffects(proc: KProc): void {
+    if (proc.effects === null || proc.effects.size === 0) return;
+    for (const eff of proc.effects.values()) {
+      if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
+      eff.abort?.abort(new BeamlineError(ErrorCodes.NOPROC, `process ${proc.pid} ended its run`));
+    }
+    proc.effects = null;
+    // Every effect row of this run is in `effects`; with none, there is nothing to delete.
+    this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step: null });
+  }
+
   #exited(proc: KProc, exit: ExitOut, writeRow: boolean): void {
     if (proc.state === 'dead') return;
     const now = Date.now();
@@ -1083,15 +1132,7 @@ export class Kernel {
     proc.marks = [];
     if (proc.resident) this.#slots[proc.slot]?.residents.delete(proc);
     proc.resident = false;
-    if (proc.effects !== null && proc.effects.size > 0) {
-      for (const eff of proc.effects.values()) {
-        if (eff.timer !== null) this.#timers.cancel(eff.timer as never);
-        eff.abort?.abort(new BeamlineError(ErrorCodes.NOPROC, `process ${proc.pid} exited`));
-      }
-      proc.effects = null;
-      // Every effect row of this run is in `effects`; with none, there is nothing to delete.
-      this.#events.push({ type: 'effect.cleared', pid: proc.pid, run: proc.run, step: null });
-    }
+    this.#dropEffects(proc);
     const r = proc.rel;
     if (r !== null) {
       for (const name of [...r.names]) this.#unregister(name);
@@ -1153,6 +1194,10 @@ export class Kernel {
 
   #checkRunaways(): void {
     const wall = Date.now();
+    if (this.#opts.retainMs !== undefined && wall - this.#lastPrune >= PRUNE_EVERY) {
+      this.#lastPrune = wall;
+      this.record({ type: 'history.pruned', before: wall - this.#opts.retainMs });
+    }
     if (wall - this.#lastSweep >= 1000) {
       this.#lastSweep = wall;
       for (const slot of this.#slots) if (slot.inflight === null) this.#sweep(slot, wall);
@@ -1342,6 +1387,8 @@ export class Kernel {
 }
 
 const EMPTY = new Uint8Array(0);
+/** How often a node with a retention period prunes its journal. */
+const PRUNE_EVERY = 3_600_000;
 /** Most processes one slice starts (or rebuilds); the rest wait for the next slice. */
 const MAX_STARTS = 2048;
 /** How many exits `waitExit` answers from memory. */
