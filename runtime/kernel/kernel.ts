@@ -1390,7 +1390,7 @@ const EMPTY = new Uint8Array(0);
 /** How often a node with a retention period prunes its journal. */
 const PRUNE_EVERY = 3_600_000;
 /** Most processes one slice starts (or rebuilds); the rest wait for the next slice. */
-const MAX_STARTS = 2048;
+const MAX_STARTS = 512;
 /** How many exits `waitExit` answers from memory. */
 const RECENT_EXITS = 65_536;
 
