@@ -1,13 +1,13 @@
 // The kernel: the main thread's half of beamline.
 //
-// It owns the process table, the journal (group commit), the timer service,
-// the HTTP client, links, monitors and names, and it is the only writer.
-// Threads run slices and report; the kernel turns each report into journal
-// events, kernel effects and markers for other processes, then calls
-// `#pump`, the one dispatch step, which sends every slot that has work its
-// next slice.
+// It owns the process table, the pending journal batch (committed by the
+// journal writer thread, one transaction per batch), the timer service, the
+// HTTP client, links, monitors and names. Threads run slices and report; the
+// kernel turns each report into journal events, kernel effects and markers
+// for other processes, then calls `#pump`, the one dispatch step, which sends
+// every slot that has work its next slice.
 //
-//   report ─▶ #onReport ─▶ events (pending batch) ─┬─▶ #flush (one transaction) ─▶ after-commit effects
+//   report ─▶ #onReport ─▶ events (pending batch) ─┬─▶ #flush ─▶ writer thread ─▶ committed ─▶ after-commit effects
 //                                                   └─▶ markers ─▶ slot queues ─▶ #pump ─▶ slices
 //
 // Work nobody outside can see (a message to another process, a timer) runs
