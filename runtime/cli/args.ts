@@ -3,6 +3,8 @@
 // script belongs to the script, dashes included.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDuration } from '../config/duration.js';
+import type { NodeOptions } from '../node.js';
 
 export class UsageError extends Error {
   override get name(): string {
@@ -61,6 +63,22 @@ export function scriptArgs(raw: string[]): unknown[] {
       return a;
     }
   });
+}
+
+/** The node options `spawn` and `start` share, validated (one-line usage errors) into NodeOptions. */
+export function nodeOptionsFrom(values: Record<string, string | boolean | undefined>): NodeOptions {
+  const durability = values.durability as string | undefined;
+  if (durability !== undefined && durability !== 'full' && durability !== 'normal') {
+    throw new UsageError(`--durability: expected 'full' or 'normal' (got ${durability})`);
+  }
+  return {
+    db: values.db as string | undefined,
+    threads: intOption('threads', values.threads, 1, 63),
+    durability,
+    sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
+    natives: (values.natives as unknown as string[] | undefined) ?? [],
+    retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
+  };
 }
 
 export const nodeOptions = {

@@ -7,33 +7,23 @@
 // of starting a second one.
 
 import path from 'node:path';
+import { describeReason } from '../control/inspect.js';
 import { ControlServer, NoNodeError, request } from '../control/socket.js';
-import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { ExitInfo } from '../kernel/kernel.js';
 import { DEFAULT_DB, Node } from '../node.js';
-import { intOption, nodeOptions, parseCommand, scriptArgs, UsageError } from './args.js';
+import { nodeOptions, nodeOptionsFrom, parseCommand, scriptArgs, UsageError } from './args.js';
 
 export async function spawnCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, nodeOptions);
   const [script, ...raw] = rest;
   if (script === undefined) throw new UsageError('spawn: missing SCRIPT; usage: runtime spawn [options] SCRIPT [ARGS...]');
-  const durability = values.durability as string | undefined;
-  if (durability !== undefined && durability !== 'full' && durability !== 'normal') {
-    throw new UsageError(`--durability: expected 'full' or 'normal' (got ${durability})`);
-  }
+  const options = nodeOptionsFrom(values);
   const args = scriptArgs(raw);
-  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  const db = options.db ?? DEFAULT_DB;
   let node: Node;
   try {
-    node = await Node.open({
-    db: values.db as string | undefined,
-    threads: intOption('threads', values.threads, 1, 63),
-    durability: durability as 'full' | 'normal' | undefined,
-    sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
-    natives: (values.natives as unknown as string[] | undefined) ?? [],
-    retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
-    });
+    node = await Node.open(options);
   } catch (err) {
     // A live node holds the journal: hand the spawn to it and wait there.
     if ((err as BeamlineError).code !== ErrorCodes.JOURNAL_LOCKED) throw err;
@@ -87,17 +77,3 @@ function report(pid: string, exit: ExitInfo): number {
   process.stderr.write(`runtime: process ${pid} exited abnormally: ${describeReason(exit.reason)}\n`);
   return 1;
 }
-
-export function describeReason(reason: unknown): string {
-  if (typeof reason === 'object' && reason !== null && typeof (reason as { error?: unknown }).error === 'string') {
-    const r = reason as { error: string; message?: string; code?: string };
-    return `${r.error}: ${String(r.message ?? '').split('\n')[0]}${r.code ? ` [${r.code}]` : ''}`;
-  }
-  try {
-    return JSON.stringify(reason);
-  } catch {
-    return String(reason);
-  }
-}
-
-export { BeamlineError };

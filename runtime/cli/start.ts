@@ -5,13 +5,12 @@
 // 0; a root that gives up (restart intensity) stops the node with exit 1 and
 // one line saying why.
 
-import { parseDuration } from '../config/duration.js';
 import { parseTreeFile } from '../config/tree.js';
+import { describeReason } from '../control/inspect.js';
 import { ControlServer } from '../control/socket.js';
 import { Gateway } from '../gateway/http.js';
 import { Node } from '../node.js';
-import { intOption, nodeOptions, parseAnywhere, UsageError } from './args.js';
-import { describeReason } from './spawn.js';
+import { intOption, nodeOptions, nodeOptionsFrom, parseAnywhere, UsageError } from './args.js';
 
 export async function startCommand(argv: string[]): Promise<number> {
   // Unlike spawn, nothing after the tree file belongs to a script: options may
@@ -25,19 +24,9 @@ export async function startCommand(argv: string[]): Promise<number> {
   if (treeFile === undefined) throw new UsageError('start: missing TREE; usage: runtime start [options] TREE.yaml [--http HOST:PORT]');
   if (extra.length > 0) throw new UsageError(`start: unexpected arguments: ${extra.join(' ')}; usage: runtime start [options] TREE.yaml`);
   const http = values.http === undefined ? null : parseHostPort(values.http as string);
+  const options = nodeOptionsFrom(values);
   const spec = parseTreeFile(treeFile);
-  const durability = values.durability as string | undefined;
-  if (durability !== undefined && durability !== 'full' && durability !== 'normal') {
-    throw new UsageError(`--durability: expected 'full' or 'normal' (got ${durability})`);
-  }
-  const node = await Node.open({
-    db: values.db as string | undefined,
-    threads: intOption('threads', values.threads, 1, 63),
-    durability: durability as 'full' | 'normal' | undefined,
-    sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
-    natives: (values.natives as unknown as string[] | undefined) ?? [],
-    retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
-  });
+  const node = await Node.open(options);
   const control = new ControlServer(node);
   let gateway: Gateway | null = null;
   let finish!: (code: number) => void;

@@ -3,6 +3,7 @@
 // cases, so a crashed node's journal reads exactly like a running one.
 
 import { format, formatDistanceStrict } from 'date-fns';
+import { isErrorData } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
 import type { Kernel } from '../kernel/kernel.js';
@@ -73,6 +74,18 @@ function shortScript(file: string): string {
   return file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
 }
 
+/** An exit reason in one line: `TypeError: boom [CODE]` for an error, JSON otherwise. */
+export function describeReason(reason: unknown): string {
+  if (isErrorData(reason)) {
+    return `${reason.error}: ${reason.message.split('\n')[0]}${reason.code ? ` [${reason.code}]` : ''}`;
+  }
+  try {
+    return JSON.stringify(reason) ?? String(reason);
+  } catch {
+    return String(reason);
+  }
+}
+
 /** A compact one-line rendering of any journaled value. */
 export function short(value: unknown, max = 60): string {
   let text: string;
@@ -82,9 +95,8 @@ export function short(value: unknown, max = 60): string {
     } catch {
       text = `<${value.length} bytes>`;
     }
-  } else if (typeof value === 'object' && value !== null && typeof (value as { error?: unknown }).error === 'string') {
-    const e = value as { error: string; message?: string };
-    text = `${e.error}: ${String(e.message ?? '').split('\n')[0]}`;
+  } else if (isErrorData(value)) {
+    text = describeReason(value);
   } else {
     try {
       text = typeof value === 'string' ? value : (JSON.stringify(value, (_k, v: unknown) => (v instanceof Uint8Array ? decode(v) : v)) ?? String(value));
