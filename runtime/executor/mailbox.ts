@@ -44,13 +44,15 @@ export class Mailbox {
     return undefined;
   }
 
-  /** Entries that arrived after arrival number `after`, oldest first. */
-  *since(after: number): Generator<MailEntry> {
+  /** Entries that arrived after arrival number `after`, oldest first (a copy: taking them changes the mailbox). */
+  since(after: number): MailEntry[] {
+    const out: MailEntry[] = [];
     const items = this.#items;
     for (let i = this.#head; i < items.length; i++) {
       const e = items[i]!;
-      if (!e.taken && e.arr > after) yield e;
+      if (!e.taken && e.arr > after) out.push(e);
     }
+    return out;
   }
 
   /** Mark `entry` consumed. */

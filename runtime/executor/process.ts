@@ -110,6 +110,8 @@ export class Proc implements NativeHost {
   #cursor: ReplayCursor | null;
   #storedMail: MailMarker[] | null = null;
   #heldLocal: MailEntry[] | null = null;
+  /** The message just taken, already decoded by a `match` (one slot, see #consume). */
+  #handoff: MailEntry | null = null;
 
   /** The current round's record; null while nothing happened in it. */
   #round: RoundAcc | null = null;
@@ -404,6 +406,9 @@ export class Proc implements NativeHost {
     this.#mailbox.remove(entry);
     entry.taken = true;
     if (entry.stored) this.#env.taken(entry.id);
+    // A `match` already decoded it: the receive that took it gets that copy
+    // instead of decoding the same bytes again (see decode()).
+    if (entry.decoded) this.#handoff = entry;
   }
 
   #message(entry: MailEntry): unknown {
@@ -412,6 +417,22 @@ export class Proc implements NativeHost {
       entry.decoded = true;
     }
     return entry.msg;
+  }
+
+  /**
+   * What `accepts` sees: the message is decoded only if it looks (a receive
+   * without `match` takes anything and never does), and at most once.
+   */
+  #delivered(entry: MailEntry): Delivered {
+    const message = (e: MailEntry) => this.#message(e);
+    return {
+      id: entry.id,
+      from: entry.from,
+      data: entry.data,
+      get msg() {
+        return message(entry);
+      },
+    };
   }
 
   /** Offer new arrivals to waiting mailbox-driven calls, in arrival then step order. */
@@ -427,8 +448,8 @@ export class Proc implements NativeHost {
       }
     }
     if (!waiting) return;
-    for (const entry of [...this.#mailbox.since(from)]) {
-      const d: Delivered = { id: entry.id, from: entry.from, msg: this.#message(entry), data: entry.data };
+    for (const entry of this.#mailbox.since(from)) {
+      const d = this.#delivered(entry);
       for (const p of this.#pending.values()) {
         if (p.def.accepts === undefined || !p.def.accepts(this, p.state, d)) continue;
         this.#consume(entry);
@@ -455,6 +476,9 @@ export class Proc implements NativeHost {
   }
 
   decode(bytes: Uint8Array): unknown {
+    const handoff = this.#handoff;
+    this.#handoff = null;
+    if (handoff !== null && handoff.data === bytes) return handoff.msg;
     return decode(bytes);
   }
 

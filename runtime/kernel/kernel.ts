@@ -46,7 +46,6 @@ export type ProcState = 'runnable' | 'running' | 'parked' | 'dead';
 /** The kernel's view of one process. */
 export interface KProc {
   readonly pid: Pid;
-  readonly serial: number;
   run: number;
   readonly script: string;
   /**
@@ -73,8 +72,6 @@ export interface KProc {
   effects: Map<number, KEffect> | null;
   /** Links, monitors and names: most processes have none, so this is created on first use. */
   rel: Relations | null;
-  spawnedAt: number;
-  restarts: number;
   lastActive: number;
   /** Journal rows in the current run (what a cold start would replay). */
   rounds: number;
@@ -461,7 +458,6 @@ export class Kernel {
     }
     if (proc === undefined || proc.state !== 'dead') throw new BeamlineError(ErrorCodes.NOPROC, `restart: ${pid} is not a dead process`);
     proc.run++;
-    proc.restarts++;
     proc.lastExit = null;
     proc.state = 'parked';
     // The new run has no history, but it takes over the unconsumed mailbox from the journal.
@@ -500,10 +496,7 @@ export class Kernel {
     if (proc === undefined) return false;
     // Held for a restart: keep it in the mailbox the next run takes over.
     if (proc.state === 'dead') return this.send(to, msg, from);
-    const id = this.#kernelMailId;
-    this.#kernelMailId += ID_STRIDE;
-    this.#countersDirty = true;
-    this.#mark(proc, { m: 'mail', id, from, kind: MAIL_MESSAGE, data: encode(msg), unstored: true });
+    this.#mark(proc, { m: 'mail', id: this.#newMailId(), from, kind: MAIL_MESSAGE, data: encode(msg), unstored: true });
     return true;
   }
 
@@ -1044,11 +1037,17 @@ export class Kernel {
     this.#mail(target, from, MAIL_SIGNAL, encode({ reason }));
   }
 
-  /** A kernel-made mailbox entry: stored, then delivered. */
-  #mail(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
+  /** An id from the kernel's own id space (see ID_STRIDE). */
+  #newMailId(): number {
     const id = this.#kernelMailId;
     this.#kernelMailId += ID_STRIDE;
     this.#countersDirty = true;
+    return id;
+  }
+
+  /** A kernel-made mailbox entry: stored, then delivered. */
+  #mail(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
+    const id = this.#newMailId();
     this.#events.push({ type: 'mail.put', id, to: target.pid, from, kind, data });
     target.stored = true;
     // #mark ignores a dead (held) process: the stored entry waits for its next run.
@@ -1361,7 +1360,6 @@ export class Kernel {
   #newProc(pid: Pid, run: number, script: string, args: Uint8Array, parent: Pid | null, root: boolean, sup: string | null, at: number): KProc {
     return {
       pid,
-      serial: Number(pid.slice(pid.lastIndexOf('.') + 1)),
       run,
       script,
       args,
@@ -1375,8 +1373,6 @@ export class Kernel {
       marks: [],
       effects: null,
       rel: null,
-      spawnedAt: at,
-      restarts: 0,
       lastActive: at,
       rounds: 0,
       lastExit: null,
