@@ -16,13 +16,18 @@ function nameOf(native: string, name: unknown): string {
   return name;
 }
 
+/** prepare() for natives that take one name, which is also their determinism key. */
+function byName(native: string) {
+  return (_host: unknown, [name]: [unknown]) => {
+    const n = nameOf(native, name);
+    return { key: n, name: n };
+  };
+}
+
 export const register = defineNative<[name: unknown], undefined, { key: string; name: string }>({
   name: 'register',
   kind: 'sync',
-  prepare(_host, [name]) {
-    const n = nameOf('register', name);
-    return { key: n, name: n };
-  },
+  prepare: byName('register'),
   start(host, _args, _step, p) {
     const owner = host.whereis(p.name);
     if (owner !== undefined && owner !== host.pid) {
@@ -38,10 +43,7 @@ export const register = defineNative<[name: unknown], undefined, { key: string; 
 export const unregister = defineNative<[name: unknown], undefined, { key: string; name: string }>({
   name: 'unregister',
   kind: 'sync',
-  prepare(_host, [name]) {
-    const n = nameOf('unregister', name);
-    return { key: n, name: n };
-  },
+  prepare: byName('unregister'),
   start(host, _args, _step, p) {
     const mine = host.whereis(p.name) === host.pid;
     if (mine) {

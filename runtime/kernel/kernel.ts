@@ -1095,7 +1095,8 @@ export class Kernel {
     proc.rounds = 0;
     proc.args = null;
     proc.fromJournal = true; // the new run reads its arguments (and mailbox) from the journal
-    proc.marks = proc.marks.filter((m) => m.m === 'mail');
+    // Markers still queued go along: mail for the new run; the old run's
+    // resolutions are dropped by the executor, which checks every marker's run.
     this.#events.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args) });
     this.#schedule(proc);
     this.#requestFlush();
