@@ -8,13 +8,12 @@ import crypto from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, query, readRows, tmpdir, until } from '../helpers.js';
+import { fixture, nodesPerTest, query, readRows, tmpdir, until } from '../helpers.js';
 import { refusedPort } from '../fixtures/natives/http-server.js';
 import { cli, cliRun, killLeftovers, lines, sha256 } from '../fixtures/failure/cli.js';
 
-const nodes: Node[] = [];
+const node = nodesPerTest();
 afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
   await killLeftovers();
 });
 
@@ -175,8 +174,7 @@ describe('bad input', () => {
   });
 
   it('an unserialisable message or argument through the Node facade: refused at the call with BL_UNSERIALIZABLE', async () => {
-    const n = await openNode();
-    nodes.push(n);
+    const n = await node();
     const pid = await n.spawn(fixture('natives/trapper.js'));
     let thrown: unknown = null;
     try {

@@ -5,14 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, query, tmpdir } from '../helpers.js';
+import { fixture, nodesPerTest, query, tmpdir } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 import { cliRun, killLeftovers, lines } from '../fixtures/failure/cli.js';
 
-const nodes: Node[] = [];
+const node = nodesPerTest();
 afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
   await killLeftovers();
 });
 
@@ -23,8 +21,7 @@ describe('a process busy-loops past the slice budget', () => {
   it("is killed with reason 'killed', its monitor sees 'killed', and the processes sharing its thread finish", async () => {
     const dir = tmpdir();
     const logs: string[] = [];
-    const n = await openNode({ threads: 1, sliceMs: 300, log: (_pid, line) => logs.push(line) });
-    nodes.push(n);
+    const n = await node({ threads: 1, sliceMs: 300, log: (_pid, line) => logs.push(line) });
     const root = await n.spawn(fixture('failure/crowd.js'), [dir, './spinner.js', null, STEADY]);
     const exit = await within(n.waitExit(root), 30_000, 'the crowd to finish');
     expect(exit.reason).toBe('normal');

@@ -5,15 +5,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, tmpdir } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixture, nodesPerTest, tmpdir } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
-const nodes: Node[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
+const node = nodesPerTest();
 
 const STEADY = 8;
 const ROUNDS = 5;
@@ -27,8 +23,7 @@ describe.each([
     const dir = tmpdir();
     const logs: string[] = [];
     // One thread: every process shares it with the troublemaker.
-    const n = await openNode({ threads: 1, log: (_pid, line) => logs.push(line) });
-    nodes.push(n);
+    const n = await node({ threads: 1, log: (_pid, line) => logs.push(line) });
     const root = await n.spawn(fixture('failure/crowd.js'), [dir, './thread-killer.js', how, STEADY]);
     const exit = await within(n.waitExit(root), 30_000, 'the crowd to finish');
     expect(fs.readFileSync(path.join(dir, 'killer.fired'), 'utf8')).toBe(how);

@@ -1,27 +1,13 @@
 // ctx.callApi against a real HTTP server on 127.0.0.1: the server's own
 // request log is the proof of what was sent (bodies, attempts, keys).
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, readRows } from '../helpers.js';
-import { json, refusedPort, startServer, within, type TestServer } from '../fixtures/natives/http-server.js';
+import { fixture, nodesPerTest, readRows } from '../helpers.js';
+import { json, refusedPort, serversPerTest, within } from '../fixtures/natives/http-server.js';
 
-const nodes: Node[] = [];
-const servers: TestServer[] = [];
-async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
-  const n = await openNode(opts);
-  nodes.push(n);
-  return n;
-}
-async function server(handler: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const s = await startServer(handler);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const node = nodesPerTest();
+const server = serversPerTest();
 
 const KEY = /^[0-9a-z]{4}\.\d+:1:\d+$/;
 

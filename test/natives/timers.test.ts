@@ -2,22 +2,12 @@
 // HTTP server holding a request past a deadline.
 
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Node } from '../../dist/runtime/node.js';
-import { fixture, openNode, query, tmpdir, until } from '../helpers.js';
-import { json, startServer, within, type TestServer } from '../fixtures/natives/http-server.js';
+import { describe, expect, it } from 'vitest';
+import { fixture, nodesPerTest, openNode, query, tmpdir, until } from '../helpers.js';
+import { json, serversPerTest, within } from '../fixtures/natives/http-server.js';
 
-const nodes: Node[] = [];
-const servers: TestServer[] = [];
-async function node(opts: Parameters<typeof openNode>[0] = {}): Promise<Node> {
-  const n = await openNode(opts);
-  nodes.push(n);
-  return n;
-}
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const node = nodesPerTest();
+const server = serversPerTest();
 
 const modes = [
   ['hot path', { evictIdleMs: 1e9 }],
@@ -65,12 +55,11 @@ describe.each(modes)('startTimer / cancelTimer (%s)', (_label, opts) => {
 
 describe.each(modes)('withTimeout (%s)', (_label, opts) => {
   it('returns what fn returns when fn wins; on the deadline rejects with TimeoutError and cancels the pending sleep and callApi', async () => {
-    const s = await startServer((seen, res, srv) => {
+    const s = await server((seen, res, srv) => {
       // Hold /slow far past the scope's deadline.
       if (seen.path === '/slow') srv.later(5000, () => json(res, 200, { late: true }));
       else json(res, 404, {});
     });
-    servers.push(s);
     const logs: string[] = [];
     const n = await node({ ...opts, log: (_pid, line) => logs.push(line) });
     const pid = await n.spawn(fixture('natives/with-timeout.js'), [s.url]);
@@ -98,11 +87,10 @@ describe.each(modes)('withTimeout (%s)', (_label, opts) => {
   });
 
   it('a callApi cancelled by the deadline is not re-issued after the node restarts', async () => {
-    const s = await startServer((seen, res, srv) => {
+    const s = await server((seen, res, srv) => {
       if (seen.path === '/slow') srv.later(10_000, () => json(res, 200, { late: true }));
       else json(res, 404, {});
     });
-    servers.push(s);
     const logs: string[] = [];
     const db = path.join(tmpdir(), 'journal.db');
     const first = await openNode({ ...opts, db, log: (_pid, line) => logs.push(line) });
