@@ -8,29 +8,23 @@
 
 import { argError, defineNative, targetOf } from './api.js';
 
-export const link = defineNative<[pid: unknown], undefined, { key: null; pid: string }>({
-  name: 'link',
-  kind: 'sync',
-  prepare(_host, [pid]) {
-    return { key: null, pid: targetOf('link', pid) };
-  },
-  start(host, _args, _step, p) {
-    host.notify({ e: 'link', pid: p.pid });
-    return { record: p.pid, done: true, result: true };
-  },
-});
+/** link and unlink: the same call, told to the kernel as a different notice. */
+function linkNative(name: 'link' | 'unlink') {
+  return defineNative<[pid: unknown], undefined, { key: null; pid: string }>({
+    name,
+    kind: 'sync',
+    prepare(_host, [pid]) {
+      return { key: null, pid: targetOf(name, pid) };
+    },
+    start(host, _args, _step, p) {
+      host.notify({ e: name, pid: p.pid });
+      return { record: p.pid, done: true, result: true };
+    },
+  });
+}
 
-export const unlink = defineNative<[pid: unknown], undefined, { key: null; pid: string }>({
-  name: 'unlink',
-  kind: 'sync',
-  prepare(_host, [pid]) {
-    return { key: null, pid: targetOf('unlink', pid) };
-  },
-  start(host, _args, _step, p) {
-    host.notify({ e: 'unlink', pid: p.pid });
-    return { record: p.pid, done: true, result: true };
-  },
-});
+export const link = linkNative('link');
+export const unlink = linkNative('unlink');
 
 export const monitor = defineNative<[pid: unknown], undefined, { key: null; pid: string }>({
   name: 'monitor',
