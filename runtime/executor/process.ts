@@ -83,6 +83,8 @@ type ScriptFn = (ctx: unknown, ...args: unknown[]) => unknown;
 
 export class Proc implements NativeHost {
   readonly pid: Pid;
+  /** The number after the dot in the pid: what the shared current-process cell holds. */
+  readonly serial: number;
   readonly run: number;
   readonly script: string;
   readonly args: readonly unknown[];
@@ -123,6 +125,7 @@ export class Proc implements NativeHost {
   constructor(env: ThreadEnv, fields: { pid: Pid; run: number; script: string; args: unknown[]; fn: ScriptFn; ctx: (p: Proc) => object }) {
     this.#env = env;
     this.pid = fields.pid;
+    this.serial = Number(fields.pid.slice(fields.pid.lastIndexOf('.') + 1)) || 0;
     this.run = fields.run;
     this.script = fields.script;
     this.args = fields.args;

@@ -186,10 +186,6 @@ function exposeGc(): (() => void) | null {
   }
 }
 
-function serialOf(pid: Pid): number {
-  const dot = pid.lastIndexOf('.');
-  return Number(pid.slice(dot + 1)) || 0;
-}
 
 async function loadUserNatives(): Promise<void> {
   if (data.natives.length === 0) return;
@@ -358,7 +354,7 @@ async function runRounds(budgetMs: number): Promise<void> {
   for (let proc = queue.shift(); proc !== undefined; proc = queue.shift()) {
     proc.queued = false;
     if (live.get(proc.pid) !== proc || !proc.hasWork) continue;
-    current[slot] = owner = serialOf(proc.pid);
+    current[slot] = owner = proc.serial;
     proc.beginRound();
     await drain();
     current[slot] = owner = 0;

@@ -737,10 +737,14 @@ export class Kernel {
 
   #onReport(slot: Slot, report: SliceReport, sent: KProc[]): void {
     slot.warm = true;
-    slot.idNext = Math.max(slot.idNext, report.nextId);
+    // Persisted with the next commit, only when the thread used ids (two fewer
+    // writes on every other commit).
+    if (report.nextId > slot.idNext) {
+      slot.idNext = report.nextId;
+      this.#countersDirty = true;
+    }
     slot.heap = report.heap;
     slot.live = report.live;
-    this.#countersDirty = true;
     const now = Date.now();
     for (const m of report.mail) {
       const pid = this.#names.get(m.to) ?? m.to;
