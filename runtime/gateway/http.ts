@@ -4,7 +4,8 @@
 //     → the process gets {type: 'call', from, body}
 //     ← 200 with the first message it sends to `from`, as JSON
 //
-// 404 unknown target (or path), 405 not POST, 400 bad JSON, 413 body over
+// 404 unknown target (or path), 405 not POST, 400 bad JSON (or nested past
+// what the journal can record), 413 body over
 // the limit, 504 no answer in time. `from` is a reply port: an address the
 // kernel recognises, whose message is handed back here only once the send
 // that produced it is committed — the client never sees an answer the
@@ -12,6 +13,8 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
+import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { Node } from '../node.js';
 
 export interface GatewayOptions {
@@ -90,13 +93,22 @@ export class Gateway {
     req.on('end', () => {
       if (refused) return;
       let body: unknown;
+      const text = Buffer.concat(chunks).toString('utf8');
+      // Checked before parsing: such a body could not be recorded, and the
+      // encoder's recursion would overflow the node's stack.
+      if (jsonNestsDeeperThan(text)) return reply(res, 400, { error: `body is nested deeper than ${MAX_NESTING} levels` }, req);
       try {
-        const text = Buffer.concat(chunks).toString('utf8');
         body = text.length === 0 ? null : JSON.parse(text);
       } catch {
         return reply(res, 400, { error: 'body is not JSON' }, req);
       }
-      this.#call(target, body, res, req);
+      try {
+        this.#call(target, body, res, req);
+      } catch (err) {
+        // Nothing a client sends may take the node down: refuse this request alone.
+        if (err instanceof BeamlineError && err.code === ErrorCodes.UNSERIALIZABLE) return reply(res, 400, { error: err.message }, req);
+        reply(res, 500, { error: `the call could not be delivered: ${err instanceof Error ? err.message : String(err)}` }, req);
+      }
     });
   }
 
@@ -122,7 +134,16 @@ export class Gateway {
       clearTimeout(timer);
       kernel.closePort(port);
     });
-    if (!kernel.sendRequest(target, { type: 'call', from: port, body }, port)) {
+    let delivered: boolean;
+    try {
+      delivered = kernel.sendRequest(target, { type: 'call', from: port, body }, port);
+    } catch (err) {
+      done = true;
+      clearTimeout(timer);
+      kernel.closePort(port);
+      throw err;
+    }
+    if (!delivered) {
       done = true;
       clearTimeout(timer);
       kernel.closePort(port);

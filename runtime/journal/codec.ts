@@ -65,3 +65,33 @@ export function encodeWire(value: unknown): Buffer {
 export function decodeWire<T = unknown>(bytes: Uint8Array): T {
   return wire.unpack(bytes) as T;
 }
+
+/**
+ * How deep a value from outside the node (a gateway request body, a callApi
+ * response) may nest. msgpackr encodes and decodes by recursion: about 1,240
+ * levels exhaust the main thread's stack, and a stack overflow inside the
+ * kernel is a crash of the node, not of one call. Real payloads nest a few
+ * levels; 256 leaves every thread a wide margin.
+ */
+export const MAX_NESTING = 256;
+
+/**
+ * Whether JSON text nests deeper than `max` arrays/objects. A linear scan of
+ * the text (strings skipped), done before JSON.parse so a hostile document is
+ * refused without building it.
+ */
+export function jsonNestsDeeperThan(text: string, max = MAX_NESTING): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
+  }
+  return false;
+}

@@ -20,6 +20,7 @@
 import { Agent, request as undiciRequest } from 'undici';
 import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
 import type { ApiRequest } from '../protocol.js';
+import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
 
 export type { ApiRequest };
 
@@ -65,6 +66,8 @@ export const HttpErrorCodes = {
   /** The request body cannot be encoded (e.g. a BigInt inside a JSON body). */
   INVALID_BODY: 'ERR_INVALID_BODY',
   RESPONSE_TOO_LARGE: 'ERR_RESPONSE_TOO_LARGE',
+  /** The response cannot be recorded in the journal (JSON nested past MAX_NESTING). */
+  RESPONSE_UNRECORDABLE: 'ERR_RESPONSE_UNRECORDABLE',
 } as const;
 
 // Failures where the request may not have reached the application, or the
@@ -287,7 +290,17 @@ export class HttpClient {
         throw new ResponseTooLarge();
       }
       const bytes = await readLimited(res.body, this.#maxResponseBytes);
-      return { kind: 'response', response: { status, headers, body: decodeBody(headers['content-type'], bytes) } };
+      const body = decodeBody(headers['content-type'], bytes);
+      if (body === UNRECORDABLE) {
+        // Not retried: the same server would send the same document again.
+        return {
+          kind: 'error',
+          errorCode: HttpErrorCodes.RESPONSE_UNRECORDABLE,
+          cause: undefined,
+          note: `status ${status}, but the response JSON is nested deeper than ${MAX_NESTING} levels and cannot be recorded in the journal`,
+        };
+      }
+      return { kind: 'response', response: { status, headers, body } };
     } catch (err) {
       if (cancel.aborted) throw cancel.reason;
       if (timedOut) return { kind: 'error', errorCode: HttpErrorCodes.TIMEOUT, cause: err };
@@ -383,10 +396,14 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(err?: Error):
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 }
 
+/** decodeBody's answer for a document the journal could not record. */
+const UNRECORDABLE: unique symbol = Symbol('unrecordable');
+
 function decodeBody(contentType: string | undefined, bytes: Buffer): unknown {
   const type = (contentType ?? '').toLowerCase();
   if (type.includes('json')) {
     const text = bytes.toString('utf8');
+    if (jsonNestsDeeperThan(text)) return UNRECORDABLE;
     try {
       return JSON.parse(text);
     } catch {

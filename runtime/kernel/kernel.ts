@@ -940,7 +940,16 @@ export class Kernel {
     const eff = proc.effects?.get(step);
     if (proc.run !== run || proc.state === 'dead' || eff === undefined) return;
     eff.abort = null; // finished: nothing left to cancel
-    const v = encode(value);
+    let v: Buffer;
+    try {
+      v = encode(value);
+    } catch (err) {
+      // A result the journal cannot hold fails this one effect. Thrown here it
+      // would kill the node, and the effect, still open in the journal, would
+      // be re-issued and kill it again on every boot.
+      ok = false;
+      v = encode(toErrorData(err, false));
+    }
     this.#events.push({ type: 'effect.done', pid: proc.pid, run, step, ok, value: v });
     this.#afterCommit.push(() => {
       if (proc.run === run && proc.effects?.has(step) === true) this.#mark(proc, { m: 'res', run, step, ok, v });

@@ -118,6 +118,18 @@ describe('the gateway', () => {
     }
   });
 
+  it('400s a body nested too deep to record (a 3 KB request once killed the node), and keeps serving', async () => {
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    const res = await post('echo', undefined, deep);
+    expect(res.status).toBe(400);
+    expect((res.json as { error: string }).error).toMatch(/nested deeper than \d+ levels/);
+    // Just past the limit is refused; at the limit it is delivered.
+    expect((await post('echo', undefined, '['.repeat(257) + ']'.repeat(257))).status).toBe(400);
+    expect(await post('echo', undefined, '['.repeat(256) + ']'.repeat(256))).toMatchObject({ status: 200, json: { id: 'echo' } });
+    expect(node.child.exitCode).toBeNull();
+    expect(await post('echo', { still: 'here' })).toMatchObject({ status: 200, json: { body: { still: 'here' } } });
+  });
+
   it('413s a body over 1 MiB, declared or streamed, and accepts one of exactly 1 MiB', async () => {
     const over = JSON.stringify('a'.repeat(MiB - 1)); // 1 MiB + 1 byte with the quotes
     expect(Buffer.byteLength(over)).toBe(MiB + 1);
