@@ -1,7 +1,11 @@
-// A process's mailbox: arrival order, with O(1) removal at the head (the
-// common case: the oldest message matches). Entries are marked taken and
-// skipped; the array is compacted once most of it is dead, so a mailbox that
-// streams millions of messages never holds more than twice what it contains.
+// A process's mailbox: arrival order, with O(1) amortised removal anywhere.
+// A removed entry is marked taken and skipped; the head moves past taken
+// entries, and once taken entries are more than half of what the array holds
+// it is compacted (live entries kept in order). So one old message that never
+// matches cannot keep every later, taken entry alive behind it: the array
+// never holds more than twice what the mailbox contains (plus COMPACT_MIN),
+// which also bounds what `find` scans. Each compaction drops at least as many
+// entries as it keeps, so its cost is paid by the removals that preceded it.
 
 import type { Pid } from '../protocol.js';
 
@@ -20,13 +24,23 @@ export interface MailEntry {
   decoded: boolean;
 }
 
+/** Below this many taken entries the array is left alone (compacting tiny arrays is pure overhead). */
+const COMPACT_MIN = 64;
+
 export class Mailbox {
   #items: MailEntry[] = [];
   #head = 0;
   #size = 0;
+  /** Taken entries at or after #head, still in #items. */
+  #dead = 0;
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Entries held in memory, taken ones not yet dropped included: what `find` may scan. */
+  get retained(): number {
+    return this.#items.length - this.#head;
   }
 
   push(entry: MailEntry): void {
@@ -60,14 +74,28 @@ export class Mailbox {
     if (entry.taken) return;
     entry.taken = true;
     this.#size--;
+    this.#dead++;
     const items = this.#items;
-    while (this.#head < items.length && items[this.#head]!.taken) this.#head++;
+    while (this.#head < items.length && items[this.#head]!.taken) {
+      this.#head++;
+      this.#dead--;
+    }
     if (this.#head === items.length) {
       this.#items = [];
       this.#head = 0;
-    } else if (this.#head > 64 && this.#head * 2 > items.length) {
-      this.#items = items.slice(this.#head);
+      this.#dead = 0;
+      return;
+    }
+    const waste = this.#head + this.#dead;
+    if (waste > COMPACT_MIN && waste * 2 > items.length) {
+      const kept: MailEntry[] = [];
+      for (let i = this.#head; i < items.length; i++) {
+        const e = items[i]!;
+        if (!e.taken) kept.push(e);
+      }
+      this.#items = kept;
       this.#head = 0;
+      this.#dead = 0;
     }
   }
 }
