@@ -162,3 +162,30 @@ export async function killCliLeftovers(): Promise<void> {
   await Promise.all(left.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
   cliChildren.clear();
 }
+
+/**
+ * Resolves once `node` has nothing left to do right now: no process queued
+ * or running, no slice in flight, no commit under way, and everything
+ * recorded is committed — twice in a row, so work a last slice or commit
+ * started is seen too. Use it before asserting that something did NOT
+ * happen, instead of sleeping: whatever would have happened (a restart, an
+ * exit, a shutdown) is a slice or a commit, and both are waited for here.
+ * Timers still armed are not waited for.
+ */
+export async function settled(node: Node, ms = 20_000): Promise<void> {
+  const idle = () => {
+    const s = node.kernel.stats();
+    return s.queued === 0 && s.slicesInFlight === 0 && !s.committing;
+  };
+  const deadline = Date.now() + ms;
+  let quiet = 0;
+  while (quiet < 2) {
+    await node.kernel.flush();
+    await new Promise((r) => setImmediate(r));
+    quiet = idle() ? quiet + 1 : 0;
+    if (quiet === 0) {
+      if (Date.now() > deadline) throw new Error(`node did not settle within ${ms} ms: ${JSON.stringify(node.kernel.stats())}`);
+      await sleep(5);
+    }
+  }
+}

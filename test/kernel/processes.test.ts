@@ -3,7 +3,7 @@
 
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, nodesPerTest, openNode, query, readRows, ROOT, tmpdir } from '../helpers.js';
+import { fixture, nodesPerTest, openNode, query, readRows, ROOT, tmpdir, until } from '../helpers.js';
 
 const node = nodesPerTest();
 
@@ -91,8 +91,8 @@ describe('processes', () => {
     const logs: string[] = [];
     const first = await openNode({ db, log: (_pid, line) => logs.push(line) });
     const pid = await first.spawn(fixture('stepper.js'), [6, 120]);
-    // Let it get part of the way, then stop the node mid-run.
-    await new Promise((r) => setTimeout(r, 300));
+    // Let it get part of the way (its first step logged), then stop the node mid-run.
+    await until(() => logs.length > 0, 15_000, 'the first step to be logged');
     await first.close();
     const before = [...logs];
     expect(before.length).toBeGreaterThan(0);

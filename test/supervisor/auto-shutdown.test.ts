@@ -14,8 +14,8 @@
 // transient nested supervisor that shuts itself down is not restarted.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, until } from '../helpers.js';
-import { closeNodes, exitsInOrder, findChild, runTree, worker, workerIn } from '../fixtures/supervisor/support.js';
+import { settled, until } from '../helpers.js';
+import { closeNodes, exitsInOrder, expectDead, findChild, runTree, worker, workerIn } from '../fixtures/supervisor/support.js';
 
 afterEach(closeNodes);
 
@@ -47,14 +47,14 @@ describe('any_significant', () => {
       [other, 'shutdown'],
       [helper, 'shutdown'],
     ]);
-    await sleep(200);
+    await settled(t.node);
     const view = t.view();
     expect(view.status).toBe('running');
     expect(view.restarts).toBe(0);
     // The nested supervisor is gone and stays stopped.
     expect(findChild(view, 'jobs')).toMatchObject({ id: 'jobs', state: 'stopped' });
     expect(workerIn(view, 'keeper')).toMatchObject({ pid: keeper, run: 1, state: 'running' });
-    for (const pid of [helper, job, other]) expect(t.node.kernel.process(pid!)?.state ?? 'dead').toBe('dead');
+    for (const pid of [helper, job, other]) expectDead(t, pid!);
     expect(t.rootExits).toEqual([]);
     expect(exitsInOrder(t.db)).toHaveLength(3);
   });
@@ -71,7 +71,7 @@ describe('any_significant', () => {
     const job = workerIn(t.view(), 'job').pid!;
     t.node.send(job, { cmd: 'crash' });
     await t.logged(/^start job run 2$/);
-    await sleep(200);
+    await settled(t.node);
     expect(t.view()).toMatchObject({ status: 'running', restarts: 1 });
     expect(t.rootExits).toEqual([]);
   });
@@ -95,7 +95,7 @@ describe('any_significant', () => {
       [a, expect.objectContaining({ message: 'crash a' })],
       [job, 'shutdown'],
     ]);
-    await sleep(200);
+    await settled(t.node);
     expect(t.view()).toMatchObject({ status: 'running' });
     expect(t.rootExits).toEqual([]);
   });
@@ -119,7 +119,7 @@ describe('all_significant', () => {
     // A temporary child that crashes has terminated; one significant child is still running.
     t.node.send(t1!, { cmd: 'crash' });
     await until(() => exitsInOrder(t.db).length === 1);
-    await sleep(200);
+    await settled(t.node);
     expect(t.view().status).toBe('running');
     expect(t.rootExits).toEqual([]);
     expect(t.node.kernel.process(helper!)?.state).not.toBe('dead');
@@ -146,7 +146,7 @@ describe('never (the default)', () => {
     await t.logged(/^start job run 1$/);
     t.node.send(workerIn(t.view(), 'job').pid!, { cmd: 'return', value: 1 });
     await until(() => exitsInOrder(t.db).length === 1);
-    await sleep(200);
+    await settled(t.node);
     expect(t.view().status).toBe('running');
     expect(workerIn(t.view(), 'job').state).toBe('stopped');
     expect(t.rootExits).toEqual([]);

@@ -6,8 +6,8 @@
 // reason shutdown, handled by the parent's own strategy and intensity.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { readRows, sleep, until } from '../helpers.js';
-import { closeNodes, exitsInOrder, runTree, supIn, worker, workerIn, type TreeNode } from '../fixtures/supervisor/support.js';
+import { readRows, settled, sleep, until } from '../helpers.js';
+import { closeNodes, exitsInOrder, expectDead, runTree, supIn, worker, workerIn, type TreeNode } from '../fixtures/supervisor/support.js';
 
 afterEach(closeNodes);
 
@@ -47,8 +47,8 @@ describe('intensity and period', () => {
       [b, 1, 'shutdown'],
     ]);
     expect(t.node.supervision.roots()).toEqual([]);
-    for (const pid of [a, b, c]) expect(t.node.kernel.process(pid!)?.state ?? 'dead').toBe('dead');
-    await sleep(200);
+    for (const pid of [a, b, c]) expectDead(t, pid!);
+    await settled(t.node);
     expect(readRows(t.db, a!).some((r) => r.run === 4)).toBe(false);
   });
 
@@ -83,7 +83,7 @@ describe('intensity and period', () => {
     t.node.send(trans!, { cmd: 'return', value: 'ok' });
     t.node.send(temp!, { cmd: 'crash' });
     await until(() => exitsInOrder(t.db).length === 2, 15_000, 'two exits');
-    await sleep(200);
+    await settled(t.node);
     expect(t.rootExits).toEqual([]);
     expect(t.view()).toMatchObject({ status: 'running', restarts: 0 });
     // With intensity 0, the first restart is already too many.

@@ -12,7 +12,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { readRows, until } from '../helpers.js';
-import { closeNodes, exitsInOrder, runTree, worker, workerIn, type TreeNode } from '../fixtures/supervisor/support.js';
+import { closeNodes, exitsInOrder, expectDead, runTree, worker, workerIn, type TreeNode } from '../fixtures/supervisor/support.js';
 
 afterEach(closeNodes);
 
@@ -63,7 +63,7 @@ describe.each(Object.keys(restarted))('%s children', (type) => {
         expect(workerIn(view, id), `${type} ${id}`).toMatchObject({ pid, run: 2, state: 'running' });
         expect(t.node.kernel.process(pid)?.run).toBe(2);
       } else {
-        expect(t.node.kernel.process(pid)?.state ?? 'dead', `${type} ${id} should stay dead`).toBe('dead');
+        expectDead(t, pid, `${type} ${id} should stay dead`);
         expect(readRows(t.db, pid).some((r) => r.run === 2), `${type} ${id} has no second run`).toBe(false);
         if (type === 'temporary') {
           // A temporary child's spec goes with it.

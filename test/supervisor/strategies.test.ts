@@ -20,7 +20,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { BeamlineError } from '../../dist/runtime/errors.js';
-import { readRows, sleep, until } from '../helpers.js';
+import { readRows, settled, until } from '../helpers.js';
 import { closeNodes, exitsInOrder, runStarts, runTree, script, supIn, worker, workerIn, type TreeNode } from '../fixtures/supervisor/support.js';
 
 afterEach(closeNodes);
@@ -235,7 +235,7 @@ describe('simple_one_for_one', () => {
     await until(() => supIn(t.view(), 'pool').children.length === 1);
     expect(supIn(t.view(), 'pool').children.map((c) => c.pid)).toEqual([two]);
     expect(t.node.kernel.process(one)).toBeUndefined();
-    await sleep(200);
+    await settled(t.node);
     expect(readRows(t.db, one).filter((r) => r.run === 2)).toEqual([]);
   });
 
