@@ -24,8 +24,12 @@ if (distArg === '--one') {
   const ms = performance.now() - started;
   await node.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  const s = exit.result.samples.at(-1);
-  console.log(JSON.stringify({ messages: exit.result.streamed, ms: Math.round(ms), heapGrownMb: s.grownMb }));
+  if (!exit.normal) {
+    console.log(JSON.stringify({ messages: Number(total), ms: Math.round(ms), exit: exit.reason }));
+  } else {
+    const s = exit.result.samples.at(-1);
+    console.log(JSON.stringify({ messages: exit.result.streamed, ms: Math.round(ms), heapGrownMb: s.grownMb }));
+  }
 } else {
   const dist = path.resolve(distArg ?? path.join(root, 'dist'));
   const rows = [];
@@ -34,7 +38,7 @@ if (distArg === '--one') {
     rows.push(JSON.parse(out.trim().split('\n').at(-1)));
     console.log(rows.at(-1));
   }
-  if (rows.length === 2) {
+  if (rows.length === 2 && rows.every((r) => r.heapGrownMb !== undefined)) {
     console.log(`time ratio ${(rows[1].ms / rows[0].ms).toFixed(1)}x for ${rows[1].messages / rows[0].messages}x the messages; heap ${rows[0].heapGrownMb} MB -> ${rows[1].heapGrownMb} MB`);
   }
 }
