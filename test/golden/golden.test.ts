@@ -133,7 +133,7 @@ class Normaliser {
     }
     return s
       .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
-      .replace(ROOT, '<root>')
+      .replaceAll(ROOT, '<root>')
       .replace(PID_IN, (m) => (this.#pids.has(m) ? this.#pids.get(m)! : m));
   }
 
