@@ -129,15 +129,15 @@ describe('a process with one message it never matches', () => {
   // 1 MB of growth); the unfixed one kept ~400 bytes per message streamed
   // (8 MB after 20,000) and the run time grew with the square of the count.
   // 16 MB is far above the first and far below what 50,000 kept messages cost.
-  it('bug 3: streams 300,000 messages through selective receive with its heap bounded', async () => {
+  it('bug 3: streams 200,000 messages through selective receive with its heap bounded', async () => {
     const n = await node({ threads: 1 });
-    const pid = await n.spawn(fixture('mailbox/stream.js'), [300_000, 1000, 50_000, 16]);
+    const pid = await n.spawn(fixture('mailbox/stream.js'), [200_000, 1000, 50_000, 16]);
     const exit = await n.waitExit(pid);
     expect(exit.normal).toBe(true);
     const result = exit.result as { streamed: number; samples: Array<{ streamed: number; grownMb: number }>; stuck: unknown };
-    expect(result.samples.map((s) => s.streamed)).toEqual([50_000, 100_000, 150_000, 200_000, 250_000, 300_000]);
+    expect(result.samples.map((s) => s.streamed)).toEqual([50_000, 100_000, 150_000, 200_000]);
     for (const s of result.samples) expect(s.grownMb, `heap growth after ${s.streamed} messages`).toBeLessThan(16);
-    expect(result.streamed).toBe(300_000);
+    expect(result.streamed).toBe(200_000);
     // the unmatched message is still there, and still first
     expect(result.stuck).toEqual({ kind: 'stuck' });
   }, 240_000);
