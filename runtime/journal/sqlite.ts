@@ -95,7 +95,7 @@ export function openJournal(file: string, opts: OpenOptions = {}): SqliteStore {
   const durability = opts.durability ?? 'full';
   const exists = fs.existsSync(abs) && fs.statSync(abs).size > 0;
   if (!exists && opts.readonly) {
-    throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${abs}: no journal at this path`, { file: abs });
+    throw new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${abs}: no journal at this path`, { file: abs });
   }
   if (exists && !opts.trusted) checkHeader(abs);
   const lock = opts.lock === false || opts.readonly ? null : acquireLock(abs);
