@@ -273,9 +273,10 @@ function isCrash(reason: unknown): boolean {
 
 /** One crash report: who crashed, running what, why, handling which message, and where. */
 export function crashReport(proc: KProc, reason: unknown, exit: { lastMessage: Uint8Array | null; names: readonly string[] }): CrashReport {
+  // `crash` first: a reader tells a crash report from a log line by its first key.
   const report: CrashReport = {
-    time: new Date().toISOString(),
     crash: proc.pid,
+    time: new Date().toISOString(),
     name: exit.names.length > 0 ? exit.names.join(',') : null,
     script: proc.script,
     run: proc.run,
@@ -294,11 +295,16 @@ export function crashReport(proc: KProc, reason: unknown, exit: { lastMessage: U
 }
 
 function printCrash(report: CrashReport): void {
+  process.stderr.write(`${formatCrash(report)}\n`);
+}
+
+/** A crash report as its one JSON line. */
+export function formatCrash(report: CrashReport): string {
   let line: string;
   try {
     line = JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? `<${v.length} bytes>` : v));
   } catch {
     line = JSON.stringify({ ...report, message: '<not JSON>', reason: String(report.reason) });
   }
-  process.stderr.write(`${line}\n`);
+  return line;
 }

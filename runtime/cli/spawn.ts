@@ -11,7 +11,7 @@ import { describeReason } from '../control/inspect.js';
 import { ControlServer, NoNodeError, request } from '../control/socket.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { ExitInfo } from '../kernel/kernel.js';
-import { DEFAULT_DB, Node, type CrashReport } from '../node.js';
+import { DEFAULT_DB, formatCrash, Node, type CrashReport } from '../node.js';
 import type { Pid } from '../protocol.js';
 import { checkNatives, clearMarker, nodeOptions, nodeOptionsFrom, parseCommand, scriptArgs, UsageError, writeMarker } from './args.js';
 
@@ -32,7 +32,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   // report()); every other abnormal exit on this node gets a crash report.
   let root: Pid | null = null;
   const print = (r: CrashReport) => {
-    if (r.crash !== root) process.stderr.write(`${JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))}\n`);
+    if (r.crash !== root) process.stderr.write(`${formatCrash(r)}\n`);
   };
   let node: Node;
   try {
