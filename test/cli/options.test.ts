@@ -95,13 +95,14 @@ describe('runtime CLI', () => {
     const pidFile = path.join(dir, 'node.pid');
     fs.writeFileSync(ready, 'stale from a killed run');
     const node = startCli(['start', '--db', path.join(dir, 'journal.db'), '--http', '127.0.0.1:0', '--ready-file', ready, '--pid-file', pidFile, fixture('supervisor/gateway.yaml')]);
-    const info = await until(() => {
+    const info = await until<{ pid: number; http: string; tree: string } | null>(() => {
       try {
         return JSON.parse(fs.readFileSync(ready, 'utf8')) as { pid: number; http: string; tree: string };
       } catch {
         return null;
       }
     }, 30_000, 'the ready file');
+    if (info === null) throw new Error('unreachable: until returns a truthy value');
     expect(info.pid).toBe(node.child.pid);
     expect(Number(fs.readFileSync(pidFile, 'utf8'))).toBe(node.child.pid);
     expect(node.stderr).toContain(`runtime: ready (pid ${node.child.pid})`);
