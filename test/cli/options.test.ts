@@ -114,4 +114,9 @@ describe('runtime CLI', () => {
     expect(fs.existsSync(ready)).toBe(false);
     expect(fs.existsSync(pidFile)).toBe(false);
   });
+
+  it('a syntax error names file:line:column and the offending line, in one line', async () => {
+    const file = fixture('syntax-error.js');
+    oneLine(await runCli(['spawn', '--db', path.join(tmpdir(), 'journal.db'), file]), `${file}:2:13: SyntaxError`, '(at "const x = ;")', 'BL_SCRIPT_INVALID');
+  });
 });
