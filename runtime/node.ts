@@ -172,7 +172,14 @@ export class Node {
       // one-line error). Stop them, then report.
       await kernel.close().catch(() => {});
       store.close();
-      throw err;
+      if (err instanceof BeamlineError) throw err;
+      // Recovery reads every live process, link and supervisor back: a row it
+      // cannot make sense of is damage in the journal, said in one line.
+      const e = err as Error;
+      throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${store.path}: the journal's state cannot be recovered (${e?.name ?? 'Error'}: ${String(e?.message ?? err).split('\n')[0]})`, {
+        file: store.path,
+        cause: err,
+      });
     }
     return new Node(kernel, sup, recovered, fatal, rootExits);
   }

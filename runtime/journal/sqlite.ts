@@ -159,11 +159,14 @@ function validate(file: string): void {
     }
     const integrity = db.pragma('quick_check(1)', { simple: true });
     if (integrity !== 'ok') {
-      throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${file}: journal is damaged (${String(integrity)}); the file was left untouched`, { file });
+      // SQLite's report spans lines ("*** in database main ***\nPage 5: ..."): keep the finding, on one line.
+      const finding = String(integrity).replace(/\*\*\* in database \w+ \*\*\*/g, '').trim().replace(/\s*\n\s*/g, '; ');
+      throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${file}: journal is damaged (${finding}); the file was left untouched`, { file });
     }
   } catch (err) {
     if (err instanceof BeamlineError) throw err;
     const code = (err as { code?: string }).code;
+    if (isUnwritable(path.dirname(file), code)) throw unwritable(file, err);
     throw new BeamlineError(
       ErrorCodes.JOURNAL_CORRUPT,
       `${file}: journal cannot be read (${code ?? ''} ${(err as Error).message}); the file was left untouched`.replace(/\s+/g, ' '),
@@ -190,9 +193,42 @@ function acquireLock(journal: string): Database.Database {
         { file: journal },
       );
     }
+    if (isUnwritable(path.dirname(file), (err as { code?: string }).code)) throw unwritable(journal, err);
     throw err;
   }
   return lock;
+}
+
+/** A full disk or a read-only file system, not damage: say so (BL_JOURNAL_UNWRITABLE), in one line. */
+function isUnwritable(dir: string, code: string | undefined): boolean {
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_READONLY') return true;
+  if (code !== 'SQLITE_CANTOPEN' && !code?.startsWith('SQLITE_IOERR')) return false;
+  return diskFull(dir) || !writable(dir);
+}
+
+function writable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Less than 1 MiB free for us: what SQLite reports as an I/O error when it cannot grow a file. */
+function diskFull(dir: string): boolean {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize < 2 ** 20;
+  } catch {
+    return false;
+  }
+}
+
+function unwritable(file: string, err: unknown): BeamlineError {
+  const code = (err as { code?: string }).code;
+  const why = code === 'SQLITE_FULL' || diskFull(path.dirname(file)) ? 'the disk is full' : 'the file or its folder is read-only';
+  return new BeamlineError(ErrorCodes.JOURNAL_UNWRITABLE, `${file}: journal cannot be written: ${why} (${code}); the file was left untouched`, { file, cause: err });
 }
 
 type Stmt = Database.Statement;

@@ -1345,7 +1345,9 @@ export class Kernel {
       },
       (err: Error) => {
         this.#committing = false;
-        this.#fatal = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
+        // A full disk or a read-only journal is not damage: name it (BL_JOURNAL_UNWRITABLE).
+        const unwritable = /SQLITE_(FULL|READONLY|IOERR)|disk is full|readonly database/i.test(`${(err as { code?: string }).code ?? ''} ${err.message}`);
+        this.#fatal = new BeamlineError(unwritable ? ErrorCodes.JOURNAL_UNWRITABLE : ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
         this.#onFatal(this.#fatal);
         for (const slot of this.#slots) slot.inflight?.abort.abort(this.#fatal);
         this.#checkIdle();
