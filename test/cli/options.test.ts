@@ -119,4 +119,22 @@ describe('runtime CLI', () => {
     const file = fixture('syntax-error.js');
     oneLine(await runCli(['spawn', '--db', path.join(tmpdir(), 'journal.db'), file]), `${file}:2:13: SyntaxError`, '(at "const x = ;")', 'BL_SCRIPT_INVALID');
   });
+
+  it('a control socket that hangs up: one line, exit 2, no internal-error stack', async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const server = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => server.listen(`${db}.sock`, () => r()));
+    try {
+      for (const args of [['send', '--db', db, 'x', '{}'], ['ps', '--db', db]]) {
+        const out = await runCli(args);
+        expect(out.hung).toBe(false);
+        expect(out.code).toBe(2);
+        expect(out.stderr.trim().split('\n'), out.stderr).toHaveLength(1);
+        expect(out.stderr).not.toContain('internal error');
+      }
+    } finally {
+      server.close();
+    }
+  });
 });
