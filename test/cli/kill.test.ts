@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixture, killCliLeftovers, query, runCli, startCli, tmpdir, until } from '../helpers.js';
+import { decode, fixture, killCliLeftovers, query, runCli, startCli, tmpdir, until } from '../helpers.js';
 
 afterEach(killCliLeftovers);
 
@@ -68,5 +68,29 @@ describe('runtime kill', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('BL_JOURNAL_MISSING');
     expect(fs.existsSync(none)).toBe(false);
+  }, 120_000);
+
+  it('with no node running: monitors get their down message and linked processes the exit signal at the next boot', async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const pidFile = path.join(dir, 'node.pid');
+    const first = startCli(['spawn', '--db', db, '--pid-file', pidFile, fixture('executor/watcher.js')]);
+    await until(() => first.stderr.includes('watching') && fs.existsSync(pidFile), 30_000, 'the watcher to be watching');
+    process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    await first.exited;
+
+    const killed = await runCli(['kill', '--db', db, 'victim']);
+    expect(killed.code, killed.stderr).toBe(0);
+
+    // The same spawn resumes the watcher, which now sees its child down.
+    const again = await runCli(['spawn', '--db', db, fixture('executor/watcher.js')], 60_000);
+    expect(again.code, again.stderr).toBe(0);
+    const out = JSON.parse(again.stdout) as { victim: string; partner: string; reason: unknown };
+    expect(out.reason).toBe('killed');
+    const partner = query<{ status: string; reason: Buffer }>(db, 'SELECT status, reason FROM processes WHERE pid = ?', out.partner)[0]!;
+    expect(partner.status).toBe('exited');
+    expect(decode(partner.reason)).toBe('killed');
+    // Its crash report names the signal it died of.
+    expect(again.stderr).toMatch(new RegExp(`\\{"crash":"${out.partner.replace('.', '\\.')}".*"reason":"killed"`));
   }, 120_000);
 });

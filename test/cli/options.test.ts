@@ -137,4 +137,18 @@ describe('runtime CLI', () => {
       server.close();
     }
   });
+
+  it('a spawn handed to a running node says that node options cannot apply there', async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const node = startCli(['spawn', '--db', db, fixture('executor/waiter.js'), 'holder', '600000']);
+    await until(() => node.stderr.includes('waiting as holder'), 30_000, 'the first node to run');
+    const handed = await runCli(['spawn', '--db', db, '--threads', '1', '--durability', 'normal', fixture('executor/step-io.js')]);
+    expect(handed.code).toBe(0);
+    expect(Number(handed.stdout)).toBeGreaterThan(100);
+    expect(handed.stderr).toContain('a node already runs on');
+    expect(handed.stderr).toContain('--threads, --durability are ignored');
+    expect(handed.stderr).toContain("log lines go to that node's stderr");
+    expect(handed.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });
