@@ -151,4 +151,17 @@ describe('runtime CLI', () => {
     expect(handed.stderr).toContain("log lines go to that node's stderr");
     expect(handed.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('error codes say what is wrong: no journal is BL_JOURNAL_MISSING (not CORRUPT), no node is BL_NO_NODE (not NOPROC)', async () => {
+    const dir = tmpdir();
+    const none = path.join(dir, 'none.db');
+    for (const cmd of ['ps', 'tree']) oneLine(await runCli([cmd, '--db', none]), 'BL_JOURNAL_MISSING');
+    oneLine(await runCli(['history', '--db', none, 'x.1']), 'BL_JOURNAL_MISSING');
+    expect(fs.existsSync(none)).toBe(false);
+    const db = path.join(dir, 'journal.db');
+    expect((await runCli(['spawn', '--db', db, fixture('executor/step-io.js')])).code).toBe(0);
+    for (const args of [['send', '--db', db, 'x.1', '{}'], ['query', '--db', db, 'x.1', 'q'], ['start-child', '--db', db, 'sup']]) {
+      oneLine(await runCli(args), 'BL_NO_NODE', 'no node is running');
+    }
+  });
 });
