@@ -40,6 +40,16 @@ export const ErrorCodes = {
   STEP_FAILED: 'BL_STEP_FAILED',
   /** The node is closed or closing. */
   NODE_CLOSED: 'BL_NODE_CLOSED',
+  /** A script awaited a promise no native will settle (a plain setTimeout, fs.promises, fetch): it would hang forever. */
+  FOREIGN_AWAIT: 'BL_FOREIGN_AWAIT',
+  /** No journal at the given path (nothing to read: no node ever ran there). */
+  JOURNAL_MISSING: 'BL_JOURNAL_MISSING',
+  /** The journal cannot be written (read-only file or folder, full disk). */
+  JOURNAL_UNWRITABLE: 'BL_JOURNAL_UNWRITABLE',
+  /** The command needs a running node and none runs on this journal. */
+  NO_NODE: 'BL_NO_NODE',
+  /** A listener (--http) cannot be bound: the address is in use or not allowed. */
+  LISTEN_FAILED: 'BL_LISTEN_FAILED',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
 } as const;

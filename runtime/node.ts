@@ -5,8 +5,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BeamlineError, ErrorCodes, revive, type ErrorData } from './errors.js';
-import { encode } from './journal/codec.js';
+import { describeReason } from './control/inspect.js';
+import { BeamlineError, ErrorCodes, isErrorData, revive, type ErrorData } from './errors.js';
+import { decode, encode } from './journal/codec.js';
 import { openJournal } from './journal/sqlite.js';
 import type { Durability } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
@@ -39,6 +40,26 @@ export interface NodeOptions {
   evictMaxRounds?: number;
   /** Keep the history of finished processes and runs only this long (ms; pruned hourly). Default: keep everything. */
   retainMs?: number;
+  /**
+   * A crash report per abnormal exit: true (the CLI's default) prints one JSON
+   * line on stderr, a function receives the report, false/absent prints none.
+   */
+  crashReports?: boolean | ((report: CrashReport) => void);
+}
+
+/** What a crash report says (OTP's crash reports, one JSON line): see crashReport(). */
+export interface CrashReport {
+  time: string;
+  crash: Pid;
+  name: string | null;
+  script: string;
+  run: number;
+  reason: unknown;
+  /** The message being handled when it crashed, if any. */
+  message?: unknown;
+  stack?: string;
+  /** Supervised: `<supervisor pid>/<child id>`. */
+  supervisor?: string;
 }
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
@@ -105,6 +126,7 @@ export class Node {
     if (!Number.isFinite(sliceMs) || sliceMs < 10) {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
+    const crash = opts.crashReports === true ? printCrash : typeof opts.crashReports === 'function' ? opts.crashReports : null;
     const store = openJournal(opts.db ?? DEFAULT_DB, { durability });
     // The kernel calls into supervision at every exit; supervision needs the kernel.
     let supervision: Supervision | undefined;
@@ -117,7 +139,10 @@ export class Node {
         budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        onExit: (proc, reason) => supervision?.onExit(proc, reason) ?? 'drop',
+        onExit: (proc, reason, exit) => {
+          if (crash !== null && isCrash(reason)) crash(crashReport(proc, reason, exit));
+          return supervision?.onExit(proc, reason) ?? 'drop';
+        },
         startChild: (sup, args) => {
           if (supervision === undefined) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: no supervision tree');
           return supervision.startChild(sup, args);
@@ -137,8 +162,25 @@ export class Node {
       },
     });
     supervision = sup;
-    const recovered = kernel.recover();
-    sup.recover();
+    let recovered: number;
+    try {
+      recovered = kernel.recover();
+      sup.recover();
+    } catch (err) {
+      // The worker threads are up: leaving them running would keep the
+      // process alive forever after the error is printed (a hang, not a
+      // one-line error). Stop them, then report.
+      await kernel.close().catch(() => {});
+      store.close();
+      if (err instanceof BeamlineError) throw err;
+      // Recovery reads every live process, link and supervisor back: a row it
+      // cannot make sense of is damage in the journal, said in one line.
+      const e = err as Error;
+      throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${store.path}: the journal's state cannot be recovered (${e?.name ?? 'Error'}: ${String(e?.message ?? err).split('\n')[0]})`, {
+        file: store.path,
+        cause: err,
+      });
+    }
     return new Node(kernel, sup, recovered, fatal, rootExits);
   }
 
@@ -223,4 +265,53 @@ export function evictionPolicy(idleMs: number, maxRounds: number): (proc: KProc,
 
 function defaultLog(pid: Pid, line: string): void {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), pid, msg: line })}\n`);
+}
+
+/**
+ * Not a crash: a normal end, a shutdown ordered by a supervisor, a
+ * continueAsNew. Everything else (a throw, 'killed', a custom exit reason, a
+ * non-determinism) gets a report, as OTP reports every exit that is not
+ * normal or shutdown.
+ */
+function isCrash(reason: unknown): boolean {
+  if (reason === 'normal' || reason === 'shutdown' || reason === 'continued') return false;
+  return !(typeof reason === 'object' && reason !== null && 'shutdown' in reason);
+}
+
+/** One crash report: who crashed, running what, why, handling which message, and where. */
+export function crashReport(proc: KProc, reason: unknown, exit: { lastMessage: Uint8Array | null; names: readonly string[] }): CrashReport {
+  // `crash` first: a reader tells a crash report from a log line by its first key.
+  const report: CrashReport = {
+    crash: proc.pid,
+    time: new Date().toISOString(),
+    name: exit.names.length > 0 ? exit.names.join(',') : null,
+    script: proc.script,
+    run: proc.run,
+    reason: isErrorData(reason) ? describeReason(reason) : reason,
+  };
+  if (proc.sup !== null) report.supervisor = proc.sup;
+  if (exit.lastMessage !== null) {
+    try {
+      report.message = decode(exit.lastMessage);
+    } catch {
+      report.message = `<${exit.lastMessage.length} bytes that do not decode>`;
+    }
+  }
+  if (isErrorData(reason) && reason.stack !== undefined) report.stack = reason.stack;
+  return report;
+}
+
+function printCrash(report: CrashReport): void {
+  process.stderr.write(`${formatCrash(report)}\n`);
+}
+
+/** A crash report as its one JSON line. */
+export function formatCrash(report: CrashReport): string {
+  let line: string;
+  try {
+    line = JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? `<${v.length} bytes>` : v));
+  } catch {
+    line = JSON.stringify({ ...report, message: '<not JSON>', reason: String(report.reason) });
+  }
+  return line;
 }

@@ -2,7 +2,11 @@
 // script (like `node [options] script [args]`), so everything after the
 // script belongs to the script, dashes included.
 
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BeamlineError, ErrorCodes } from '../errors.js';
 import { parseDuration } from '../config/duration.js';
 import type { NodeOptions } from '../node.js';
 
@@ -16,6 +20,9 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Split argv into options (before the first positional) and the positionals after. */
 export function parseCommand(argv: string[], options: Options): { values: Record<string, string | boolean | undefined>; rest: string[] } {
+  // `--threads -1` must reach the validator as a value, not be taken for an
+  // option: join each string option with its value (`--threads=-1`) first.
+  const joined: string[] = [];
   let i = 0;
   while (i < argv.length && argv[i]!.startsWith('-')) {
     const arg = argv[i]!;
@@ -24,15 +31,27 @@ export function parseCommand(argv: string[], options: Options): { values: Record
       break;
     }
     const name = arg.replace(/^--?/, '').split('=')[0]!;
-    const spec = Object.entries(options).find(([long, o]) => long === name || o.short === name)?.[1];
-    i += spec?.type === 'string' && !arg.includes('=') ? 2 : 1;
+    const spec = Object.entries(options).find(([long, o]) => long === name || o.short === name);
+    if (spec?.[1].type === 'string' && !arg.includes('=')) {
+      if (i + 1 >= argv.length) throw new UsageError(`--${spec[0]}: missing value`);
+      joined.push(`--${spec[0]}=${argv[i + 1]}`);
+      i += 2;
+    } else {
+      joined.push(arg);
+      i += 1;
+    }
   }
   try {
-    const { values } = parseArgs({ args: argv.slice(0, i), options, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args: joined, options, strict: true, allowPositionals: false });
     return { values: values as Record<string, string | boolean | undefined>, rest: argv.slice(i) };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(oneLine(err));
   }
+}
+
+/** node's parseArgs errors span lines (a hint on the next); keep the first. */
+function oneLine(err: unknown): string {
+  return String((err as Error).message).split('\n')[0]!;
 }
 
 /** Options anywhere among the positionals (commands with no script arguments). */
@@ -41,7 +60,7 @@ export function parseAnywhere(argv: string[], options: Options): { values: Recor
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
     return { values: values as Record<string, string | boolean | undefined>, rest: positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(oneLine(err));
   }
 }
 
@@ -54,12 +73,20 @@ export function intOption(name: string, value: string | boolean | undefined, min
   return n;
 }
 
-/** Script arguments: JSON when they parse as JSON, else the string itself. */
-export function scriptArgs(raw: string[]): unknown[] {
-  return raw.map((a) => {
+/**
+ * Script arguments: JSON when they parse as JSON, else the string itself. An
+ * argument that looks like JSON (starts with `{`, `[` or `"`) but does not
+ * parse is most likely a typo or a shell-quoting slip: it is still passed as
+ * a string (the documented rule), with a warning on stderr.
+ */
+export function scriptArgs(raw: string[], warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): unknown[] {
+  return raw.map((a, i) => {
     try {
       return JSON.parse(a) as unknown;
-    } catch {
+    } catch (err) {
+      if (/^\s*[[{"]/.test(a)) {
+        warn(`runtime: warning: argument ${i + 1} looks like JSON but does not parse (${oneLine(err)}); passing it as the string ${JSON.stringify(a)}`);
+      }
       return a;
     }
   });
@@ -78,7 +105,70 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
     retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
+    crashReports: values['quiet-crashes'] !== true,
   };
+}
+
+/**
+ * Load every --natives module before the node starts, so a missing file or a
+ * module that exports no native is a one-line error at the command line, not
+ * a stack on the first slice of a worker thread (which loads them again).
+ */
+export async function checkNatives(files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    const abs = path.resolve(file);
+    if (!fs.existsSync(abs) || !fs.statSync(abs).isFile()) {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--natives ${file}: no such file (looked at ${abs})`, { file: abs });
+    }
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
+    } catch (err) {
+      const e = err as Error;
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--natives ${file}: cannot load: ${e.name}: ${String(e.message).split('\n')[0]}`, { file: abs, cause: err });
+    }
+    const defs = Array.isArray(mod.default) ? (mod.default as unknown[]) : [mod.default];
+    for (const def of defs) {
+      const d = def as { name?: unknown; kind?: unknown } | undefined;
+      if (typeof d !== 'object' || d === null || typeof d.name !== 'string' || !['wait', 'sync', 'background'].includes(d.kind as string)) {
+        throw new BeamlineError(
+          ErrorCodes.ARG_INVALID,
+          `--natives ${file}: the default export must be a native (defineNative({...}) from 'beamline/natives') or an array of them`,
+          { file: abs },
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Write `content` to `file` for scripts to wait on (--pid-file, --ready-file),
+ * replacing what a previous run left; the returned function removes it.
+ */
+export function writeMarker(file: string | undefined, content: string): () => void {
+  if (file === undefined) return () => {};
+  const abs = path.resolve(file);
+  fs.mkdirSync(path.dirname(abs), { recursive: true });
+  const tmp = `${abs}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, abs); // whoever polls for the file never sees it half-written
+  return () => {
+    try {
+      if (fs.readFileSync(abs, 'utf8') === content) fs.unlinkSync(abs);
+    } catch {
+      /* already gone */
+    }
+  };
+}
+
+/** Remove a marker a previous (killed) run left, so nobody mistakes it for this run's. */
+export function clearMarker(file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    fs.unlinkSync(path.resolve(file));
+  } catch {
+    /* absent */
+  }
 }
 
 export const nodeOptions = {
@@ -88,4 +178,6 @@ export const nodeOptions = {
   durability: { type: 'string' },
   'slice-ms': { type: 'string' },
   natives: { type: 'string', multiple: true },
+  'quiet-crashes': { type: 'boolean' },
+  'pid-file': { type: 'string' },
 } as const satisfies Options;

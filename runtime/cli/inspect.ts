@@ -2,7 +2,10 @@
 // runs on the journal through its control socket; with no node running,
 // ps/tree/history read the journal (read-only: nothing is written).
 
-import { formatTable, historyLines, psRows, type PsRow } from '../control/inspect.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describeReason, formatTable, historyLines, psRows, type PsRow } from '../control/inspect.js';
+import { killOffline } from '../control/offline-kill.js';
 import { NoNodeError, request } from '../control/socket.js';
 import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
@@ -11,7 +14,11 @@ import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
 import { parseCommand, scriptArgs, UsageError } from './args.js';
 
-const dbOption = { db: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
+// Each command accepts exactly its own options: `history --json` or
+// `tree --all` is refused, not silently ignored.
+const dbOption = { db: { type: 'string' } } as const;
+const psOptions = { ...dbOption, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
+const treeOptions = { ...dbOption, json: { type: 'boolean' } } as const;
 
 /** Ask the live node; when none runs, `offline` answers from the journal (or null: a live node is required). */
 async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (() => T) | null): Promise<T> {
@@ -20,7 +27,7 @@ async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (
   } catch (err) {
     if (!(err instanceof NoNodeError)) throw err;
     if (offline === null) {
-      throw new BeamlineError(ErrorCodes.NOPROC, `${req.cmd}: no node is running on ${db}; start one with 'runtime start' or 'runtime spawn'`);
+      throw new BeamlineError(ErrorCodes.NO_NODE, `${req.cmd}: no node is running on ${db}; start one with 'runtime start' or 'runtime spawn'`);
     }
     return offline();
   }
@@ -35,22 +42,37 @@ function readJournal<T>(db: string, fn: (store: ReturnType<typeof openJournal>) 
   }
 }
 
+/**
+ * With no node running, ps and tree show what the journal last recorded:
+ * say so (on stderr, so stdout stays the table or the JSON), or a killed
+ * node's processes would read as if they were still running.
+ */
+function offlineNote(db: string): void {
+  process.stderr.write(`runtime: no node is running on ${db}: these are the last recorded states (a live process resumes when a node starts on this journal)\n`);
+}
+
 export async function psCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, dbOption);
+  const { values, rest } = parseCommand(argv, psOptions);
   if (rest.length > 0) throw new UsageError(`ps: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
-  const rows = await ask<PsRow[]>(db, { cmd: 'ps', all: values.all === true }, () =>
-    readJournal(db, (store) => psRows(store, null, { all: values.all === true })),
-  );
+  const rows = await ask<PsRow[]>(db, { cmd: 'ps', all: values.all === true }, () => {
+    const offline = readJournal(db, (store) => psRows(store, null, { all: values.all === true }));
+    offlineNote(db);
+    return offline;
+  });
   process.stdout.write(values.json ? `${JSON.stringify(rows)}\n` : `${formatTable(rows)}\n`);
   return 0;
 }
 
 export async function treeCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, dbOption);
+  const { values, rest } = parseCommand(argv, treeOptions);
   if (rest.length > 0) throw new UsageError(`tree: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
-  const views = await ask<TreeView[]>(db, { cmd: 'tree' }, () => readJournal(db, viewFromJournal));
+  const views = await ask<TreeView[]>(db, { cmd: 'tree' }, () => {
+    const offline = readJournal(db, viewFromJournal);
+    offlineNote(db);
+    return offline;
+  });
   if (values.json) process.stdout.write(`${JSON.stringify(views)}\n`);
   else process.stdout.write(views.length === 0 ? 'no supervision tree in this journal\n' : `${drawTree(views)}\n`);
   return 0;
@@ -81,12 +103,47 @@ export async function sendCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `runtime kill PID [REASON]`. Through a running node: the signal is sent and,
+ * for the default untrappable 'kill', the command waits until the process has
+ * ended (or been restarted by its supervisor) so exit 0 means it is gone. With
+ * no node running, the exit is recorded in the journal (see offline-kill.ts):
+ * a process must always be killable, even one nothing will ever resume.
+ */
 export async function killCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, dbOption);
-  const [pid, reason, ...extra] = rest;
-  if (pid === undefined || extra.length > 0) throw new UsageError('kill: usage: runtime kill [--db FILE] PID [REASON]');
-  await ask((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'kill', pid, reason: reason === undefined ? 'kill' : scriptArgs([reason])[0] }, null);
+  const [pid, reasonArg, ...extra] = rest;
+  if (pid === undefined || extra.length > 0) throw new UsageError('kill: usage: runtime kill [--db FILE] PID|NAME [REASON]');
+  const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  const reason = reasonArg === undefined ? 'kill' : scriptArgs([reasonArg])[0];
+  let before: PsRow | undefined;
+  try {
+    before = (await request<PsRow[]>(db, { cmd: 'ps', all: false })).find((r) => r.pid === pid || r.name.split(',').includes(pid));
+    await request(db, { cmd: 'kill', pid, reason });
+  } catch (err) {
+    if (!(err instanceof NoNodeError)) throw err;
+    if (!fs.existsSync(db)) throw missingJournal(db);
+    const done = killOffline(db, pid, reason);
+    process.stdout.write(`${done.pid} ${describeReason(done.reason)} (no node is running: the exit is recorded in ${db})\n`);
+    return 0;
+  }
+  if (reason === 'kill' && before !== undefined) {
+    // Gone, or restarted by its supervisor (same pid, next run).
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const row = (await request<PsRow[]>(db, { cmd: 'ps', all: true })).find((r) => r.pid === before.pid);
+      if (row === undefined || row.state.startsWith('exited') || row.run > before.run) break;
+      if (Date.now() > deadline) {
+        throw new BeamlineError(ErrorCodes.INTERNAL, `kill: process ${before.pid} did not end within 30 s of an untrappable kill`, { pid: before.pid });
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
   return 0;
+}
+
+function missingJournal(db: string): BeamlineError {
+  return new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${path.resolve(db)}: no journal at this path (no node ever ran here; pass --db FILE)`, { file: db });
 }
 
 export async function queryCommand(argv: string[]): Promise<number> {

@@ -1,77 +1,209 @@
 #!/usr/bin/env node
-// `runtime <command>`: the CLI. Each command lives in its own module; this
-// file only dispatches and turns errors into one line and an exit code.
+// `runtime <command>`: the CLI. Each command lives in its own module, loaded
+// only when that command runs (so `--version` and `--help` answer without
+// loading SQLite, the kernel or the thread pool); this file dispatches, prints
+// help, and turns errors into one line and an exit code.
 //
 // Exit codes: 0 success; 1 the process exited abnormally; 2 bad input
-// (usage, script, config, journal); 3 an internal error (a bug).
+// (usage, script, config, journal, a refused address); 3 an internal error (a bug).
+//
+// Arguments are parsed with node's own util.parseArgs (strict: an unknown
+// option is an error for every command), not a dependency: the grammar is
+// small (options before the script, like `node [options] script [args]`),
+// parseArgs validates types and unknown options, and what it cannot do —
+// keeping `--threads -1` a value, per-command help — is a few lines in args.ts.
 
+import fs from 'node:fs';
 import { BeamlineError } from '../errors.js';
 import { UsageError } from './args.js';
-import { benchCommand } from './bench.js';
-import { historyCommand, killCommand, psCommand, pruneCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
-import { spawnCommand } from './spawn.js';
-import { startCommand } from './start.js';
 
-const USAGE = `usage: runtime <command> [options]
+type Run = (argv: string[]) => Promise<number>;
 
-node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
-              --retain DURATION (prune history older than this, hourly)
+interface Command {
+  usage: string;
+  about: string;
+  options?: string;
+  load: () => Promise<Run>;
+}
+
+const NODE_OPTIONS = `node options:
+  --db FILE              journal (default .beamline/journal.db)
+  --threads N            worker threads, 1..63 (default: cores)
+  --durability MODE      full (default: fsync every commit) | normal (WAL-safe, may lose the last commits on power loss)
+  --slice-ms MS          a round running longer is killed with reason 'killed' (default 5000)
+  --natives FILE         an extra natives module (repeatable); checked before the node starts
+  --retain DURATION      prune finished history older than this, hourly (default: keep all)
+  --quiet-crashes        no crash report (one JSON line on stderr) per abnormal exit
+  --pid-file FILE        write this node's OS pid to FILE once it runs (removed at exit): kill it by pid`;
+
+const DB = '  --db FILE              journal (default .beamline/journal.db)';
+
+const inspect = () => import('./inspect.js');
+
+const COMMANDS: Record<string, Command> = {
+  spawn: {
+    usage: 'runtime spawn [node options] SCRIPT [ARGS...]',
+    about:
+      'run SCRIPT as a root process and print its result as one JSON line; each ARG is parsed as JSON when it parses, else passed as a string.\nOptions come before SCRIPT; everything after it belongs to the script. Into the running node, if one holds the journal.',
+    options: NODE_OPTIONS,
+    load: async () => (await import('./spawn.js')).spawnCommand,
+  },
+  start: {
+    usage: 'runtime start [node options] [--http HOST:PORT] [--http-timeout MS] [--ready-file FILE] TREE.yaml',
+    about: "run a long-lived node with a supervision tree; prints 'runtime: ready (pid N)' on stderr once it accepts calls. SIGTERM/SIGINT stop the tree in order.",
+    options: `${NODE_OPTIONS}
+  --http HOST:PORT       serve POST /call/<name|pid> (the address is checked before anything is recorded)
+  --http-timeout MS      answer 504 when no reply comes within MS (default 30000)
+  --ready-file FILE      write {"pid","tree","http","control"} to FILE once ready (removed at exit)`,
+    load: async () => (await import('./start.js')).startCommand,
+  },
+  ps: {
+    usage: 'runtime ps [--db FILE] [--all] [--json]',
+    about: 'processes of the running node, or (no node running) the last states recorded in the journal',
+    options: `${DB}\n  --all                  exited processes too\n  --json                 one JSON array`,
+    load: async () => (await inspect()).psCommand,
+  },
+  tree: {
+    usage: 'runtime tree [--db FILE] [--json]',
+    about: 'the supervision tree (live, or as last recorded)',
+    options: `${DB}\n  --json                 JSON`,
+    load: async () => (await inspect()).treeCommand,
+  },
+  history: {
+    usage: 'runtime history [--db FILE] PID',
+    about: "a process's (or a supervisor's) timeline",
+    options: DB,
+    load: async () => (await inspect()).historyCommand,
+  },
+  send: {
+    usage: 'runtime send [--db FILE] PID|NAME JSON',
+    about: 'send a message (needs a running node)',
+    options: DB,
+    load: async () => (await inspect()).sendCommand,
+  },
+  kill: {
+    usage: 'runtime kill [--db FILE] PID|NAME [REASON]',
+    about:
+      "send an exit signal (default 'kill': untrappable, always ends the process). With no node running, the exit is recorded in the journal (links and monitors are told at the next boot).",
+    options: DB,
+    load: async () => (await inspect()).killCommand,
+  },
+  query: {
+    usage: 'runtime query [--db FILE] PID|NAME NAME [ARGS...]',
+    about: "ask a process's onQuery handler (needs a running node)",
+    options: DB,
+    load: async () => (await inspect()).queryCommand,
+  },
+  'start-child': {
+    usage: 'runtime start-child [--db FILE] SUPERVISOR [ARGS...]',
+    about: 'start a dynamic child of a simple_one_for_one supervisor (pid or name)',
+    options: DB,
+    load: async () => (await inspect()).startChildCommand,
+  },
+  prune: {
+    usage: 'runtime prune [--db FILE] --keep DURATION',
+    about: 'forget the history of what ended more than DURATION ago (e.g. 7d)',
+    options: `${DB}\n  --keep DURATION        keep what ended within DURATION`,
+    load: async () => (await inspect()).pruneCommand,
+  },
+  bench: {
+    usage: 'runtime bench [--quick] [WORKLOAD...]',
+    about: 'run the benchmark harness',
+    load: async () => (await import('./bench.js')).benchCommand,
+  },
+};
+
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.replace(/^runtime /, '')}\n      ${c.about.split(/[;:\n]|\. /)[0]}`);
+  return `usage: runtime <command> [options]   (runtime <command> --help for one command; runtime --version)
 
 commands:
-  spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);
-                                          each ARG is parsed as JSON when it parses; into a running node if there is one
-  start [node options] [--http HOST:PORT] TREE.yaml
-                                          run a long-lived node with a supervision tree
-  ps [--db FILE] [--all] [--json]         processes (live node, or the journal)
-  tree [--db FILE] [--json]               the supervision tree
-  history [--db FILE] PID                 a process's timeline
-  send [--db FILE] PID|NAME JSON          send a message (needs a running node)
-  kill [--db FILE] PID [REASON]           send an exit signal (default 'kill')
-  query [--db FILE] PID NAME [ARGS...]    ask a process's onQuery handler
-  start-child [--db FILE] SUP [ARGS...]   start a dynamic child of a simple_one_for_one supervisor (pid or name)
-  prune [--db FILE] --keep DURATION       forget history that ended more than DURATION ago
-  bench [--quick] [WORKLOAD...]           run the benchmark harness
-`;
+${lines.join('\n')}
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = {
-  spawn: spawnCommand,
-  start: startCommand,
-  ps: psCommand,
-  tree: treeCommand,
-  history: historyCommand,
-  send: sendCommand,
-  kill: killCommand,
-  query: queryCommand,
-  'start-child': startChildCommand,
-  prune: pruneCommand,
-  bench: benchCommand,
-};
+${NODE_OPTIONS}
+`;
+}
+
+function commandHelp(name: string, c: Command): string {
+  return `usage: ${c.usage}\n\n${c.about}\n${c.options === undefined ? '' : `\n${c.options}\n`}`;
+}
+
+function version(): string {
+  // dist/runtime/cli/main.js → the package root
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** `--help` asks for help when it is among the command's own options (for spawn: before the script). */
+function wantsHelp(name: string, rest: string[]): boolean {
+  if (name === 'bench') return false; // the harness has its own --help
+  for (const arg of rest) {
+    if (arg === '--help' || arg === '-h') return true;
+    if (arg === '--') return false;
+    if (name === 'spawn' && !arg.startsWith('-')) return false;
+  }
+  return false;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE);
+    const about = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    process.stdout.write(about !== undefined ? commandHelp(rest[0]!, about) : usage());
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
-  if (command === undefined) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(commands).join(', ')}`);
-  return command(rest);
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')} (runtime --help)`);
+  if (wantsHelp(name, rest)) {
+    process.stdout.write(commandHelp(name, command));
+    return 0;
+  }
+  return (await command.load())(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`runtime: ${err.message}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof BeamlineError) {
-      process.stderr.write(`runtime: ${err.message.split('\n')[0]} [${err.code}]\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`runtime: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = 3;
-    }
-  },
-);
+/** System errors a user can cause and fix (permissions, a full disk, a peer that hung up): one line, not a stack. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+  EPIPE: 'the other side closed the connection',
+  ECONNRESET: 'the connection was reset',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  ENAMETOOLONG: 'file name too long',
+  EMFILE: 'too many open files',
+};
+
+function fail(err: unknown): void {
+  const sys = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (err instanceof UsageError) {
+    process.stderr.write(`runtime: ${err.message}\n`);
+    process.exitCode = 2;
+  } else if (err instanceof BeamlineError) {
+    process.stderr.write(`runtime: ${err.message.split('\n')[0]} [${err.code}]\n`);
+    process.exitCode = 2;
+  } else if (typeof sys === 'string' && sys in SYSTEM_ERRORS) {
+    const e = err as NodeJS.ErrnoException & { address?: string };
+    const where = [e.syscall, e.path ?? e.address].filter(Boolean).join(' ');
+    process.stderr.write(`runtime: ${SYSTEM_ERRORS[sys]}${where ? ` (${where})` : ''} [${sys}]\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`runtime: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 3;
+  }
+}
+
+// `runtime ps | head -1`: the reader left; that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  fail(err);
+});
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, fail);

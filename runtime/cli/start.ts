@@ -4,13 +4,20 @@
 // (children in reverse start order, each within its shutdown grace) and exit
 // 0; a root that gives up (restart intensity) stops the node with exit 1 and
 // one line saying why.
+//
+// Order matters for bad input: everything that can be checked (options, the
+// tree file, --natives modules, the --http address) is checked before the
+// journal is opened, and the gateway is bound before the tree is started, so
+// a refusal leaves no trace in the journal.
 
+import net from 'node:net';
 import { parseTreeFile } from '../config/tree.js';
 import { describeReason } from '../control/inspect.js';
 import { ControlServer } from '../control/socket.js';
+import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Gateway } from '../gateway/http.js';
 import { Node } from '../node.js';
-import { intOption, nodeOptions, nodeOptionsFrom, parseAnywhere, UsageError } from './args.js';
+import { checkNatives, clearMarker, intOption, nodeOptions, nodeOptionsFrom, parseAnywhere, UsageError, writeMarker } from './args.js';
 
 export async function startCommand(argv: string[]): Promise<number> {
   // Unlike spawn, nothing after the tree file belongs to a script: options may
@@ -19,20 +26,40 @@ export async function startCommand(argv: string[]): Promise<number> {
     ...nodeOptions,
     http: { type: 'string' },
     'http-timeout': { type: 'string' },
+    'ready-file': { type: 'string' },
   });
   const [treeFile, ...extra] = rest;
   if (treeFile === undefined) throw new UsageError('start: missing TREE; usage: runtime start [options] TREE.yaml [--http HOST:PORT]');
   if (extra.length > 0) throw new UsageError(`start: unexpected arguments: ${extra.join(' ')}; usage: runtime start [options] TREE.yaml`);
   const http = values.http === undefined ? null : parseHostPort(values.http as string);
+  const httpTimeout = intOption('http-timeout', values['http-timeout'], 1, 2 ** 31 - 1);
   const options = nodeOptionsFrom(values);
+  const readyFile = values['ready-file'] as string | undefined;
+  const pidFile = values['pid-file'] as string | undefined;
+  clearMarker(readyFile);
+  clearMarker(pidFile);
   const spec = parseTreeFile(treeFile);
+  await checkNatives(options.natives ?? []);
+  if (http !== null) await probeListen(http);
   const node = await Node.open(options);
   const control = new ControlServer(node);
   let gateway: Gateway | null = null;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
+  const markers: Array<() => void> = [];
   try {
     await control.listen();
+    let address = '';
+    if (http !== null) {
+      // Bound before the tree starts: a port taken since the probe above still
+      // leaves nothing new in the journal.
+      gateway = new Gateway(node, { ...http, timeoutMs: httpTimeout });
+      const addr = await gateway.listen().catch((err: unknown) => {
+        throw listenError(http, err);
+      });
+      address = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      process.stderr.write(`runtime: http gateway on ${address}\n`);
+    }
     node.onRootExit((e) => {
       if (e.escalated) {
         const cause = e.failure === null ? '' : `; child '${e.failure.id}' (${e.failure.pid}) exited with ${describeReason(e.failure.reason)}`;
@@ -43,11 +70,6 @@ export async function startCommand(argv: string[]): Promise<number> {
       }
     });
     const { pid, resumed } = node.startTree(spec);
-    if (http !== null) {
-      gateway = new Gateway(node, { ...http, timeoutMs: intOption('http-timeout', values['http-timeout'], 1, 2 ** 31 - 1) });
-      const addr = await gateway.listen();
-      process.stderr.write(`runtime: http gateway on http://${addr.address}:${addr.port}\n`);
-    }
     process.stderr.write(
       `runtime: node ${node.kernel.store.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
     );
@@ -60,14 +82,42 @@ export async function startCommand(argv: string[]): Promise<number> {
       process.stderr.write(`runtime: ${err.message}\n`);
       finish(3);
     });
+    // Ready: the tree is started, the gateway and the control socket accept.
+    markers.push(writeMarker(pidFile, `${process.pid}\n`));
+    markers.push(writeMarker(readyFile, `${JSON.stringify({ pid: process.pid, tree: pid, http: address || null, control: control.path })}\n`));
+    process.stderr.write(`runtime: ready (pid ${process.pid})\n`);
     return await finished;
   } finally {
+    for (const remove of markers) remove();
     // The node commits what is pending before it closes, which answers the
     // control requests waiting for that commit; only then close their sockets.
     await gateway?.close();
     await node.close();
     await control.close();
   }
+}
+
+/** Bind and release the address, so a port in use is refused before the journal is touched. */
+async function probeListen(http: { host: string; port: number }): Promise<void> {
+  if (http.port === 0) return;
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(listenError(http, err)));
+    server.listen({ port: http.port, host: http.host, exclusive: true }, () => server.close(() => resolve()));
+  });
+}
+
+function listenError(http: { host: string; port: number }, err: unknown): BeamlineError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'address already in use (another process listens there; pick another port)'
+      : code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges)'
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+          ? 'no such local address'
+          : ((err as Error).message ?? String(err));
+  return new BeamlineError(ErrorCodes.LISTEN_FAILED, `--http ${http.host}:${http.port}: cannot listen: ${why}`, { cause: err });
 }
 
 function parseHostPort(value: string): { host: string; port: number } {

@@ -104,13 +104,20 @@ export function short(value: unknown, max = 60): string {
       text = String(value);
     }
   }
+  text = readable(text);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** A readable timeline of a process: spawn, every round, every run, the exit. */
-export function historyLines(store: Store, pid: Pid): string[] | null {
+/**
+ * A readable timeline of a process: spawn, every round, every run, the exit.
+ * `pid` may be a registered name; a supervisor's pid gets its recorded state
+ * (supervisors are kernel-side state machines, journaled whole: they have no
+ * rounds).
+ */
+export function historyLines(store: Store, pidOrName: Pid): string[] | null {
+  const pid = store.process(pidOrName) !== undefined ? pidOrName : (store.names().find(([name]) => name === pidOrName)?.[1] ?? pidOrName);
   const proc = store.process(pid);
-  if (proc === undefined) return null;
+  if (proc === undefined) return supervisorLines(store, pid);
   const lines: string[] = [];
   const t = (at: number) => format(at, 'yyyy-MM-dd HH:mm:ss.SSS');
   lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(proc.args)}${proc.parent ? ` by ${proc.parent}` : ''}`);
@@ -132,7 +139,48 @@ export function historyLines(store: Store, pid: Pid): string[] | null {
   }
   if (proc.status === 'live') lines.push(`(live, run ${proc.run})`);
   else if (proc.result !== null) lines.push(`result ${short(proc.result, 200)}`);
+  return lines.map(readable);
+}
+
+interface SupRecordView {
+  spec: { strategy: string; intensity: number; periodMs: number; file?: string };
+  parent: Pid | null;
+  idInParent: string | null;
+  children: Array<{ id: string; pid: Pid | null; state: string }>;
+  restarts: number[];
+  status: string;
+}
+
+function supervisorLines(store: Store, pid: Pid): string[] | null {
+  const row = store.supervisors().find((s) => s.pid === pid);
+  if (row === undefined) return null;
+  const rec = decode(row.data) as SupRecordView;
+  const t = (at: number) => format(at, 'yyyy-MM-dd HH:mm:ss.SSS');
+  const lines = [
+    `supervisor ${pid} (${rec.spec.strategy}, at most ${rec.spec.intensity} restarts per ${formatDistanceStrict(0, rec.spec.periodMs)})${rec.spec.file ? ` from ${shortScript(rec.spec.file)}` : ''}${rec.parent ? `, child '${rec.idInParent}' of ${rec.parent}` : ''}: ${rec.status}`,
+  ];
+  for (const c of rec.children) lines.push(`  child ${c.id}: ${c.pid ?? '-'} (${c.state})`);
+  lines.push(rec.restarts.length === 0 ? '  no restarts within the period' : `  restarts within the period: ${rec.restarts.map(t).join(', ')}`);
+  lines.push(`(a supervisor's state is journaled whole on every change; each child has its own history: runtime history PID)`);
   return lines;
+}
+
+/**
+ * Journaled records hold epoch milliseconds (a timer's fire time): show them
+ * as times. Only in command records, where such numbers are times by contract.
+ */
+function times(value: unknown): unknown {
+  if (typeof value === 'number' && value >= 1e12 && value < 1e13) return `at ${format(value, 'HH:mm:ss.SSS')}`;
+  if (Array.isArray(value)) return value.map(times);
+  if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, times(v)]));
+  }
+  return value;
+}
+
+/** The gateway's reply addresses (`<tag>.port<n>`) are not processes: name them for what they are. */
+function readable(text: string): string {
+  return text.replace(/\b[0-9a-z]{4}\.port(\d+)\b/g, 'http-call#$1');
 }
 
 function received(value: unknown): unknown {
@@ -145,7 +193,7 @@ function received(value: unknown): unknown {
 
 function describeCommand([step, native, key, record, done, result]: CommandTuple): string {
   const k = key === null ? '' : `(${short(key, 40)})`;
-  const rec = record === null || record === undefined ? '' : ` ${short(record, 50)}`;
+  const rec = record === null || record === undefined ? '' : ` ${short(times(record), 50)}`;
   const inline = done === 1 ? (result === undefined || result === null ? '' : ` = ${short(received(result))}`) : done === 2 ? ` ! ${short(result)}` : ' …';
   return `${step} ${native}${k}${rec}${inline}`;
 }

@@ -4,6 +4,7 @@
 // destructured natives lose their process.
 
 import type { Registry } from '../../natives/registry.js';
+import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { Proc } from './process.js';
 
 const kProc = Symbol('beamline.process');
@@ -26,8 +27,19 @@ export function makeCtxFactory(registry: Registry): (proc: Proc) => object {
   }
   for (const def of registry.values()) {
     Object.defineProperty(Ctx.prototype, def.name, {
-      value: function (this: Ctx, ...args: unknown[]) {
-        return this[kProc].call(def, args);
+      value: function (this: Ctx | undefined, ...args: unknown[]) {
+        const proc = (this as Partial<Ctx> | undefined)?.[kProc];
+        // Destructured (`const { sleep } = ctx`), the native has no `this` and
+        // so no process: say which rule was broken instead of a TypeError
+        // about a symbol. Binding every native per process would cost each
+        // parked process a closure per native.
+        if (proc === undefined) {
+          throw new BeamlineError(
+            ErrorCodes.NATIVE_MISUSE,
+            `ctx.${def.name} was called without its ctx (destructured or detached); call natives as methods: ctx.${def.name}(...)`,
+          );
+        }
+        return proc.call(def, args);
       },
       writable: false,
       enumerable: true,

@@ -228,6 +228,7 @@ export class Proc implements NativeHost {
       }
       if (this.state === 'replaying' && this.#cursor!.done) this.#goLive();
     }
+    if (this.state === 'live' && !this.#waiting()) this.#foreignAwait();
     const exit = this.#exit;
     const round = this.#round ?? EMPTY_ROUND;
     this.#round = null;
@@ -647,6 +648,37 @@ export class Proc implements NativeHost {
       return;
     }
     this.#end('normal', result);
+  }
+
+  /**
+   * Is anything able to wake this process? A waiting native (a promise the
+   * executor owns), a step function running on this thread, or a resolution
+   * queued for the next round. A round that ends live with none of these means
+   * the script awaits a promise from outside the runtime.
+   */
+  #waiting(): boolean {
+    if (this.#fresh || this.#localWork > 0 || this.#local !== null || this.#marks !== null) return true;
+    for (const p of this.#pending.values()) if (p.def.kind === 'wait') return true;
+    return false;
+  }
+
+  /**
+   * The script's promise is unsettled and no native is pending: it awaits
+   * something foreign (a plain setTimeout, fs.promises, fetch). Nothing the
+   * journal holds can ever resume it, and letting it settle later would make
+   * replay depend on wall-clock luck, so it fails now, by name, rather than
+   * sitting parked forever (see "Foreign awaits" in README).
+   */
+  #foreignAwait(): void {
+    const err = new BeamlineError(
+      ErrorCodes.FOREIGN_AWAIT,
+      `process ${this.pid} awaited a promise that no native settles (after step ${this.#step}); ` +
+        `a script may wait only on ctx natives: use ctx.sleep(d) instead of setTimeout, and ctx.step(name, fn) for I/O such as fs or fetch`,
+      { pid: this.pid, step: this.#step },
+    );
+    // The stack would show the executor, not the script: leave it out.
+    const data = toErrorData(err, false);
+    this.#end(data, null);
   }
 
   /** A method, so TypeScript does not narrow `state` across calls that may end the process. */

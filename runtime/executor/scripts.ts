@@ -48,7 +48,10 @@ function describeLoadError(file: string, err: unknown): BeamlineError {
   const e = err as Error & { code?: string };
   if (e?.name === 'SyntaxError') {
     const where = syntaxLocation(file);
-    return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${where ?? file}: SyntaxError: ${e.message}`, { file, cause: err });
+    if (where === null) return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${file}: SyntaxError: ${e.message}`, { file, cause: err });
+    // "file:2:13 (at "const x = ;")" → "file:2:13: SyntaxError: msg (at ...)"
+    const m = /^(.*?:\d+(?::\d+)?)( \(at .*\))?$/.exec(where)!;
+    return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${m[1]}: SyntaxError: ${e.message}${m[2] ?? ''}`, { file, cause: err });
   }
   if (e?.code === 'ERR_MODULE_NOT_FOUND') {
     return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${file}: ${e.message.split('\n')[0]}`, { file, cause: err });
@@ -57,13 +60,29 @@ function describeLoadError(file: string, err: unknown): BeamlineError {
   return new BeamlineError(ErrorCodes.SCRIPT_INVALID, `${file}: failed to load: ${e?.name ?? 'Error'}: ${firstLine}`, { file, cause: err });
 }
 
-/** `file:line` of a syntax error, from `node --check`. */
+/**
+ * `file:line:column` of a syntax error and the offending source line, from
+ * `node --check`, which prints them as
+ *
+ *     /path/script.js:2
+ *       const x = ;
+ *                 ^
+ *     SyntaxError: Unexpected token ';'
+ *
+ * Kept on one line (errors are one line): `file:2:13: ... (at "const x = ;")`.
+ */
 function syntaxLocation(file: string): string | null {
   try {
     const out = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
-    const first = (out.stderr ?? '').split('\n').find((l) => l.trim().length > 0) ?? '';
-    const m = /^(.*):(\d+)$/.exec(first.trim());
-    return m ? `${m[1]}:${m[2]}` : null;
+    const lines = (out.stderr ?? '').split('\n');
+    const at = lines.findIndex((l) => /^(.*):(\d+)$/.test(l.trim()));
+    if (at < 0) return null;
+    const [, where, line] = /^(.*):(\d+)$/.exec(lines[at]!.trim())!;
+    const source = lines[at + 1] ?? '';
+    const caret = lines[at + 2] ?? '';
+    const column = /^\s*\^/.test(caret) ? caret.indexOf('^') + 1 : null;
+    const excerpt = source.trim().length > 0 ? ` (at ${JSON.stringify(source.trim().slice(0, 120))})` : '';
+    return `${where}:${line}${column === null ? '' : `:${column}`}${excerpt}`;
   } catch {
     return null;
   }

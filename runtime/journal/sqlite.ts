@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isUnwritable, unwritable } from './unwritable.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, Store } from './store.js';
@@ -95,7 +96,7 @@ export function openJournal(file: string, opts: OpenOptions = {}): SqliteStore {
   const durability = opts.durability ?? 'full';
   const exists = fs.existsSync(abs) && fs.statSync(abs).size > 0;
   if (!exists && opts.readonly) {
-    throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${abs}: no journal at this path`, { file: abs });
+    throw new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${abs}: no journal at this path`, { file: abs });
   }
   if (exists && !opts.trusted) checkHeader(abs);
   const lock = opts.lock === false || opts.readonly ? null : acquireLock(abs);
@@ -159,11 +160,14 @@ function validate(file: string): void {
     }
     const integrity = db.pragma('quick_check(1)', { simple: true });
     if (integrity !== 'ok') {
-      throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${file}: journal is damaged (${String(integrity)}); the file was left untouched`, { file });
+      // SQLite's report spans lines ("*** in database main ***\nPage 5: ..."): keep the finding, on one line.
+      const finding = String(integrity).replace(/\*\*\* in database \w+ \*\*\*/g, '').trim().replace(/\s*\n\s*/g, '; ');
+      throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${file}: journal is damaged (${finding}); the file was left untouched`, { file });
     }
   } catch (err) {
     if (err instanceof BeamlineError) throw err;
     const code = (err as { code?: string }).code;
+    if (isUnwritable(path.dirname(file), code)) throw unwritable(file, err);
     throw new BeamlineError(
       ErrorCodes.JOURNAL_CORRUPT,
       `${file}: journal cannot be read (${code ?? ''} ${(err as Error).message}); the file was left untouched`.replace(/\s+/g, ' '),
@@ -190,6 +194,7 @@ function acquireLock(journal: string): Database.Database {
         { file: journal },
       );
     }
+    if (isUnwritable(path.dirname(file), (err as { code?: string }).code)) throw unwritable(journal, err);
     throw err;
   }
   return lock;

@@ -17,6 +17,7 @@
 // Retry policy (`backoffDelay`, `isRetryable`, `retryAfterMs`) is pure and
 // exported so it can be tested and replaced without a socket in sight.
 
+import { isUtf8 } from 'node:buffer';
 import { Agent, request as undiciRequest } from 'undici';
 import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
 import type { ApiRequest } from '../protocol.js';
@@ -413,6 +414,9 @@ function decodeBody(contentType: string | undefined, bytes: Buffer): unknown {
     }
   }
   if (bytes.length === 0 || type.startsWith('text/')) return bytes.toString('utf8');
+  // No content-type at all: text when it is valid UTF-8 (a script printing a
+  // byte object shows {"0":123,...}); bytes otherwise.
+  if (type === '' && isUtf8(bytes)) return bytes.toString('utf8');
   return bytes;
 }
 

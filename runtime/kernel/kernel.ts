@@ -171,7 +171,7 @@ export interface KernelOptions {
    * Supervision hook, called at every exit: 'keep' holds the dead process
    * (pid, mailbox) for a restart the supervisor will make; 'drop' lets it go.
    */
-  onExit?: (proc: KProc, reason: unknown) => 'keep' | 'drop';
+  onExit?: (proc: KProc, reason: unknown, exit: { lastMessage: Uint8Array | null; names: readonly string[] }) => 'keep' | 'drop';
   /** Supervision hook: start a dynamic child of a simple_one_for_one supervisor (by pid or name). */
   startChild?: (sup: string, args: unknown[]) => Pid;
   /** Eviction policy: may this parked process leave its thread's memory now? */
@@ -1147,8 +1147,9 @@ export class Kernel {
     proc.resident = false;
     this.#dropEffects(proc);
     const r = proc.rel;
+    const names = r === null ? [] : [...r.names];
     if (r !== null) {
-      for (const name of [...r.names]) this.#unregister(name);
+      for (const name of names) this.#unregister(name);
       for (const other of [...r.links]) {
         this.#unlink(proc, other);
         const target = this.#procs.get(other);
@@ -1185,7 +1186,7 @@ export class Kernel {
         for (const w of waiters) w(info);
       });
     }
-    const keep = this.#opts.onExit?.(proc, reason) ?? 'drop';
+    const keep = this.#opts.onExit?.(proc, reason, { lastMessage: exit.lastMessage, names }) ?? 'drop';
     if (keep === 'drop' && proc.state === 'dead') {
       // Only a process that was ever sent a stored message can have mailbox rows.
       if (proc.stored) this.#events.push({ type: 'mail.dropped', pid: proc.pid });
@@ -1353,7 +1354,9 @@ export class Kernel {
       },
       (err: Error) => {
         this.#committing = false;
-        this.#fatal = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
+        // A full disk or a read-only journal is not damage: name it (BL_JOURNAL_UNWRITABLE).
+        const unwritable = /SQLITE_(FULL|READONLY|IOERR)|disk is full|readonly database/i.test(`${(err as { code?: string }).code ?? ''} ${err.message}`);
+        this.#fatal = new BeamlineError(unwritable ? ErrorCodes.JOURNAL_UNWRITABLE : ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
         this.#onFatal(this.#fatal);
         for (const slot of this.#slots) slot.inflight?.abort.abort(this.#fatal);
         this.#checkIdle();

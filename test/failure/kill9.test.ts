@@ -22,7 +22,7 @@ const KEY = /^[0-9a-z]{4}\.\d+:1:\d+$/;
 /** Log messages (the `msg` of each JSON line) a run wrote to stderr. */
 function logged(stderr: string): string[] {
   return lines(stderr)
-    .filter((l) => l.startsWith('{'))
+    .filter((l) => l.startsWith('{') && !l.startsWith('{"crash"')) // log lines, not crash reports
     .map((l) => (JSON.parse(l) as { msg: string }).msg);
 }
 

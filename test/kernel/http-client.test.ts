@@ -457,3 +457,19 @@ describe('HttpClient', () => {
     }
   });
 });
+
+describe('a response without content-type', () => {
+  it('comes back as text when it is UTF-8 (not a byte object), as bytes when it is not', async () => {
+    const s = await startServer((req, res) => {
+      // node:http adds no content-type of its own.
+      res.end(req.url === '/text' ? 'plain words, é' : Buffer.from([0xff, 0xfe, 0x00]));
+    });
+    const c = client();
+    const text = await c.request(req(`${s.url}/text`), 'k');
+    expect(text.headers['content-type']).toBeUndefined();
+    expect(text.body).toBe('plain words, é');
+    const bytes = await c.request(req(`${s.url}/bytes`), 'k');
+    expect(bytes.body).toBeInstanceOf(Uint8Array);
+    expect([...(bytes.body as Uint8Array)]).toEqual([0xff, 0xfe, 0x00]);
+  });
+});

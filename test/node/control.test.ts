@@ -222,7 +222,7 @@ describe('against a journal with no node', () => {
 
   afterAll(killLeftovers);
 
-  it('after SIGKILL: ps, history and tree read the journal; send, kill and query refuse in one line', async () => {
+  it('after SIGKILL: ps, history and tree read the journal; send and query refuse in one line (BL_NO_NODE); kill records the exit', async () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
     const node = await startNode(controlTree(dir), db);
@@ -270,14 +270,22 @@ describe('against a journal with no node', () => {
     for (const args of [
       ['send', '--db', db, 'counter', '{"cmd":"inc"}'],
       ['send', '--db', db, counterPid, '{"cmd":"inc"}'],
-      ['kill', '--db', db, victim],
       ['query', '--db', db, counterPid, 'count'],
     ]) {
-      refused(await cli(args), 'BL_NOPROC');
+      refused(await cli(args), 'BL_NO_NODE');
     }
     // Reading wrote nothing.
     expect(files.map(sha)).toEqual(before);
-  });
+    expect(ps.find((r) => r.pid === victim)).toMatchObject({ run: 2 });
+
+    // A process can always be killed: offline, its exit is recorded in the journal.
+    const killed = await cli(['kill', '--db', db, victim]);
+    expect(killed.code).toBe(0);
+    expect(killed.stdout).toContain(`${victim} "killed"`);
+    const after = await cliJson<PsJson[]>(['ps', '--db', db, '--all', '--json']);
+    expect(after.find((r) => r.pid === victim)?.state).toBe('exited(killed)');
+    refused(await cli(['kill', '--db', db, victim]), 'BL_NOPROC');
+  }, 120_000);
 
   it('after a clean stop: ps lists nothing live, --all lists every exit, history tells how each ended', async () => {
     const dir = tmpdir();

@@ -1,0 +1,86 @@
+// Every abnormal exit prints a crash report (as OTP does): one JSON line on
+// the node's stderr naming pid, name, script, run, reason, the message being
+// handled and the stack. Before, a supervised child was restarted with
+// nothing on stderr and an unsupervised child whose script was missing died
+// without a word. `--quiet-crashes` turns them off.
+
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixture, killCliLeftovers, runCli, tmpdir } from '../helpers.js';
+import { found, startNode, writeTree } from '../fixtures/supervisor/support.js';
+
+afterEach(killCliLeftovers);
+
+interface Report {
+  crash: string;
+  time: string;
+  name: string | null;
+  script: string;
+  run: number;
+  reason: unknown;
+  message?: unknown;
+  stack?: string;
+  supervisor?: string;
+}
+
+const reports = (stderr: string): Report[] =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{"crash"'))
+    .map((l) => JSON.parse(l) as Report);
+
+function crasherTree(dir: string): string {
+  return writeTree({ strategy: 'one_for_one', intensity: 10, period: '60s', children: [{ id: 'crasher', script: fixture('node/crasher.js') }] }, dir);
+}
+
+describe('crash reports', () => {
+  it('a supervised child that throws: one report per crash, with the message it was handling and the stack', async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const node = await startNode(crasherTree(dir), db);
+    for (const why of ['first', 'second']) {
+      expect((await runCli(['send', '--db', db, 'crasher', JSON.stringify({ type: 'crash', why })])).code).toBe(0);
+      await found(() => reports(node.stderr).find((r) => (r.message as { why?: string })?.why === why), 30_000, `the ${why} crash report`);
+    }
+    const [first, second] = reports(node.stderr);
+    expect(first).toMatchObject({
+      name: 'crasher',
+      script: fixture('node/crasher.js'),
+      run: 1,
+      message: { type: 'crash', why: 'first' },
+      supervisor: `${node.treePid}/crasher`,
+    });
+    expect(first!.crash).toMatch(/^[0-9a-z]{4}\.\d+$/);
+    expect(String(first!.reason)).toContain('RangeError: asked to crash (first)');
+    expect(first!.stack).toContain('crasher.js');
+    expect(second).toMatchObject({ crash: first!.crash, run: 2, message: { why: 'second' } });
+    expect(reports(node.stderr)).toHaveLength(2);
+    node.child.kill('SIGTERM');
+    expect((await node.exited).code).toBe(0);
+    // A shutdown is not a crash.
+    expect(reports(node.stderr)).toHaveLength(2);
+  });
+
+  it('--quiet-crashes: none', async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const node = await startNode(crasherTree(dir), db, ['--quiet-crashes']);
+    expect((await runCli(['send', '--db', db, 'crasher', '{"type":"crash","why":"quiet"}'])).code).toBe(0);
+    await found(async () => ((await runCli(['ps', '--db', db, '--json'])).stdout.includes('"run":2') ? true : null), 30_000, 'the restart');
+    node.child.kill('SIGTERM');
+    await node.exited;
+    expect(reports(node.stderr)).toEqual([]);
+  });
+
+  it('an unsupervised child whose script is missing does not die without a word', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const out = await runCli(['spawn', '--db', db, fixture('node/lost-child.js')]);
+    expect(out.code).toBe(0);
+    const { child } = JSON.parse(out.stdout) as { child: string };
+    const [report] = reports(out.stderr);
+    expect(report).toMatchObject({ crash: child, name: null, script: fixture('node/no-such-child.js'), run: 1 });
+    expect(String(report!.reason)).toContain('BL_SCRIPT_NOT_FOUND');
+    // The spawn's own root reports through its one closing line, not a second report.
+    expect(reports(out.stderr)).toHaveLength(1);
+  });
+});
