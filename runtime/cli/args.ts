@@ -78,7 +78,18 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
     retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
+    journalKey: values['journal-key'] as string | undefined,
+    secrets: values.secrets as string | undefined,
+    redactHeaders: redactHeaders(values['redact-headers']),
   };
+}
+
+function redactHeaders(value: string | boolean | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = String(value).split(',').map((h) => h.trim());
+  const bad = names.find((h) => !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
+  if (bad !== undefined) throw new UsageError(`--redact-headers: '${bad}' is not a header name; pass names separated by commas, e.g. x-session-token,x-signature`);
+  return names;
 }
 
 export const nodeOptions = {
@@ -88,4 +99,7 @@ export const nodeOptions = {
   durability: { type: 'string' },
   'slice-ms': { type: 'string' },
   natives: { type: 'string', multiple: true },
+  'journal-key': { type: 'string' },
+  secrets: { type: 'string' },
+  'redact-headers': { type: 'string' },
 } as const satisfies Options;

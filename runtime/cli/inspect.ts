@@ -7,11 +7,12 @@ import { NoNodeError, request } from '../control/socket.js';
 import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { openJournal } from '../journal/sqlite.js';
+import { resolveKeys } from '../journal/cipher.js';
 import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
 import { parseCommand, scriptArgs, UsageError } from './args.js';
 
-const dbOption = { db: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
+const dbOption = { db: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, 'journal-key': { type: 'string' } } as const;
 
 /** Ask the live node; when none runs, `offline` answers from the journal (or null: a live node is required). */
 async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (() => T) | null): Promise<T> {
@@ -26,8 +27,11 @@ async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (
   }
 }
 
+/** The key file given with --journal-key (or none: BEAMLINE_JOURNAL_KEY, else no key). */
+let journalKey: string | undefined;
+
 function readJournal<T>(db: string, fn: (store: ReturnType<typeof openJournal>) => T): T {
-  const store = openJournal(db, { readonly: true });
+  const store = openJournal(db, { readonly: true, keys: resolveKeys(journalKey) });
   try {
     return fn(store);
   } finally {
@@ -37,6 +41,7 @@ function readJournal<T>(db: string, fn: (store: ReturnType<typeof openJournal>) 
 
 export async function psCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, dbOption);
+  journalKey = values['journal-key'] as string | undefined;
   if (rest.length > 0) throw new UsageError(`ps: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
   const rows = await ask<PsRow[]>(db, { cmd: 'ps', all: values.all === true }, () =>
@@ -48,6 +53,7 @@ export async function psCommand(argv: string[]): Promise<number> {
 
 export async function treeCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, dbOption);
+  journalKey = values['journal-key'] as string | undefined;
   if (rest.length > 0) throw new UsageError(`tree: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
   const views = await ask<TreeView[]>(db, { cmd: 'tree' }, () => readJournal(db, viewFromJournal));
@@ -58,6 +64,7 @@ export async function treeCommand(argv: string[]): Promise<number> {
 
 export async function historyCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, dbOption);
+  journalKey = values['journal-key'] as string | undefined;
   const [pid, ...extra] = rest;
   if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] PID');
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
@@ -113,7 +120,7 @@ export async function startChildCommand(argv: string[]): Promise<number> {
  * on the journal directly (taking its lock, so no node can start meanwhile).
  */
 export async function pruneCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, { db: { type: 'string' }, keep: { type: 'string' } });
+  const { values, rest } = parseCommand(argv, { db: { type: 'string' }, keep: { type: 'string' }, 'journal-key': { type: 'string' } });
   if (rest.length > 0 || values.keep === undefined) throw new UsageError('prune: usage: runtime prune [--db FILE] --keep DURATION (e.g. 7d)');
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
   const before = Date.now() - parseDuration(values.keep, '--keep');
@@ -121,7 +128,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     await request(db, { cmd: 'prune', before });
   } catch (err) {
     if (!(err instanceof NoNodeError)) throw err;
-    const store = openJournal(db);
+    const store = openJournal(db, { keys: resolveKeys(values['journal-key'] as string | undefined) });
     try {
       store.append([{ type: 'history.pruned', before }]);
     } finally {

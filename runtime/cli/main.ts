@@ -16,6 +16,9 @@ const USAGE = `usage: runtime <command> [options]
 
 node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
               --retain DURATION (prune history older than this, hourly)
+              --journal-key FILE (encrypt payloads at rest, AES-256-GCM; or BEAMLINE_JOURNAL_KEY; ps/tree/history/prune take it too)
+              --secrets FILE (owner-only NAME=value lines: values of ctx.secret; or BEAMLINE_SECRET_<NAME>)
+              --redact-headers LIST (credential headers never journaled in clear, besides authorization, cookie, x-api-key, ...)
 
 commands:
   spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);

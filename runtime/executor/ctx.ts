@@ -4,6 +4,7 @@
 // destructured natives lose their process.
 
 import type { Registry } from '../../natives/registry.js';
+import { secretRef } from '../../natives/secret.js';
 import type { Proc } from './process.js';
 
 const kProc = Symbol('beamline.process');
@@ -22,6 +23,10 @@ export function makeCtxFactory(registry: Registry): (proc: Proc) => object {
     }
     get run(): number {
       return this[kProc].run;
+    }
+    /** A reference to a secret for callApi (see natives/secret.ts): pure, nothing recorded. */
+    secret(name: string): string {
+      return secretRef(name);
     }
   }
   for (const def of registry.values()) {
