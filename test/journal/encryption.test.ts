@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cipher, keyId, parseKeys } from '../../dist/runtime/journal/cipher.js';
-import { fixture, nodesPerTest, query, runCli, tmpdir, until } from '../helpers.js';
+import { parseTreeFile } from '../../dist/runtime/config/tree.js';
+import { FIXTURES, fixture, nodesPerTest, query, runCli, tmpdir, until } from '../helpers.js';
 import { json, serversPerTest, within, type TestServer } from '../fixtures/natives/http-server.js';
 import { cli, kill9, killLeftovers, lines, sha256 } from '../fixtures/failure/cli.js';
 
@@ -85,6 +86,33 @@ describe('encryption at rest', () => {
     expect(history.code).toBe(0);
     expect(history.stdout).toContain(`${marker}-step`);
     expect(history.stdout).toContain(`result {"msg":"${marker}-message"`);
+  });
+
+  it('replay on every wake reads the sealed rows and mailbox in the worker threads', async () => {
+    const marker = `PLAIN${crypto.randomBytes(4).toString('hex')}`;
+    const s = await server(echo(marker));
+    const n = await node({ journalKey: keyFile(newKey()), evictIdleMs: 0 });
+    const pid = await n.spawn(fixture('secrets/plain-texts.js'), [s.url, marker]);
+    const exit = await within(n.waitExit(pid), 30_000, 'the run');
+    expect(exit.result).toEqual({ msg: `${marker}-message`, stepped: `${marker}-step`, answer: `${marker}-response`, done: `${marker}-result` });
+    expect(journalBytes(n.db).includes(Buffer.from(marker))).toBe(false);
+  });
+
+  it('a supervision tree on an encrypted journal is stored sealed and resumed after a restart', async () => {
+    const key = keyFile(newKey());
+    const db = path.join(tmpdir(), 'journal.db');
+    const spec = parseTreeFile(path.join(FIXTURES, 'supervisor', 'resume.yaml'));
+    const first = await node({ db, journalKey: key });
+    const { pid, resumed } = first.startTree(spec);
+    expect(resumed).toBe(false);
+    await until(() => first.kernel.names().has('counter'), 20_000, 'the counter to register');
+    await first.close();
+    const sealed = query<{ data: Buffer }>(db, 'SELECT data FROM supervisors');
+    expect(sealed.length).toBeGreaterThan(0);
+    for (const r of sealed) expect(r.data[0]).toBe(0xc1);
+
+    const again = await node({ db, journalKey: key });
+    expect(again.startTree(spec)).toEqual({ pid, resumed: true });
   });
 
   it('a journal opened without its key is refused with one line, and left byte-identical', async () => {
