@@ -397,15 +397,14 @@ function prepare(req: ApiRequest, idempotencyKey: string, literals: Record<strin
   // Header names are case-insensitive; lower-casing them once lets us see
   // whether the caller already set content-type or idempotency-key.
   const headers: Record<string, string> = {};
+  const credentialHeaders = credentialHeaderSet();
   for (const [name, value] of Object.entries(req.headers ?? {})) {
     if (value === undefined || value === null) continue;
     const lower = name.toLowerCase();
     let text = String(value);
-    if (text === REDACTED) {
-      const literal = literals?.[lower];
-      if (literal === undefined) throw credentialLost(method, shownUrl, `header '${lower}'`);
-      text = literal;
-    }
+    const literal = literals?.[lower];
+    if (literal !== undefined) text = literal;
+    else if (text === REDACTED && credentialHeaders.has(lower)) throw credentialLost(method, shownUrl, `header '${lower}'`);
     headers[lower] = fill(text);
   }
   // A key the caller chose wins: it is how a script makes a call idempotent

@@ -62,6 +62,9 @@ describe('HttpClient with secrets', () => {
     expect(err.code).toBe('BL_CREDENTIAL_LOST');
     expect(err.message).toContain("header 'authorization' was a literal credential");
     expect(s.seen).toHaveLength(1);
+    // Only a credential header's [redacted] stands for a literal: elsewhere it is just text.
+    await c.request(req(s.url, { headers: { 'x-note': '[redacted]' } }), 'k2b');
+    expect(s.seen[1]!.headers['x-note']).toBe('[redacted]');
   });
 
   it('a missing secret rejects with BL_SECRET_MISSING naming it; the message shows the reference, never a value', async () => {
