@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Cipher, refuseSealed, registerKeys, SEALED, type Keyring } from './cipher.js';
-import { assertOwned, ensurePrivateDir, ensurePrivateFile, exposureWarning } from './files.js';
+import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, Store } from './store.js';
 import type { Pid } from '../protocol.js';
@@ -116,7 +116,6 @@ export function openJournal(file: string, opts: OpenOptions = {}): SqliteStore {
   try {
     if (exists && !opts.trusted) validate(abs, keys);
     else if (writable) ensurePrivateFile(abs, 'journal', false);
-    else if (!opts.trusted) ensurePrivateDir(path.dirname(abs));
     if (exists && writable) {
       const warning = exposureWarning(abs);
       if (warning !== null) (opts.warn ?? ((l: string) => process.stderr.write(`runtime: ${l}\n`)))(warning);
