@@ -6,14 +6,28 @@
 //
 // Defaults: method GET, timeout 30s per attempt, 3 retries with exponential
 // backoff and full jitter on network errors, 5xx and 429; 10 MiB response cap.
+//
+// Secrets: what this native emits is what gets journaled, so it is redacted
+// here, in the worker, before it leaves. A credential header (authorization,
+// cookie, x-api-key, ... see secret.ts) given as a literal is replaced by
+// `[redacted]`, and so is a user:password in the url; the literal travels
+// beside the request (`cred`), which the kernel hands to its HTTP client's
+// memory only — it is re-sent on every retry while the node lives, and a
+// re-issue after a crash fails with BL_CREDENTIAL_LOST naming ctx.secret as
+// the fix. A value holding a ctx.secret reference is kept as written: the
+// reference is what is stored, the kernel substitutes the value at send time.
 
 import { argError, defineNative, optionsOf, parseDuration, type ApiRequest } from './api.js';
+import { credentialHeaderSet, hasSecretRef, REDACTED, SECRET_REF_ENCODED } from './secret.js';
 
 const METHOD = /^[A-Za-z]+$/;
 
 interface Prep {
   key: string;
+  /** The request as journaled: references kept, literal credentials redacted. */
   req: ApiRequest;
+  /** The literal credentials taken out of `req` (header name, or ':url'), for the kernel's memory only. */
+  cred: Record<string, string> | undefined;
 }
 
 export default defineNative<[req: unknown], undefined, Prep>({
@@ -29,7 +43,7 @@ export default defineNative<[req: unknown], undefined, Prep>({
     } catch {
       throw argError('callApi', 'url is not an absolute URL', o.url, "pass url: 'http://host/path'");
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw argError('callApi', 'url must be http or https', o.url, 'use an http:// or https:// URL');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw argError('callApi', 'url must be http or https', url.protocol, 'use an http:// or https:// URL');
     const method = o.method === undefined ? 'GET' : o.method;
     if (typeof method !== 'string' || !METHOD.test(method)) throw argError('callApi', 'method must be an HTTP method', method, "pass method: 'POST'");
     const headers: Record<string, string> = {};
@@ -50,13 +64,35 @@ export default defineNative<[req: unknown], undefined, Prep>({
     // The request is journaled with the command: refuse what cannot be encoded, at the call.
     if (o.body !== undefined) host.encode(o.body, 'callApi: body');
     const upper = method.toUpperCase();
+    let cred: Record<string, string> | undefined;
+    // URL parsing percent-encodes a reference's braces in a path: show (and store) it as written.
+    let href = url.href.replace(SECRET_REF_ENCODED, '{{secret:$1}}');
+    if ((url.username !== '' || url.password !== '') && !hasSecretRef(decodeURIComponent(`${url.username}:${url.password}`))) {
+      cred = { ':url': href };
+      const shown = new URL(url.href);
+      shown.username = REDACTED; // stored percent-encoded: %5Bredacted%5D
+      shown.password = '';
+      href = shown.href.replace(SECRET_REF_ENCODED, '{{secret:$1}}');
+    }
+    const credentialHeaders = credentialHeaderSet();
+    for (const [name, value] of Object.entries(headers)) {
+      if (!credentialHeaders.has(name) || hasSecretRef(value)) continue;
+      (cred ??= {})[name] = value;
+      headers[name] = REDACTED;
+    }
     return {
-      key: `${upper} ${url.href}`,
-      req: { url: url.href, method: upper, headers, ...(o.body === undefined ? {} : { body: o.body }), timeoutMs, retries },
+      key: `${upper} ${href}`,
+      req: { url: href, method: upper, headers, ...(o.body === undefined ? {} : { body: o.body }), timeoutMs, retries },
+      cred,
     };
   },
   start(host, _args, step, p) {
     const key = `${host.pid}:${host.run}:${step}`;
-    return { record: { method: p.req.method, url: p.req.url, key }, wait: undefined, effect: { e: 'http', req: p.req, key } };
+    const headers = Object.keys(p.req.headers).length > 0 ? { headers: p.req.headers } : {};
+    return {
+      record: { method: p.req.method, url: p.req.url, key, ...headers },
+      wait: undefined,
+      effect: { e: 'http', req: p.req, key, ...(p.cred === undefined ? {} : { cred: p.cred }) },
+    };
   },
 });

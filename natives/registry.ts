@@ -25,7 +25,7 @@ import withTimeout from './with-timeout.js';
 import onQuery from './query.js';
 
 /** ctx members that are not natives. */
-export const RESERVED = Object.freeze(['self', 'args', 'run']);
+export const RESERVED = Object.freeze(['self', 'args', 'run', 'secret']);
 
 export const builtinNatives: readonly NativeDef[] = Object.freeze([
   send,

@@ -52,6 +52,14 @@ export const ErrorCodes = {
   LISTEN_FAILED: 'BL_LISTEN_FAILED',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
+  /** A ctx.secret(name) reference has no value (no BEAMLINE_SECRET_<NAME>, not in the --secrets file). */
+  SECRET_MISSING: 'BL_SECRET_MISSING',
+  /** A literal credential was redacted in the journal and is no longer known (the node restarted): use ctx.secret. */
+  CREDENTIAL_LOST: 'BL_CREDENTIAL_LOST',
+  /** The journal is encrypted and its key was not given (or a row's key is not among those given), or a key is malformed. */
+  JOURNAL_KEY: 'BL_JOURNAL_KEY',
+  /** A file beamline must trust (journal, lock, secrets or key file) is another user's, or readable by others. */
+  FILE_UNSAFE: 'BL_FILE_UNSAFE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -9,6 +9,9 @@ import { describeReason } from './control/inspect.js';
 import { BeamlineError, ErrorCodes, isErrorData, revive, type ErrorData } from './errors.js';
 import { decode, encode } from './journal/codec.js';
 import { openJournal } from './journal/sqlite.js';
+import { resolveKeys } from './journal/cipher.js';
+import { configureSecrets } from './kernel/secrets.js';
+import { resetCredentialHeaders } from '../natives/secret.js';
 import type { Durability } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
 import { Kernel, type ExitInfo, type KProc } from './kernel/kernel.js';
@@ -45,6 +48,12 @@ export interface NodeOptions {
    * line on stderr, a function receives the report, false/absent prints none.
    */
   crashReports?: boolean | ((report: CrashReport) => void);
+  /** Key file for encryption at rest (AES-256-GCM; last line = current key). Default: BEAMLINE_JOURNAL_KEY, else no encryption. */
+  journalKey?: string;
+  /** A NAME=value file (owner-only) of ctx.secret values, read at send time before BEAMLINE_SECRET_<NAME>. Per OS process. */
+  secrets?: string;
+  /** Header names to redact besides authorization, proxy-authorization, cookie, set-cookie, x-api-key. Per OS process. */
+  redactHeaders?: string[];
 }
 
 /** What a crash report says (OTP's crash reports, one JSON line): see crashReport(). */
@@ -127,7 +136,15 @@ export class Node {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
     const crash = opts.crashReports === true ? printCrash : typeof opts.crashReports === 'function' ? opts.crashReports : null;
-    const store = openJournal(opts.db ?? DEFAULT_DB, { durability });
+    // Secrets, keys and the redaction list are checked before the journal is touched.
+    const keys = resolveKeys(opts.journalKey);
+    configureSecrets(opts.secrets ?? null);
+    if (opts.redactHeaders !== undefined) {
+      // Worker threads inherit the environment they start with: this is how the list reaches them.
+      process.env.BEAMLINE_REDACT_HEADERS = opts.redactHeaders.map((h) => h.trim().toLowerCase()).join(',');
+      resetCredentialHeaders();
+    }
+    const store = openJournal(opts.db ?? DEFAULT_DB, { durability, keys });
     // The kernel calls into supervision at every exit; supervision needs the kernel.
     let supervision: Supervision | undefined;
     let kernel: Kernel;

@@ -190,7 +190,7 @@ export interface ApiRequest {
 /** Kernel work requested by a command, keyed by the command's step. */
 export type Effect =
   | { e: 'timer'; step: number; at: number }
-  | { e: 'http'; step: number; req: ApiRequest; key: string }
+  | { e: 'http'; step: number; req: ApiRequest; key: string; cred?: Record<string, string> }
   | { e: 'spawn'; step: number; script: string; args: Uint8Array; link: boolean; monitor: boolean; name: string | null }
   | { e: 'startChild'; step: number; sup: string; args: Uint8Array }
   | { e: 'link'; pid: string }

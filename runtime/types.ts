@@ -89,6 +89,12 @@ export interface Ctx {
   cancelTimer(name: string): boolean;
   withTimeout<T>(d: Duration, fn: () => Promise<T> | T): Promise<T>;
   callApi<T = any>(req: CallApiRequest): Promise<CallApiResponse<T>>;
+  /**
+   * A reference to a secret (`{{secret:NAME}}`) for callApi's url, headers or
+   * body; the kernel puts the value in at send time (BEAMLINE_SECRET_<NAME> or
+   * --secrets FILE). Only the reference is ever journaled.
+   */
+  secret(name: string): string;
   spawn(script: string, args?: unknown[], opts?: SpawnOptions): Promise<Pid>;
   /** Start a dynamic child of a simple_one_for_one supervisor (pid or name). */
   startChild(supervisor: string, args?: unknown[]): Promise<Pid>;

@@ -10,7 +10,8 @@ const server = http.createServer((req, res) => {
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
-    console.log(`${new Date().toISOString()} ${req.method} ${req.url} key=${req.headers['idempotency-key'] ?? '-'} ${body}`);
+    const auth = req.headers.authorization === undefined ? '' : ` authorization=${req.headers.authorization}`;
+    console.log(`${new Date().toISOString()} ${req.method} ${req.url} key=${req.headers['idempotency-key'] ?? '-'}${auth} ${body}`);
     res.setHeader('content-type', 'application/json');
     if (req.url.endsWith('/ship')) res.end(JSON.stringify({ tracking: `TRK${tracking++}` }));
     else res.end(JSON.stringify({ ok: true }));

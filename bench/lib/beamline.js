@@ -1,6 +1,7 @@
 // The runtime under test, as the workloads use it: one place that knows
 // where the build lives and how a benchmark node is configured.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, script, tempJournal } from './harness.js';
@@ -31,6 +32,17 @@ export async function openNode(opts, extra = {}) {
     journal?.remove();
   };
   return { node, close };
+}
+
+/**
+ * Node options for a journal encrypted at rest: a fresh random key in an
+ * owner-only key file (`--journal-key`). `remove()` deletes the key file.
+ */
+export function encryptedJournal() {
+  const dir = fs.mkdtempSync(path.join(tempJournal('beamline-key-').dir, 'k'));
+  const file = path.join(dir, 'journal.key');
+  fs.writeFileSync(file, `${crypto.randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  return { options: { journalKey: file }, remove: () => fs.rmSync(path.dirname(dir), { recursive: true, force: true }) };
 }
 
 /** Spawn, wait for the exit (committed), return its result; throws on an abnormal exit. */

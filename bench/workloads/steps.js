@@ -7,9 +7,12 @@
 // request k and k+1 is one whole step. The p50 of the last 100 gaps over
 // the first 100 shows whether a step gets dearer as the process's history
 // grows.
+//
+// Encryption at rest: the same `n` steps on a journal with a key (requests
+// and responses sealed with AES-256-GCM), beside the run in clear.
 
 import { undiciLoop } from '../baselines/undici-loop.js';
-import { openNode, runProcess } from '../lib/beamline.js';
+import { encryptedJournal, openNode, runProcess } from '../lib/beamline.js';
 import { BENCH, percentile, perSecond, progress, row, runWorkload, scale, script, since, sortNumbers, startServer } from '../lib/harness.js';
 
 const EDGE = 100;
@@ -17,7 +20,7 @@ const EDGE = 100;
 await runWorkload(async (opts) => {
   const n = scale(opts, 10_000, 1_000);
   const server = await startServer(`${BENCH}/lib/target-server.js`, ['0']);
-  let ms, gaps, baseMs, baseGaps;
+  let ms, gaps, baseMs, baseGaps, encMs;
   try {
     const { node, close } = await openNode(opts);
     try {
@@ -29,6 +32,21 @@ await runWorkload(async (opts) => {
       gaps = await arrivals(server);
     } finally {
       await close();
+    }
+    const key = encryptedJournal();
+    try {
+      const { node, close } = await openNode(opts, key.options);
+      try {
+        await runProcess(node, script('caller.js'), [server.url, 200]); // warm-up
+        const start = performance.now();
+        await runProcess(node, script('caller.js'), [server.url, n]);
+        encMs = since(start);
+        await arrivals(server);
+      } finally {
+        await close();
+      }
+    } finally {
+      key.remove();
     }
     await undiciLoop(server.url, 200); // warm-up
     await arrivals(server);
@@ -50,6 +68,13 @@ await runWorkload(async (opts) => {
       unit: 'steps/s',
       baseline: { name: `${n} sequential undici requests`, value: perSecond(n, baseMs) },
       goal: { text: 'ratio >= 0.5', test: (r) => r.ratio >= 0.5 },
+    }),
+    row({
+      workload: 'steps',
+      metric: `${n} sequential callApi steps, journal encrypted at rest`,
+      value: perSecond(n, encMs),
+      unit: 'steps/s',
+      baseline: { name: 'same run, journal in clear', value: perSecond(n, ms) },
     }),
     row({
       workload: 'steps',

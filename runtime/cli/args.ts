@@ -106,6 +106,9 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     natives: (values.natives as unknown as string[] | undefined) ?? [],
     retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
     crashReports: values['quiet-crashes'] !== true,
+    journalKey: values['journal-key'] as string | undefined,
+    secrets: values.secrets as string | undefined,
+    redactHeaders: redactHeaders(values['redact-headers']),
   };
 }
 
@@ -171,6 +174,14 @@ export function clearMarker(file: string | undefined): void {
   }
 }
 
+function redactHeaders(value: string | boolean | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = String(value).split(',').map((h) => h.trim());
+  const bad = names.find((h) => !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
+  if (bad !== undefined) throw new UsageError(`--redact-headers: '${bad}' is not a header name; pass names separated by commas, e.g. x-session-token,x-signature`);
+  return names;
+}
+
 export const nodeOptions = {
   db: { type: 'string' },
   retain: { type: 'string' },
@@ -180,4 +191,7 @@ export const nodeOptions = {
   natives: { type: 'string', multiple: true },
   'quiet-crashes': { type: 'boolean' },
   'pid-file': { type: 'string' },
+  'journal-key': { type: 'string' },
+  secrets: { type: 'string' },
+  'redact-headers': { type: 'string' },
 } as const satisfies Options;

@@ -10,13 +10,14 @@ import { NoNodeError, request } from '../control/socket.js';
 import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { openJournal } from '../journal/sqlite.js';
+import { resolveKeys } from '../journal/cipher.js';
 import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
 import { parseCommand, scriptArgs, UsageError } from './args.js';
 
 // Each command accepts exactly its own options: `history --json` or
 // `tree --all` is refused, not silently ignored.
-const dbOption = { db: { type: 'string' } } as const;
+const dbOption = { db: { type: 'string' }, 'journal-key': { type: 'string' } } as const;
 const psOptions = { ...dbOption, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
 const treeOptions = { ...dbOption, json: { type: 'boolean' } } as const;
 
@@ -33,8 +34,11 @@ async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (
   }
 }
 
+/** The key file given with --journal-key (or none: BEAMLINE_JOURNAL_KEY, else no key). */
+let journalKey: string | undefined;
+
 function readJournal<T>(db: string, fn: (store: ReturnType<typeof openJournal>) => T): T {
-  const store = openJournal(db, { readonly: true });
+  const store = openJournal(db, { readonly: true, keys: resolveKeys(journalKey) });
   try {
     return fn(store);
   } finally {
@@ -53,6 +57,7 @@ function offlineNote(db: string): void {
 
 export async function psCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, psOptions);
+  journalKey = values['journal-key'] as string | undefined;
   if (rest.length > 0) throw new UsageError(`ps: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
   const rows = await ask<PsRow[]>(db, { cmd: 'ps', all: values.all === true }, () => {
@@ -66,6 +71,7 @@ export async function psCommand(argv: string[]): Promise<number> {
 
 export async function treeCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, treeOptions);
+  journalKey = values['journal-key'] as string | undefined;
   if (rest.length > 0) throw new UsageError(`tree: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
   const views = await ask<TreeView[]>(db, { cmd: 'tree' }, () => {
@@ -80,6 +86,7 @@ export async function treeCommand(argv: string[]): Promise<number> {
 
 export async function historyCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, dbOption);
+  journalKey = values['journal-key'] as string | undefined;
   const [pid, ...extra] = rest;
   if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] PID');
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
@@ -170,7 +177,7 @@ export async function startChildCommand(argv: string[]): Promise<number> {
  * on the journal directly (taking its lock, so no node can start meanwhile).
  */
 export async function pruneCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, { db: { type: 'string' }, keep: { type: 'string' } });
+  const { values, rest } = parseCommand(argv, { db: { type: 'string' }, keep: { type: 'string' }, 'journal-key': { type: 'string' } });
   if (rest.length > 0 || values.keep === undefined) throw new UsageError('prune: usage: runtime prune [--db FILE] --keep DURATION (e.g. 7d)');
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
   const before = Date.now() - parseDuration(values.keep, '--keep');
@@ -178,7 +185,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     await request(db, { cmd: 'prune', before });
   } catch (err) {
     if (!(err instanceof NoNodeError)) throw err;
-    const store = openJournal(db);
+    const store = openJournal(db, { keys: resolveKeys(values['journal-key'] as string | undefined) });
     try {
       store.append([{ type: 'history.pruned', before }]);
     } finally {

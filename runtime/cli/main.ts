@@ -34,9 +34,12 @@ const NODE_OPTIONS = `node options:
   --natives FILE         an extra natives module (repeatable); checked before the node starts
   --retain DURATION      prune finished history older than this, hourly (default: keep all)
   --quiet-crashes        no crash report (one JSON line on stderr) per abnormal exit
-  --pid-file FILE        write this node's OS pid to FILE once it runs (removed at exit): kill it by pid`;
+  --pid-file FILE        write this node's OS pid to FILE once it runs (removed at exit): kill it by pid
+  --journal-key FILE     encrypt payloads at rest, AES-256-GCM (or BEAMLINE_JOURNAL_KEY); the inspecting commands take it too
+  --secrets FILE         owner-only NAME=value lines: values of ctx.secret (else BEAMLINE_SECRET_<NAME>)
+  --redact-headers LIST  credential headers never journaled in clear, besides authorization, cookie, x-api-key, ...`;
 
-const DB = '  --db FILE              journal (default .beamline/journal.db)';
+const DB = '  --db FILE              journal (default .beamline/journal.db)\n  --journal-key FILE     key file of an encrypted journal (or BEAMLINE_JOURNAL_KEY)';
 
 const inspect = () => import('./inspect.js');
 

@@ -193,7 +193,10 @@ function received(value: unknown): unknown {
 
 function describeCommand([step, native, key, record, done, result]: CommandTuple): string {
   const k = key === null ? '' : `(${short(key, 40)})`;
-  const rec = record === null || record === undefined ? '' : ` ${short(times(record), 50)}`;
+  let rec = record === null || record === undefined ? '' : ` ${short(times(record), 50)}`;
+  // A call's headers are shown whole: the journaled form holds only ctx.secret references and [redacted].
+  const headers = typeof record === 'object' && record !== null ? (record as { headers?: unknown }).headers : undefined;
+  if (headers !== undefined) rec = ` ${short(times({ ...(record as object), headers: undefined }), 50)} headers ${short(headers, 200)}`;
   const inline = done === 1 ? (result === undefined || result === null ? '' : ` = ${short(received(result))}`) : done === 2 ? ` ! ${short(result)}` : ' …';
   return `${step} ${native}${k}${rec}${inline}`;
 }

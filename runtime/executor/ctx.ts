@@ -5,6 +5,7 @@
 
 import type { Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
+import { secretRef } from '../../natives/secret.js';
 import type { Proc } from './process.js';
 
 const kProc = Symbol('beamline.process');
@@ -23,6 +24,10 @@ export function makeCtxFactory(registry: Registry): (proc: Proc) => object {
     }
     get run(): number {
       return this[kProc].run;
+    }
+    /** A reference to a secret for callApi (see natives/secret.ts): pure, nothing recorded. */
+    secret(name: string): string {
+      return secretRef(name);
     }
   }
   for (const def of registry.values()) {

@@ -21,6 +21,7 @@ import type { NativeDef } from '../../natives/api.js';
 import { BeamlineError, ErrorCodes, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { JournalReader } from '../journal/sqlite.js';
+import type { Keyring } from '../journal/cipher.js';
 import {
   ID_STRIDE,
   MAIL_MESSAGE,
@@ -45,6 +46,8 @@ export interface WorkerData {
   current: SharedArrayBuffer;
   /** Module paths of user natives (each default-exports a NativeDef or an array). */
   natives: string[];
+  /** The journal's key set when it is encrypted at rest (cold starts read sealed rows). */
+  keys?: Keyring | null;
 }
 
 const data = workerData as WorkerData;
@@ -322,7 +325,7 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   try {
     let bytes = item.args;
     if (bytes === null) {
-      reader ??= new JournalReader(data.journal);
+      reader ??= new JournalReader(data.journal, data.keys ?? null);
       bytes = reader.args(item.pid);
       if (bytes === null) throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `process ${item.pid} is not in the journal`, { pid: item.pid });
     }
@@ -333,7 +336,7 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   }
   const proc = new Proc(env, { pid: item.pid, run: item.run, script: item.script, args, fn: script, ctx: makeCtx });
   if (item.cold) {
-    reader ??= new JournalReader(data.journal);
+    reader ??= new JournalReader(data.journal, data.keys ?? null);
     const rounds = reader.history(item.pid, item.run).map((row) => decode(row) as RoundRecord);
     const mailbox: MailMarker[] = reader
       .mailbox(item.pid)

@@ -7,6 +7,10 @@
 // refused through an exclusive lock on `<journal>-lock`, which the OS drops
 // when the holder dies (kill -9 included), so a crashed node never leaves a
 // stale lock behind.
+//
+// The journal's files are owner-only (files.ts), and with a key every
+// payload column is sealed with AES-256-GCM on its way in and opened on its
+// way out (cipher.ts): everything above the store sees plain msgpack.
 
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isUnwritable, unwritable } from './unwritable.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
+import { Cipher, refuseSealed, registerKeys, SEALED, type Keyring } from './cipher.js';
+import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, Store } from './store.js';
 import type { Pid } from '../protocol.js';
@@ -84,6 +90,10 @@ export interface OpenOptions {
   readonly?: boolean;
   /** The file was validated by whoever holds the lock (the journal writer's own connection). */
   trusted?: boolean;
+  /** Keys for encryption at rest (see cipher.ts); null or absent: payloads are stored in clear. */
+  keys?: Keyring | null;
+  /** Where a warning about a journal readable by others goes (default: stderr). */
+  warn?: (line: string) => void;
 }
 
 export function lockPath(journal: string): string {
@@ -98,13 +108,23 @@ export function openJournal(file: string, opts: OpenOptions = {}): SqliteStore {
   if (!exists && opts.readonly) {
     throw new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${abs}: no journal at this path`, { file: abs });
   }
+  const writable = !opts.readonly && !opts.trusted;
+  // Another user's journal is refused before anything opens it for writing.
+  if (exists && writable) assertOwned(abs, 'journal');
   if (exists && !opts.trusted) checkHeader(abs);
   const lock = opts.lock === false || opts.readonly ? null : acquireLock(abs);
+  const keys = opts.keys ?? null;
   try {
-    if (exists && !opts.trusted) validate(abs);
-    else fs.mkdirSync(path.dirname(abs), { recursive: true });
+    if (exists && !opts.trusted) validate(abs, keys);
+    else if (writable) ensurePrivateFile(abs, 'journal', false);
+    if (exists && writable) {
+      const warning = exposureWarning(abs);
+      if (warning !== null) (opts.warn ?? ((l: string) => process.stderr.write(`runtime: ${l}\n`)))(warning);
+    }
     const db = new Database(abs, opts.readonly ? { readonly: true, fileMustExist: true } : {});
-    return new SqliteStore(db, abs, durability, lock, !exists, opts.readonly === true, opts.trusted === true);
+    const store = new SqliteStore(db, abs, durability, lock, !exists, opts.readonly === true, opts.trusted === true, keys);
+    if (writable) store.recordKeys();
+    return store;
   } catch (err) {
     lock?.close();
     throw err;
@@ -137,7 +157,7 @@ function checkHeader(file: string): void {
 }
 
 /** Read-only checks before anything may write to the file. */
-function validate(file: string): void {
+function validate(file: string, keys: Keyring | null): void {
   let db: Database.Database | null = null;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
@@ -158,6 +178,7 @@ function validate(file: string): void {
         { file, version },
       );
     }
+    checkKeys(file, db, keys);
     const integrity = db.pragma('quick_check(1)', { simple: true });
     if (integrity !== 'ok') {
       // SQLite's report spans lines ("*** in database main ***\nPage 5: ..."): keep the finding, on one line.
@@ -178,9 +199,37 @@ function validate(file: string): void {
   }
 }
 
+/**
+ * An encrypted journal lists in meta every key id it has written with: all
+ * of them must be among the keys given, or the journal is refused here, on
+ * the read-only connection, with nothing written.
+ */
+function checkKeys(file: string, db: Database.Database, keys: Keyring | null): void {
+  const used = (db.prepare(`SELECT value FROM meta WHERE key = 'key_ids'`).get() as { value: string } | undefined)?.value;
+  if (used === undefined || used === '') return;
+  const ids = used.split(',');
+  if (keys === null) {
+    throw new BeamlineError(
+      ErrorCodes.JOURNAL_KEY,
+      `${file}: the journal is encrypted (key ${ids.join(', ')}) and no key was given; pass --journal-key FILE or set BEAMLINE_JOURNAL_KEY — the file was left untouched`,
+      { file },
+    );
+  }
+  const have = new Set(keys.keys.map((k) => k.id));
+  const missing = ids.filter((id) => !have.has(id));
+  if (missing.length > 0) {
+    throw new BeamlineError(
+      ErrorCodes.JOURNAL_KEY,
+      `${file}: the journal has rows encrypted with key ${missing.join(', ')}, which the keys given (${[...have].join(', ')}) do not include; add the old key to the key file (new writes use its last key) — the file was left untouched`,
+      { file },
+    );
+  }
+}
+
 function acquireLock(journal: string): Database.Database {
   const file = lockPath(journal);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Owner-only, ours, and not a symlink another user planted (see files.ts).
+  ensurePrivateFile(file, 'lock file', true);
   const lock = new Database(file);
   lock.pragma('busy_timeout = 0');
   try {
@@ -216,6 +265,9 @@ export class SqliteStore implements Store {
   #rounds: Array<Extract<JournalEvent, { type: 'process.round' }>> = [];
   readonly #roundMany = new Map<number, Stmt>();
   readonly #reads = new Map<string, Stmt>();
+  readonly #cipher: Cipher | null;
+  readonly #keys: Keyring | null;
+  #registered = false;
   #closed = false;
 
   constructor(
@@ -226,11 +278,14 @@ export class SqliteStore implements Store {
     fresh: boolean,
     readonly: boolean,
     writer = false,
+    keys: Keyring | null = null,
   ) {
     this.#db = db;
     this.#lock = lock;
     this.path = file;
     this.durability = durability;
+    this.#keys = keys;
+    this.#cipher = keys === null ? null : new Cipher(keys);
     if (!readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -311,6 +366,38 @@ export class SqliteStore implements Store {
     if (events.length > 0) this.#applyAll(events);
   }
 
+  /**
+   * With a key: note in meta that this journal is encrypted and with which
+   * key ids (before any sealed row is written), and let the threads that
+   * read and write this journal find the key set (see cipher.ts).
+   */
+  recordKeys(): void {
+    registerKeys(this.path, this.#keys);
+    this.#registered = true;
+    if (this.#cipher === null) return;
+    const used = (this.meta('key_ids') ?? '').split(',').filter((id) => id !== '');
+    if (used.includes(this.#cipher.current)) return;
+    this.append([
+      { type: 'meta.set', key: 'cipher', value: 'aes-256-gcm' },
+      { type: 'meta.set', key: 'key_ids', value: [...used, this.#cipher.current].join(',') },
+    ]);
+  }
+
+  /** Payload on its way in: sealed under the current key when encryption is on. */
+  #seal(bytes: Uint8Array, column: string): Uint8Array;
+  #seal(bytes: Uint8Array | null, column: string): Uint8Array | null;
+  #seal(bytes: Uint8Array | null, column: string): Uint8Array | null {
+    return bytes === null || this.#cipher === null ? bytes : this.#cipher.seal(bytes, column);
+  }
+
+  /** Payload on its way out: opened when sealed (a row written before encryption was on is plain). */
+  #open(bytes: Uint8Array, column: string): Uint8Array;
+  #open(bytes: Uint8Array | null, column: string): Uint8Array | null;
+  #open(bytes: Uint8Array | null, column: string): Uint8Array | null {
+    if (bytes === null || bytes.length === 0 || bytes[0] !== SEALED) return bytes;
+    return this.#cipher === null ? refuseSealed(column) : this.#cipher.open(bytes, column);
+  }
+
   // A batch too big to send in one piece arrives in parts (see writer.ts):
   // one transaction held open across them, committed with the last.
   beginBatch(): void {
@@ -347,7 +434,7 @@ export class SqliteStore implements Store {
         const params: unknown[] = [];
         for (let k = 0; k < size; k++) {
           const ev = rows[i + k]!;
-          params.push(ev.pid, ev.run, ev.at, ev.row);
+          params.push(ev.pid, ev.run, ev.at, this.#seal(ev.row, 'row'));
         }
         stmt.run(...params);
         i += size;
@@ -366,18 +453,21 @@ export class SqliteStore implements Store {
     switch (ev.type) {
       case 'process.spawned': {
         const x = ev.exit;
-        s.spawn!.run(ev.pid, ev.run, x ? 'exited' : 'live', ev.script, ev.args, ev.parent, ev.root ? 1 : 0, ev.sup, ev.at, x?.at ?? null, x?.reason ?? null, x?.result ?? null, x?.lastMessage ?? null);
+        s.spawn!.run(
+          ev.pid, ev.run, x ? 'exited' : 'live', ev.script, this.#seal(ev.args, 'args'), ev.parent, ev.root ? 1 : 0, ev.sup, ev.at, x?.at ?? null,
+          this.#seal(x?.reason ?? null, 'reason'), this.#seal(x?.result ?? null, 'result'), this.#seal(x?.lastMessage ?? null, 'last_message'),
+        );
         return;
       }
       case 'process.round':
         this.#rounds.push(ev);
         return;
       case 'process.exited':
-        s.exit!.run(ev.at, ev.reason, ev.result, ev.lastMessage, ev.pid, ev.run);
+        s.exit!.run(ev.at, this.#seal(ev.reason, 'reason'), this.#seal(ev.result, 'result'), this.#seal(ev.lastMessage, 'last_message'), ev.pid, ev.run);
         return;
       case 'process.restarted':
         if (ev.args === undefined) s.restart!.run(ev.run, ev.pid);
-        else s.continued!.run(ev.run, ev.args, ev.pid);
+        else s.continued!.run(ev.run, this.#seal(ev.args, 'args'), ev.pid);
         return;
       case 'history.pruned':
         s.pruneExitedRows!.run(ev.before);
@@ -385,22 +475,22 @@ export class SqliteStore implements Store {
         s.pruneOldRuns!.run(ev.before);
         return;
       case 'mail.put':
-        s.mailPut!.run(ev.id, ev.to, ev.from, ev.kind, ev.data);
+        s.mailPut!.run(ev.id, ev.to, ev.from, ev.kind, this.#seal(ev.data, 'mail'));
         return;
       case 'mail.taken':
         s.mailTake!.run(ev.id);
         return;
       case 'mail.rewritten':
-        s.mailRewrite!.run(ev.kind, ev.data, ev.id);
+        s.mailRewrite!.run(ev.kind, this.#seal(ev.data, 'mail'), ev.id);
         return;
       case 'mail.dropped':
         s.mailDrop!.run(ev.pid);
         return;
       case 'effect.armed':
-        s.effArm!.run(ev.pid, ev.run, ev.step, ev.kind, ev.at, ev.data, ev.done ? 1 : 0, ev.done?.ok ? 1 : 0, ev.done?.value ?? null);
+        s.effArm!.run(ev.pid, ev.run, ev.step, ev.kind, ev.at, this.#seal(ev.data, 'effect'), ev.done ? 1 : 0, ev.done?.ok ? 1 : 0, this.#seal(ev.done?.value ?? null, 'value'));
         return;
       case 'effect.done':
-        s.effDone!.run(ev.ok ? 1 : 0, ev.value, ev.pid, ev.run, ev.step);
+        s.effDone!.run(ev.ok ? 1 : 0, this.#seal(ev.value, 'value'), ev.pid, ev.run, ev.step);
         return;
       case 'effect.cleared':
         if (ev.step === null) s.effClearRun!.run(ev.pid, ev.run);
@@ -426,7 +516,7 @@ export class SqliteStore implements Store {
         return;
       case 'supervisor.state':
         if (ev.data === null) s.supDel!.run(ev.pid);
-        else s.supPut!.run(ev.pid, ev.data);
+        else s.supPut!.run(ev.pid, this.#seal(ev.data, 'supervisor'));
         return;
       case 'meta.set':
         s.meta!.run(ev.key, ev.value);
@@ -451,20 +541,20 @@ export class SqliteStore implements Store {
   }
 
   liveRoots(): ProcessRow[] {
-    return (this.#read(`SELECT * FROM processes WHERE status = 'live' AND root = 1`).all() as RawProcess[]).map(toProcess);
+    return (this.#read(`SELECT * FROM processes WHERE status = 'live' AND root = 1`).all() as RawProcess[]).map((r) => this.#toProcess(r));
   }
 
   liveProcesses(): ProcessRow[] {
-    return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map(toProcess);
+    return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map((r) => this.#toProcess(r));
   }
 
   process(pid: Pid): ProcessRow | undefined {
     const raw = this.#read('SELECT * FROM processes WHERE pid = ?').get(pid) as RawProcess | undefined;
-    return raw && toProcess(raw);
+    return raw && this.#toProcess(raw);
   }
 
   processes(limit = 100_000): ProcessRow[] {
-    return (this.#read('SELECT * FROM processes ORDER BY rowid LIMIT ?').all(limit) as RawProcess[]).map(toProcess);
+    return (this.#read('SELECT * FROM processes ORDER BY rowid LIMIT ?').all(limit) as RawProcess[]).map((r) => this.#toProcess(r));
   }
 
   history(pid: Pid, run?: number): HistoryRow[] {
@@ -472,13 +562,14 @@ export class SqliteStore implements Store {
       run === undefined
         ? this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? ORDER BY seq').all(pid)
         : this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq').all(pid, run);
+    for (const r of rows as HistoryRow[]) r.row = this.#open(r.row, 'row');
     return rows as HistoryRow[];
   }
 
   mailbox(pid: Pid): MailRow[] {
     return (this.#read('SELECT id, pid, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq').all(pid) as Array<
       MailRow & { sender: string }
-    >).map((r) => ({ id: r.id, pid: r.pid, from: r.sender, kind: r.kind, data: r.data }));
+    >).map((r) => ({ id: r.id, pid: r.pid, from: r.sender, kind: r.kind, data: this.#open(r.data, 'mail') }));
   }
 
   mailboxCounts(): Map<Pid, number> {
@@ -487,14 +578,15 @@ export class SqliteStore implements Store {
   }
 
   lastRound(pid: Pid, run: number): HistoryRow | undefined {
-    return this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq DESC LIMIT 1').get(pid, run) as
+    const row = this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq DESC LIMIT 1').get(pid, run) as
       | HistoryRow
       | undefined;
+    return row && { ...row, row: this.#open(row.row, 'row') };
   }
 
   effects(): EffectRow[] {
     return (this.#read('SELECT * FROM effects').all() as Array<Omit<EffectRow, 'done' | 'ok'> & { done: number; ok: number }>).map(
-      (r) => ({ ...r, done: r.done === 1, ok: r.ok === 1 }),
+      (r) => ({ ...r, data: this.#open(r.data, 'effect'), value: this.#open(r.value, 'value'), done: r.done === 1, ok: r.ok === 1 }),
     );
   }
 
@@ -511,7 +603,7 @@ export class SqliteStore implements Store {
   }
 
   supervisors(): Array<{ pid: Pid; data: Uint8Array }> {
-    return this.#read('SELECT pid, data FROM supervisors').all() as Array<{ pid: Pid; data: Uint8Array }>;
+    return (this.#read('SELECT pid, data FROM supervisors').all() as Array<{ pid: Pid; data: Uint8Array }>).map((r) => ({ pid: r.pid, data: this.#open(r.data, 'supervisor') }));
   }
 
   /** Next unallocated message id per id slot (see ID_STRIDE in protocol.ts). */
@@ -530,8 +622,13 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#registered) registerKeys(this.path, null);
     this.#db.close();
     this.#lock?.close();
+  }
+
+  #toProcess(r: RawProcess): ProcessRow {
+    return toProcess(r, (b, column) => this.#open(b, column));
   }
 }
 
@@ -552,21 +649,21 @@ interface RawProcess {
   restarts: number;
 }
 
-function toProcess(r: RawProcess): ProcessRow {
+function toProcess(r: RawProcess, open: (b: Uint8Array | null, column: string) => Uint8Array | null): ProcessRow {
   return {
     pid: r.pid,
     run: r.run,
     status: r.status,
     script: r.script,
-    args: r.args,
+    args: open(r.args, 'args')!,
     parent: r.parent,
     root: r.root === 1,
     sup: r.sup,
     spawnedAt: r.spawned_at,
     exitedAt: r.exited_at,
-    reason: r.reason,
-    result: r.result,
-    lastMessage: r.last_message,
+    reason: open(r.reason, 'reason'),
+    result: open(r.result, 'result'),
+    lastMessage: open(r.last_message, 'last_message'),
     restarts: r.restarts,
   };
 }
@@ -580,8 +677,11 @@ export class JournalReader {
   readonly #history: Stmt;
   readonly #mailbox: Stmt;
   readonly #args: Stmt;
+  readonly #cipher: Cipher | null;
 
-  constructor(file: string) {
+  /** `keys`: the journal's key set when it is encrypted (the pool passes it in workerData). */
+  constructor(file: string, keys: Keyring | null = null) {
+    this.#cipher = keys === null ? null : new Cipher(keys);
     this.#db = new Database(file, { readonly: true, fileMustExist: true });
     this.#history = this.#db.prepare('SELECT row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
     this.#mailbox = this.#db.prepare('SELECT id, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq');
@@ -589,15 +689,23 @@ export class JournalReader {
   }
 
   history(pid: Pid, run: number): Uint8Array[] {
-    return (this.#history.all(pid, run) as Array<{ row: Uint8Array }>).map((r) => r.row);
+    return (this.#history.all(pid, run) as Array<{ row: Uint8Array }>).map((r) => this.#open(r.row, 'row'));
   }
 
   mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }> {
-    return this.#mailbox.all(pid) as Array<{ id: number; sender: string; kind: number; data: Uint8Array }>;
+    const rows = this.#mailbox.all(pid) as Array<{ id: number; sender: string; kind: number; data: Uint8Array }>;
+    for (const r of rows) r.data = this.#open(r.data, 'mail');
+    return rows;
   }
 
   args(pid: Pid): Uint8Array | null {
-    return (this.#args.get(pid) as { args: Uint8Array } | undefined)?.args ?? null;
+    const args = (this.#args.get(pid) as { args: Uint8Array } | undefined)?.args;
+    return args === undefined ? null : this.#open(args, 'args');
+  }
+
+  #open(bytes: Uint8Array, column: string): Uint8Array {
+    if (bytes.length === 0 || bytes[0] !== SEALED) return bytes;
+    return this.#cipher === null ? refuseSealed(column) : this.#cipher.open(bytes, column);
   }
 
   close(): void {

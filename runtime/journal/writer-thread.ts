@@ -9,6 +9,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorData } from '../errors.js';
+import type { Keyring } from './cipher.js';
 import { decodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
 import { openJournal } from './sqlite.js';
@@ -21,8 +22,8 @@ export interface BatchPart {
   batch: Uint8Array;
 }
 
-const { path, durability } = workerData as { path: string; durability: Durability };
-const store = openJournal(path, { durability, lock: false, trusted: true });
+const { path, durability, keys } = workerData as { path: string; durability: Durability; keys: Keyring | null };
+const store = openJournal(path, { durability, lock: false, trusted: true, keys });
 /** The batch whose parts failed: its remaining parts are ignored. */
 let failed = -1;
 

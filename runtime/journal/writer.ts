@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { BeamlineError, ErrorCodes, revive, type ErrorData } from '../errors.js';
+import { keysFor } from './cipher.js';
 import { encodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
 import type { Durability } from './store.js';
@@ -22,7 +23,8 @@ export class JournalWriter {
   #dead: Error | null = null;
 
   constructor(path: string, durability: Durability) {
-    this.#worker = new Worker(THREAD, { workerData: { path, durability } });
+    // An encrypted journal's key set travels with the path: the thread seals what it writes.
+    this.#worker = new Worker(THREAD, { workerData: { path, durability, keys: keysFor(path) } });
     this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean }) => {
       if (msg.id === undefined) return;
       const waiter = this.#waiting.get(msg.id);

@@ -16,12 +16,23 @@
 //
 // Retry policy (`backoffDelay`, `isRetryable`, `retryAfterMs`) is pure and
 // exported so it can be tested and replaced without a socket in sight.
+//
+// Secrets: the request this client is given is the journaled one — ctx.secret
+// references (`{{secret:NAME}}`) and `[redacted]` credentials (see
+// natives/call-api.ts). Values are put in at send time, on the copy that goes
+// on the wire only: references from the node's secrets (secrets.ts), redacted
+// literals from memory (`remember`, kept until the call settles). Error
+// messages are built from the journaled form, so they never carry a value,
+// and credential headers of the response (set-cookie, ...) are redacted
+// before the response is handed back to be journaled.
 
 import { isUtf8 } from 'node:buffer';
 import { Agent, request as undiciRequest } from 'undici';
+import { credentialHeaderSet, REDACTED, SECRET_REF } from '../../natives/secret.js';
 import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
 import type { ApiRequest } from '../protocol.js';
 import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
+import { nodeSecrets, type SecretSource } from './secrets.js';
 
 export type { ApiRequest };
 
@@ -45,7 +56,13 @@ export interface HttpClientOptions {
   backoff?: BackoffPolicy;
   /** Source of jitter, [0, 1). Default Math.random; tests pin it. */
   random?: () => number;
+  /** Values of ctx.secret references. Default: the node's (--secrets file, BEAMLINE_SECRET_<NAME>), read at send time. */
+  secrets?: SecretSource;
 }
+
+/** Literal credentials of calls in flight, by idempotency key; bounded so calls that never start cannot pile up. */
+const MAX_REMEMBERED = 65_536;
+const REDACTED_USER = encodeURIComponent(REDACTED);
 
 export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({ baseMs: 100, factor: 2, maxMs: 5000 });
 const DEFAULT_CONNECTIONS = 256;
@@ -158,6 +175,8 @@ export class HttpClient {
   readonly #random: () => number;
   // One controller per pending request() call; close() aborts them all.
   readonly #pending = new Set<AbortController>();
+  readonly #secrets: SecretSource | undefined;
+  readonly #literals = new Map<string, Record<string, string>>();
   #closed = false;
 
   constructor(opts: HttpClientOptions = {}) {
@@ -182,9 +201,20 @@ export class HttpClient {
     this.#maxResponseBytes = maxResponseBytes;
     this.#backoff = { baseMs: backoff.baseMs, factor: backoff.factor, maxMs: backoff.maxMs };
     this.#random = opts.random ?? Math.random;
+    this.#secrets = opts.secrets;
     // pipelining 1 = keep-alive without HTTP pipelining: a slow response
     // never holds up an unrelated request queued behind it on one socket.
     this.#agent = new Agent({ connections, pipelining: 1 });
+  }
+
+  /**
+   * Keep the literal credentials of the call `idempotencyKey` in memory (never
+   * journaled): its request() sends them on every attempt, then forgets them.
+   */
+  remember(idempotencyKey: string, cred: Record<string, string> | undefined): void {
+    if (cred === undefined) return;
+    if (this.#literals.size >= MAX_REMEMBERED) this.#literals.delete(this.#literals.keys().next().value!);
+    this.#literals.set(idempotencyKey, cred);
   }
 
   /** Pending request() calls, counting those waiting out a backoff. */
@@ -204,7 +234,13 @@ export class HttpClient {
   async request(req: ApiRequest, idempotencyKey: string, signal?: AbortSignal): Promise<ApiResponse> {
     if (this.#closed) throw closedError();
     signal?.throwIfAborted();
-    const prepared = prepare(req, idempotencyKey);
+    let prepared: Prepared;
+    try {
+      prepared = prepare(req, idempotencyKey, this.#literals.get(idempotencyKey), this.#secrets ?? nodeSecrets());
+    } catch (err) {
+      this.#literals.delete(idempotencyKey);
+      throw err;
+    }
 
     const cancel = new AbortController();
     const onAbort = (): void => cancel.abort(signal!.reason);
@@ -233,6 +269,9 @@ export class HttpClient {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       this.#pending.delete(cancel);
+      // Closing aborts the call without an outcome: it is re-issued by the next
+      // boot, which has no memory of the literal anyway.
+      this.#literals.delete(idempotencyKey);
     }
   }
 
@@ -282,6 +321,9 @@ export class HttpClient {
         return { kind: 'status', status, retryAfter: headerString(res.headers['retry-after']) };
       }
       const headers = plainHeaders(res.headers);
+      // The response is journaled: a session cookie or token it sets is not kept in clear.
+      const credentialHeaders = credentialHeaderSet();
+      for (const name of Object.keys(headers)) if (credentialHeaders.has(name)) headers[name] = REDACTED;
       // HEAD, 204 and 304 carry a content-length that describes no body here.
       const hasBody = p.method !== 'HEAD' && status !== 204 && status !== 304;
       if (hasBody && Number(headers['content-length']) > this.#maxResponseBytes) {
@@ -324,32 +366,67 @@ export class HttpClient {
 // ---------------------------------------------------------------------------
 // Helpers
 
-function prepare(req: ApiRequest, idempotencyKey: string): Prepared {
+/**
+ * The journaled request made sendable: redacted literals back from memory,
+ * references replaced by their values. Throws BL_CREDENTIAL_LOST for a
+ * redacted literal no longer known, BL_SECRET_MISSING for an unset secret —
+ * naming the header or secret, never a value.
+ */
+function prepare(req: ApiRequest, idempotencyKey: string, literals: Record<string, string> | undefined, secrets: SecretSource): Prepared {
   const method = String(req.method ?? 'GET').toUpperCase();
+  // What messages show: the journaled url (references, no user:password).
+  let shownUrl = req.url;
+  try {
+    shownUrl = redact(new URL(req.url));
+  } catch {
+    /* reported below */
+  }
+  const fill = (text: string): string =>
+    text.replace(SECRET_REF, (_ref, name: string) => {
+      const value = secrets.get(name);
+      if (value === undefined) throw secretMissing(method, shownUrl, name, secrets);
+      return value;
+    });
+
+  let rawUrl = req.url;
+  const literalUrl = literals?.[':url'];
+  if (literalUrl !== undefined) rawUrl = literalUrl;
+  else if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(rawUrl) && rawUrl.includes(`//${REDACTED_USER}@`)) throw credentialLost(method, shownUrl, 'the user:password of the url');
+  // In the url a value is a component: percent-encode it.
+  rawUrl = rawUrl.replace(SECRET_REF, (_ref, name: string) => {
+    const value = secrets.get(name);
+    if (value === undefined) throw secretMissing(method, shownUrl, name, secrets);
+    return encodeURIComponent(value);
+  });
   let url: URL;
   try {
-    url = new URL(req.url);
+    url = new URL(rawUrl);
   } catch (err) {
-    throw invalidRequest(method, req.url, HttpErrorCodes.INVALID_URL, 'not a valid absolute URL', err);
+    throw invalidRequest(method, shownUrl, HttpErrorCodes.INVALID_URL, 'not a valid absolute URL', err);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalidRequest(method, req.url, HttpErrorCodes.INVALID_URL, `unsupported protocol ${url.protocol}`);
+    throw invalidRequest(method, shownUrl, HttpErrorCodes.INVALID_URL, `unsupported protocol ${url.protocol}`);
   }
-  const shownUrl = redact(url);
 
   // Header names are case-insensitive; lower-casing them once lets us see
   // whether the caller already set content-type or idempotency-key.
   const headers: Record<string, string> = {};
+  const credentialHeaders = credentialHeaderSet();
   for (const [name, value] of Object.entries(req.headers ?? {})) {
     if (value === undefined || value === null) continue;
-    headers[name.toLowerCase()] = String(value);
+    const lower = name.toLowerCase();
+    let text = String(value);
+    const literal = literals?.[lower];
+    if (literal !== undefined) text = literal;
+    else if (text === REDACTED && credentialHeaders.has(lower)) throw credentialLost(method, shownUrl, `header '${lower}'`);
+    headers[lower] = fill(text);
   }
   // A key the caller chose wins: it is how a script makes a call idempotent
   // across runs (the derived key changes with the run number).
   headers['idempotency-key'] ??= idempotencyKey;
 
   let body: string | Uint8Array | undefined;
-  const raw = req.body;
+  const raw = fillBody(req.body, fill);
   if (raw === undefined) {
     body = undefined;
   } else if (typeof raw === 'string') {
@@ -380,6 +457,16 @@ function prepare(req: ApiRequest, idempotencyKey: string): Prepared {
   const timeoutMs = Number.isFinite(req.timeoutMs) || req.timeoutMs === Infinity ? Math.max(0, req.timeoutMs) : 0;
   const retries = Number.isFinite(req.retries) ? Math.max(0, Math.floor(req.retries)) : 0;
   return { url, shownUrl, method, headers, body, timeoutMs, retries };
+}
+
+/** A copy of `value` with references filled in every string (bytes and other leaves as they are). */
+function fillBody(value: unknown, fill: (text: string) => string, depth = 0): unknown {
+  if (typeof value === 'string') return value.includes('{{secret:') ? fill(value) : value;
+  if (value === null || typeof value !== 'object' || depth > 64 || ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date) return value;
+  if (Array.isArray(value)) return value.map((v) => fillBody(v, fill, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = fillBody(v, fill, depth + 1);
+  return out;
 }
 
 /** Reads a body, destroying it (and so its socket) the moment it passes `limit`. */
@@ -477,6 +564,19 @@ function invalidRequest(method: string, url: string, errorCode: string, why: str
     errorCode,
     cause,
   });
+}
+
+function secretMissing(method: string, url: string, name: string, secrets: SecretSource): BeamlineError {
+  const hint = (secrets as { hint?: (n: string) => string }).hint?.(name) ?? `set BEAMLINE_SECRET_${name.toUpperCase()}`;
+  return new BeamlineError(ErrorCodes.SECRET_MISSING, `callApi ${method} ${JSON.stringify(url)}: secret '${name}' is not set; ${hint}`, { secret: name, url, method });
+}
+
+function credentialLost(method: string, url: string, what: string): BeamlineError {
+  return new BeamlineError(
+    ErrorCodes.CREDENTIAL_LOST,
+    `callApi ${method} ${JSON.stringify(url)}: ${what} was a literal credential, which is never journaled and was lost when the node stopped, so this re-issued call cannot send it; pass it as ctx.secret('NAME') (value in BEAMLINE_SECRET_NAME or --secrets FILE) so it can be sent again`,
+    { url, method },
+  );
 }
 
 function closedError(): BeamlineError {

@@ -838,6 +838,7 @@ export class Kernel {
           data: encode({ req: eff.req, key: eff.key }),
         });
         const run = proc.run;
+        this.#http.remember(eff.key, eff.cred); // literal credentials: memory only, never in `data` (see natives/call-api.ts)
         // The request leaves only once the command that caused it is durable.
         this.#afterCommit.push(() => this.#startHttp(proc, run, eff.step, eff.req, eff.key));
         return;

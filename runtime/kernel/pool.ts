@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { MAX_THREADS } from '../protocol.js';
 import type { WorkerData } from '../executor/worker.js';
+import { keysFor } from '../journal/cipher.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../executor/worker.js', import.meta.url));
 
@@ -43,7 +44,7 @@ export class ThreadPool {
     this.threads = opts.threads;
     const shared = new SharedArrayBuffer(8 * (MAX_THREADS + 1));
     this.#current = new Float64Array(shared);
-    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives };
+    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives, keys: keysFor(opts.journal) };
     this.#piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: opts.threads,
