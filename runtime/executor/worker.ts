@@ -297,10 +297,11 @@ async function applyItems(task: SliceTask): Promise<void> {
         break;
       }
       case 'drop': {
-        // A process with work running on this thread (a step's fn) stays: the
-        // kernel is told, and evicts it another time.
+        // A process with work running on this thread (a step's fn), or with
+        // markers it has not applied yet, stays: the kernel is told, and
+        // evicts it another time. Dropping it would lose those markers.
         const proc = live.get(item.pid);
-        if (proc !== undefined && proc.busy) report.kept.push(item.pid);
+        if (proc !== undefined && (proc.busy || proc.hasWork)) report.kept.push(item.pid);
         else live.delete(item.pid);
         break;
       }

@@ -118,6 +118,8 @@ interface Slot {
   } | null;
   /** Processes with markers to send in the next slice. */
   readonly queue: Set<KProc>;
+  /** Processes sent to the thread since it last reported no runnable work: they may still be runnable there. */
+  readonly onThread: Set<KProc>;
   /** The thread reported runnable processes of its own. */
   more: boolean;
   names: Array<[string, Pid | null]>;
@@ -246,6 +248,7 @@ export class Kernel {
       index,
       inflight: null,
       queue: new Set<KProc>(),
+      onThread: new Set<KProc>(),
       names: [],
       residents: new Set<KProc>(),
       idNext: counters.get(index) ?? index,
@@ -778,11 +781,18 @@ export class Kernel {
       proc.resident = true;
       slot.residents.add(proc);
     }
-    if (report.busy > 0) slot.more = true;
-    // Only the processes this slice touched changed state: never walk every resident here.
-    for (const proc of sent) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
-    if (report.busy === 0) {
-      for (const proc of sent) this.#maybeEvict(slot, proc, now);
+    for (const proc of sent) slot.onThread.add(proc);
+    if (report.busy > 0) {
+      // The thread still has runnable processes, and it does not say which:
+      // every process sent to it since it was last quiet may hold markers it
+      // has not applied yet, so none of them is parked (nor evictable).
+      slot.more = true;
+    } else {
+      // Quiet: everything sent to the thread has run. Only those change
+      // state: never walk every resident here.
+      for (const proc of slot.onThread) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+      for (const proc of slot.onThread) this.#maybeEvict(slot, proc, now);
+      slot.onThread.clear();
       for (const round of report.rounds) {
         const proc = this.#procs.get(round.pid);
         if (proc !== undefined) this.#maybeEvict(slot, proc, now);
@@ -1280,6 +1290,7 @@ export class Kernel {
       if (!proc.resident) continue;
       this.#evict(proc);
     }
+    slot.onThread.clear();
   }
 
   /** Evict parked processes the policy lets go: their threads forget them until their next wake. */
