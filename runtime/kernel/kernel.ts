@@ -422,6 +422,7 @@ export class Kernel {
   /** Start a process. The script must already be validated (see Node.spawn). */
   spawn(script: string, args: Uint8Array, opts: SpawnOptions = {}): Pid {
     this.#assertOpen();
+    if (opts.name) this.#assertNameFree(opts.name, 'spawn');
     const pid = `${this.store.tag}.${this.#nextSerial++}`;
     this.#countersDirty = true;
     const now = Date.now();
@@ -460,6 +461,7 @@ export class Kernel {
       }
     }
     if (proc === undefined || proc.state !== 'dead') throw new BeamlineError(ErrorCodes.NOPROC, `restart: ${pid} is not a dead process`);
+    if (name !== null) this.#assertNameFree(name, 'restart');
     proc.run++;
     proc.lastExit = null;
     proc.state = 'parked';
@@ -1005,18 +1007,19 @@ export class Kernel {
   }
 
   #spawnChild(parent: KProc, eff: Extract<Effect, { e: 'spawn' }>): void {
-    if (eff.name !== null && this.#names.has(eff.name)) {
-      const err = new BeamlineError(ErrorCodes.NAME_TAKEN, `spawn: name '${eff.name}' is already registered to ${this.#names.get(eff.name)}`, { name: eff.name });
+    let pid: Pid;
+    try {
+      // eff.args is a view into the whole report buffer: keep a copy of its own.
+      pid = this.spawn(eff.script, Buffer.from(eff.args), {
+        parent: parent.pid,
+        link: eff.link ? [parent.pid] : [],
+        name: eff.name,
+        near: parent.slot,
+      });
+    } catch (err) {
       this.#resolveNow(parent, eff.step, 'spawn', false, toErrorData(err, false));
       return;
     }
-    // eff.args is a view into the whole report buffer: keep a copy of its own.
-    const pid = this.spawn(eff.script, Buffer.from(eff.args), {
-      parent: parent.pid,
-      link: eff.link ? [parent.pid] : [],
-      name: eff.name,
-      near: parent.slot,
-    });
     if (eff.monitor) {
       const ref = `${parent.pid}#${eff.step}`;
       rel(this.#procs.get(pid)!).watchers.set(ref, parent.pid);
@@ -1091,6 +1094,12 @@ export class Kernel {
     rel(proc).names.add(name);
     this.#events.push({ type: 'name.registered', name, pid: proc.pid });
     for (const slot of this.#slots) slot.names.push([name, proc.pid]);
+  }
+
+  /** A start that would register a taken name is refused at the call (the name is not stolen, nothing starts). */
+  #assertNameFree(name: string, op: string): void {
+    const owner = this.#names.get(name);
+    if (owner !== undefined) throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to ${owner}`, { name });
   }
 
   #unregister(name: string): void {
