@@ -16,7 +16,7 @@
 // tree is rebuilt as it was and an interrupted operation is finished, not
 // started over.
 
-import { BeamlineError, ErrorCodes } from '../errors.js';
+import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
 import type { Kernel, KProc } from '../kernel/kernel.js';
@@ -232,27 +232,63 @@ export class Supervision {
 
   async #restartOp(sup: Supervisor, child: Child): Promise<void> {
     if (sup.status !== 'running' || child.state !== 'restarting') return;
-    const { times, exceeded } = addRestart(sup.restarts, Date.now(), sup.spec.periodMs, sup.spec.intensity);
-    sup.restarts = times;
-    if (exceeded) {
-      this.#persist(sup);
-      await this.#shutdownOp(sup, 'shutdown', true);
-      return;
-    }
+    if (await this.#gaveUp(sup)) return;
     const index = sup.children.indexOf(child);
     const plan = STRATEGY[sup.spec.strategy](sup.children, index);
     const restartable = (c: Child) => c.spec.restart !== 'temporary' || c === child;
     sup.pending = plan.start.map((c) => [c.id, this.#runOf(c)]);
     this.#persist(sup);
     for (const c of plan.stop) await this.#terminate(sup, c, restartable(c));
+    const start: Child[] = [];
     for (const c of plan.start) {
-      if (!restartable(c)) {
-        sup.children = sup.children.filter((x) => x !== c);
-        if (c.pid !== null) this.#kernel.forget(c.pid);
+      if (restartable(c)) {
+        start.push(c);
         continue;
       }
+      sup.children = sup.children.filter((x) => x !== c);
+      if (c.pid !== null) this.#kernel.forget(c.pid);
+    }
+    this.#startPlanned(sup, start);
+  }
+
+  /** A restart that failed, tried again from the queue: it counts against intensity like any restart. */
+  async #retryOp(sup: Supervisor, children: Child[]): Promise<void> {
+    if (sup.status !== 'running') return;
+    if (await this.#gaveUp(sup)) return;
+    this.#startPlanned(sup, children.filter((c) => c.state === 'restarting'));
+  }
+
+  /** Count one restart; past the intensity the supervisor stops every child, then itself. */
+  async #gaveUp(sup: Supervisor): Promise<boolean> {
+    const { times, exceeded } = addRestart(sup.restarts, Date.now(), sup.spec.periodMs, sup.spec.intensity);
+    sup.restarts = times;
+    if (!exceeded) return false;
+    this.#persist(sup);
+    await this.#shutdownOp(sup, 'shutdown', true);
+    return true;
+  }
+
+  /**
+   * Start `children` again in order. As in OTP, a start that fails is not
+   * retried on the spot: the rest are queued as a new operation, so an exit
+   * or a shutdown that arrived meanwhile goes first, and the retry counts
+   * against intensity (a start that keeps failing ends the supervisor).
+   */
+  #startPlanned(sup: Supervisor, children: Child[]): void {
+    for (let i = 0; i < children.length; i++) {
       if (sup.status !== 'running') break;
-      this.#restartChild(sup, c);
+      const c = children[i]!;
+      try {
+        this.#restartChild(sup, c);
+      } catch (err) {
+        const left = children.slice(i);
+        for (const l of left) l.state = 'restarting';
+        sup.lastFailure = { id: c.id, pid: c.pid, reason: toErrorData(err, false) };
+        sup.pending = left.map((l) => [l.id, this.#runOf(l)]);
+        this.#persist(sup);
+        void sup.enqueue(() => this.#retryOp(sup, left));
+        return;
+      }
     }
     sup.pending = null;
     this.#persist(sup);
