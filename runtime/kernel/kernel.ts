@@ -530,7 +530,12 @@ export class Kernel {
       if (row === undefined) throw new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid });
       return exitInfoFromRow(pid, row.run, row.reason, row.result);
     }
-    if (proc.state === 'dead' && proc.lastExit !== null) return proc.lastExit;
+    if (proc.state === 'dead' && proc.lastExit !== null) {
+      // Held for a restart: the exit is known, but may not be durable yet.
+      const info = proc.lastExit;
+      await this.flush();
+      return info;
+    }
     return new Promise((resolve) => {
       const list = this.#exitWaiters.get(pid) ?? [];
       list.push(resolve);
