@@ -20,7 +20,7 @@ import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
 import type { Kernel, KProc } from '../kernel/kernel.js';
-import type { Store } from '../journal/store.js';
+import type { ProcessRow, Store } from '../journal/store.js';
 import type { Pid } from '../protocol.js';
 import { addRestart, isShutdown, RESTART, STRATEGY } from './policy.js';
 
@@ -423,7 +423,7 @@ export class Supervision {
       spec: sup.spec,
       parent: sup.parent?.pid ?? null,
       idInParent: sup.idInParent,
-      children: sup.children.map((c) => ({ id: c.id, pid: c.pid, spec: c.spec, state: c.state === 'terminating' ? 'running' : c.state })),
+      children: persistedChildren(sup),
       restarts: sup.restarts,
       status: sup.status,
       dynamic: sup.dynamic,
@@ -441,6 +441,16 @@ export class Supervision {
   recover(): void {
     const records = this.#kernel.store.supervisors().map((row) => ({ pid: row.pid, rec: decode(row.data) as SupRecord }));
     const pending: Array<() => void> = [];
+    // Running dynamic children are not in their supervisor's record (see
+    // persistedChildren): their process rows name them.
+    const dynamicRows = new Map<Pid, ProcessRow[]>();
+    for (const row of this.#kernel.store.liveProcesses()) {
+      if (row.sup === null) continue;
+      const owner = row.sup.slice(0, row.sup.indexOf('/'));
+      const list = dynamicRows.get(owner);
+      if (list === undefined) dynamicRows.set(owner, [row]);
+      else list.push(row);
+    }
     // Parents before children, so each nested supervisor finds its parent.
     const byPid = new Map(records.map((r) => [r.pid, r]));
     const build = (pid: Pid): Supervisor | null => {
@@ -455,6 +465,7 @@ export class Supervision {
       sup.dynamic = r.rec.dynamic;
       sup.pending = r.rec.pending;
       sup.children = r.rec.children.map((c) => ({ id: c.id, spec: c.spec, pid: c.pid, state: c.state, restartAfter: false, stopped: null }));
+      if (sup.spec.strategy === 'simple_one_for_one') sup.children = withRunningDynamic(sup, dynamicRows.get(pid) ?? []);
       this.#sups.set(pid, sup);
       if (parent !== null) {
         const name = parent.children.find((c) => c.pid === pid)?.spec.name;
@@ -537,6 +548,39 @@ export class Supervision {
 }
 
 export { isShutdown };
+
+/**
+ * The children a supervisor's record holds. A simple_one_for_one supervisor
+ * may have thousands of dynamic children, all alike: its record leaves the
+ * running ones out (their process rows say who they are), so a start or an
+ * exit writes a record of constant size instead of the whole list — n
+ * children would otherwise cost O(n²) journal bytes.
+ */
+function persistedChildren(sup: Supervisor): SupRecord['children'] {
+  const out: SupRecord['children'] = [];
+  for (const c of sup.children) {
+    const state = c.state === 'terminating' ? 'running' : c.state;
+    if (state === 'running' && sup.spec.strategy === 'simple_one_for_one') continue;
+    out.push({ id: c.id, pid: c.pid, spec: c.spec, state });
+  }
+  return out;
+}
+
+/** A simple_one_for_one supervisor's children after a restart of the node: its record's, plus the running ones from their process rows. */
+function withRunningDynamic(sup: Supervisor, rows: ProcessRow[]): Child[] {
+  const template = sup.spec.children[0] as WorkerChildSpec;
+  const known = new Set(sup.children.map((c) => c.pid));
+  const children = [...sup.children];
+  for (const row of rows) {
+    if (known.has(row.pid)) continue;
+    const id = row.sup!.slice(row.sup!.indexOf('/') + 1);
+    const spec: WorkerChildSpec = Object.freeze({ ...template, id, args: Object.freeze(decode(row.args) as unknown[]) });
+    children.push({ id, spec, pid: row.pid, state: 'running', restartAfter: false, stopped: null });
+  }
+  // In start order: the number after the template's id.
+  const order = (c: Child) => Number(c.id.slice(c.id.lastIndexOf('-') + 1));
+  return children.sort((a, b) => order(a) - order(b));
+}
 
 /** Follow escalations down to the worker exit that started them. */
 function deepest(sup: Supervisor): Failure | null {
