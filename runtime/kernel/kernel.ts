@@ -17,9 +17,8 @@
 import { BeamlineError, ErrorCodes, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { Batch } from '../journal/batch.js';
-import { JournalWriter } from '../journal/writer.js';
 import type { JournalEvent } from '../journal/events.js';
-import type { EffectRow, Store } from '../journal/store.js';
+import type { EffectRow, Store, StoreWriter } from '../journal/store.js';
 import {
   ID_STRIDE,
   KERNEL_ID_SLOT,
@@ -224,7 +223,7 @@ export class Kernel {
   #closing = false;
   #lastSweep = 0;
   #lastPrune = 0;
-  readonly #writer: JournalWriter;
+  readonly #writer: StoreWriter;
   #committing = false;
   #sentBatch = 0;
   #committedBatch = 0;
@@ -264,12 +263,12 @@ export class Kernel {
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
     this.#timers = new TimerService((due) => this.#timersFired(due));
-    this.#writer = new JournalWriter(this.store.path, this.store.durability);
+    this.#writer = this.store.writer();
     // Enough sockets per origin for thousands of processes waiting on one slow API at once.
     this.#http = new HttpClient({ connections: 2048 });
     this.#pool = new ThreadPool({
       threads: opts.threads,
-      journal: this.store.path,
+      journal: this.store.readerSpec(),
       natives: opts.natives,
       onWake: (slot) => this.#wake(slot),
       onLost: (slot, running) => this.#threadLost(slot, running),
