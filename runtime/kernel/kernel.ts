@@ -39,6 +39,7 @@ import { HttpClient, type ApiRequest } from './http-client.js';
 import { place } from './placement.js';
 import { ThreadPool } from './pool.js';
 import { TimerService } from './timers.js';
+import type { KernelPort, SupervisionHooks } from '../supervisor/port.js';
 
 export type ProcState = 'runnable' | 'running' | 'parked' | 'dead';
 
@@ -168,13 +169,6 @@ export interface KernelOptions {
   natives: string[];
   /** Where process log lines go (stderr under `runtime spawn`). */
   log: (pid: Pid, line: string) => void;
-  /**
-   * Supervision hook, called at every exit: 'keep' holds the dead process
-   * (pid, mailbox) for a restart the supervisor will make; 'drop' lets it go.
-   */
-  onExit?: (proc: KProc, reason: unknown) => 'keep' | 'drop';
-  /** Supervision hook: start a dynamic child of a simple_one_for_one supervisor (by pid or name). */
-  startChild?: (sup: string, args: unknown[]) => Pid;
   /** Eviction policy: may this parked process leave its thread's memory now? */
   evict: (proc: KProc, now: number) => boolean;
   /** Keep the history of what ended only this long (ms); pruned hourly. Unset: keep everything. */
@@ -230,6 +224,8 @@ export class Kernel {
   #idle: Array<() => void> = [];
   #fatal: Error | null = null;
   #onFatal: (err: Error) => void = () => {};
+  /** The supervision tree, once attached: told of every supervised exit. */
+  #supervision: SupervisionHooks | null = null;
   /** Addresses outside the process table that can receive a message (gateway replies). */
   readonly #ports = new Map<string, (msg: unknown) => void>();
   #nextPort = 1;
@@ -281,6 +277,28 @@ export class Kernel {
   /** Called with a fatal error (journal write failed): the node must stop. */
   onFatal(fn: (err: Error) => void): void {
     this.#onFatal = fn;
+  }
+
+  /** Attach the supervision: from now on it decides what happens to supervised exits. */
+  attach(supervision: SupervisionHooks): void {
+    this.#supervision = supervision;
+  }
+
+  /** The port a supervision talks to the kernel through (see supervisor/port.ts). */
+  supervisorPort(): KernelPort {
+    return {
+      newPid: () => this.allocatePid(),
+      startChild: (script, args, o) => this.spawn(script, args, { sup: o.ref, name: o.name, parent: o.parent }),
+      restartChild: (pid, name) => this.restart(pid, name),
+      signal: (pid, reason, from) => this.kill(pid, reason, from),
+      release: (pid) => this.forget(pid),
+      runOf: (pid) => {
+        const proc = this.#procs.get(pid);
+        return proc === undefined ? null : { run: proc.run, live: proc.state !== 'dead' };
+      },
+      persist: (pid, data) => this.record({ type: 'supervisor.state', pid, data }),
+      journal: this.store,
+    };
   }
 
   // ───────────────────────────── public API ─────────────────────────────
@@ -865,8 +883,8 @@ export class Kernel {
         let ok = true;
         let value: unknown;
         try {
-          if (this.#opts.startChild === undefined) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: this node runs no supervision tree');
-          value = this.#opts.startChild(eff.sup, decode(eff.args) as unknown[]);
+          if (this.#supervision === null) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: this node runs no supervision tree');
+          value = this.#supervision.startDynamic(eff.sup, decode(eff.args) as unknown[]);
         } catch (err) {
           ok = false;
           value = toErrorData(err, false);
@@ -1208,8 +1226,8 @@ export class Kernel {
         for (const w of waiters) w(info);
       });
     }
-    const keep = this.#opts.onExit?.(proc, reason) ?? 'drop';
-    if (keep === 'drop' && proc.state === 'dead') {
+    const decision = proc.sup === null || this.#supervision === null ? 'release' : this.#supervision.childExited({ pid: proc.pid, ref: proc.sup, reason });
+    if (decision === 'release' && proc.state === 'dead') {
       // Only a process that was ever sent a stored message can have mailbox rows.
       if (proc.stored) this.#events.push({ type: 'mail.dropped', pid: proc.pid });
       this.#procs.delete(proc.pid);
