@@ -53,8 +53,9 @@ export class Reports {
     for (const f of report.failed) {
       const proc = this.#table.get(f.pid);
       if (proc === undefined || proc.state === 'dead') continue;
-      this.#scheduler.evict(proc);
-      this.#scheduler.schedule(proc);
+      // The markers went out with the wake and were cleared here at dispatch: give them back.
+      const item = slice.items.find((i) => i.pid === f.pid && (i.op === 'wake' || i.op === 'start'));
+      this.#scheduler.wakeFailed(proc, item !== undefined && item.op !== 'drop' && item.op !== 'query' ? item.marks : []);
     }
     for (const pid of report.kept) {
       const proc = this.#table.get(pid);
