@@ -14,13 +14,7 @@ import { decodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
 import { openJournal } from './sqlite.js';
 import type { Durability } from './store.js';
-
-export interface BatchPart {
-  id: number;
-  part: number;
-  last: boolean;
-  batch: Uint8Array;
-}
+import type { BatchPart } from './writer.js';
 
 const { path, durability, keys } = workerData as { path: string; durability: Durability; keys: Keyring | null };
 const store = openJournal(path, { durability, lock: false, trusted: true, keys });

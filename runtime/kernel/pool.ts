@@ -13,13 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { MAX_THREADS } from '../protocol.js';
 import type { WorkerData } from '../executor/worker.js';
-import { keysFor } from '../journal/cipher.js';
+import type { ReaderSpec } from '../journal/store.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../executor/worker.js', import.meta.url));
 
 export interface PoolOptions {
   threads: number;
-  journal: string;
+  /** How worker threads open the journal (from the store). */
+  journal: ReaderSpec;
   natives: string[];
   /** A thread has work of its own between slices (a step() function finished). */
   onWake(slot: number): void;
@@ -44,7 +45,7 @@ export class ThreadPool {
     this.threads = opts.threads;
     const shared = new SharedArrayBuffer(8 * (MAX_THREADS + 1));
     this.#current = new Float64Array(shared);
-    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives, keys: keysFor(opts.journal) };
+    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives };
     this.#piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: opts.threads,
