@@ -184,7 +184,7 @@ export class Node {
       // one-line error). Stop them, then report.
       await kernel.close().catch(() => {});
       store.close();
-      if (err instanceof BeamlineError) throw err;
+      if (err instanceof BeamlineError && err.code !== ErrorCodes.JOURNAL_CORRUPT) throw err;
       // Recovery reads every live process, link and supervisor back: a row it
       // cannot make sense of is damage in the journal, said in one line.
       const e = err as Error;

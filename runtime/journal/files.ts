@@ -55,6 +55,10 @@ export function ensurePrivateFile(file: string, what: string, tighten: boolean):
     if (code === 'ELOOP') {
       throw new BeamlineError(ErrorCodes.FILE_UNSAFE, `${file}: the ${what} is a symbolic link; refusing to follow it (remove it, or pass another --db)`, { file });
     }
+    // A read-only file system, a full disk or a folder we may not write to is not damage.
+    if (code === 'EROFS' || code === 'ENOSPC' || code === 'EACCES' || code === 'EPERM' || code === 'EDQUOT') {
+      throw new BeamlineError(ErrorCodes.JOURNAL_UNWRITABLE, `${file}: cannot create the ${what}: ${code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : 'the file or its folder is read-only'} (${code}); nothing was written`, { file, cause: err });
+    }
     throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${file}: cannot open the ${what} (${code ?? (err as Error).message})`, { file, cause: err });
   }
   try {

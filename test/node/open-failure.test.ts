@@ -74,7 +74,7 @@ describe('opening a journal that cannot be used', () => {
   });
 
   it.skipIf(!canMount)('a full disk: BL_JOURNAL_UNWRITABLE in one line (needs root to mount a small tmpfs)', async () => {
-    const dir = mountTmpfs(512)!;
+    const dir = mountTmpfs(2048)!; // room for the set-up run's WAL before the disk is filled
     try {
       const db = path.join(dir, 'journal.db');
       await journal(db);
