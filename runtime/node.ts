@@ -137,8 +137,17 @@ export class Node {
       },
     });
     supervision = sup;
-    const recovered = kernel.recover();
-    sup.recover();
+    let recovered: number;
+    try {
+      recovered = kernel.recover();
+      sup.recover();
+    } catch (err) {
+      // A damaged journal found while rebuilding: the threads are running, so
+      // stop them, or the refusal would leave the process hanging.
+      await kernel.close().catch(() => {});
+      store.close();
+      throw err;
+    }
     return new Node(kernel, sup, recovered, fatal, rootExits);
   }
 

@@ -578,13 +578,14 @@ export class JournalReader {
 
   constructor(file: string) {
     this.#db = new Database(file, { readonly: true, fileMustExist: true });
-    this.#history = this.#db.prepare('SELECT row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
+    this.#history = this.#db.prepare('SELECT seq, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
     this.#mailbox = this.#db.prepare('SELECT id, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq');
     this.#args = this.#db.prepare('SELECT args FROM processes WHERE pid = ?');
   }
 
-  history(pid: Pid, run: number): Uint8Array[] {
-    return (this.#history.all(pid, run) as Array<{ row: Uint8Array }>).map((r) => r.row);
+  /** With each row's seq, so a row that does not decode can be named. */
+  history(pid: Pid, run: number): Array<{ seq: number; row: Uint8Array }> {
+    return this.#history.all(pid, run) as Array<{ seq: number; row: Uint8Array }>;
   }
 
   mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }> {

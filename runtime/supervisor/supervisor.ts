@@ -17,7 +17,7 @@
 // started over.
 
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { decode, encode } from '../journal/codec.js';
+import { decode, decodeStored, encode } from '../journal/codec.js';
 import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
 import type { Kernel, KProc } from '../kernel/kernel.js';
 import type { Store } from '../journal/store.js';
@@ -403,7 +403,7 @@ export class Supervision {
    * just carry on: no new runs, no restart storm.
    */
   recover(): void {
-    const records = this.#kernel.store.supervisors().map((row) => ({ pid: row.pid, rec: decode(row.data) as SupRecord }));
+    const records = this.#kernel.store.supervisors().map((row) => ({ pid: row.pid, rec: supRecord(row) }));
     const pending: Array<() => void> = [];
     // Parents before children, so each nested supervisor finds its parent.
     const byPid = new Map(records.map((r) => [r.pid, r]));
@@ -511,7 +511,7 @@ function deepest(sup: Supervisor): Failure | null {
 
 /** The tree as the journal has it, for `runtime tree` when no node runs. */
 export function viewFromJournal(store: Store): TreeView[] {
-  const records = new Map(store.supervisors().map((row) => [row.pid, decode(row.data) as SupRecord]));
+  const records = new Map(store.supervisors().map((row) => [row.pid, supRecord(row)]));
   const build = (pid: Pid, id: string): TreeView => {
     const rec = records.get(pid)!;
     return {
@@ -559,4 +559,29 @@ export function drawTree(views: TreeView[]): string {
     walk(v, '');
   }
   return lines.join('\n');
+}
+
+/**
+ * A supervisor's journaled record, or BL_JOURNAL_CORRUPT naming it: a damaged
+ * record must stop the boot with one line, not surface later as a TypeError
+ * deep in a rebuild.
+ */
+function supRecord(row: { pid: Pid; data: Uint8Array }): SupRecord {
+  const place = { what: 'supervisor record', pid: row.pid };
+  const rec = decodeStored<SupRecord>(row.data, place);
+  const ok =
+    typeof rec === 'object' &&
+    rec !== null &&
+    typeof rec.spec === 'object' &&
+    rec.spec !== null &&
+    Array.isArray(rec.children) &&
+    Array.isArray(rec.restarts) &&
+    typeof rec.status === 'string' &&
+    (rec.parent === null || typeof rec.parent === 'string');
+  if (!ok) {
+    throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `supervisor record of process ${row.pid} is damaged: it does not hold a supervisor's state; the tree cannot be rebuilt from it`, {
+      pid: row.pid,
+    });
+  }
+  return rec;
 }
