@@ -40,6 +40,12 @@ export const ErrorCodes = {
   STEP_FAILED: 'BL_STEP_FAILED',
   /** The node is closed or closing. */
   NODE_CLOSED: 'BL_NODE_CLOSED',
+  /**
+   * A file or directory the node trusts (its control socket, the socket's
+   * directory) belongs to another user or is open to others: refused, since
+   * whoever owns it could impersonate the node or read what is sent to it.
+   */
+  UNSAFE_PATH: 'BL_UNSAFE_PATH',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
 } as const;

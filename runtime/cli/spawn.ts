@@ -32,7 +32,12 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   // A node started by `runtime spawn` is a running node like any other:
   // `runtime ps|send|kill|query` reach it through its control socket.
   const control = new ControlServer(node);
-  await control.listen();
+  try {
+    await control.listen();
+  } catch (err) {
+    await node.close(); // the threads would keep the refusal from exiting
+    throw err;
+  }
   const stop = (signal: NodeJS.Signals) => {
     void node
       .close()

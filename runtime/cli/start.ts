@@ -42,6 +42,13 @@ export async function startCommand(argv: string[]): Promise<number> {
         finish(0);
       }
     });
+    // Before anything is announced: a SIGTERM sent as soon as the "started"
+    // line is read must stop the tree, not kill the process by default.
+    const stop = () => {
+      void node.supervision.shutdownAll().then(() => finish(0));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
     const { pid, resumed } = node.startTree(spec);
     if (http !== null) {
       gateway = new Gateway(node, { ...http, timeoutMs: intOption('http-timeout', values['http-timeout'], 1, 2 ** 31 - 1) });
@@ -51,11 +58,6 @@ export async function startCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       `runtime: node ${node.kernel.store.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
     );
-    const stop = () => {
-      void node.supervision.shutdownAll().then(() => finish(0));
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
     void node.fatal.then((err) => {
       process.stderr.write(`runtime: ${err.message}\n`);
       finish(3);
