@@ -419,6 +419,10 @@ export class Kernel {
   /** Start a process. The script must already be validated (see Node.spawn). */
   spawn(script: string, args: Uint8Array, opts: SpawnOptions = {}): Pid {
     this.#assertOpen();
+    return this.#spawn(script, args, opts);
+  }
+
+  #spawn(script: string, args: Uint8Array, opts: SpawnOptions): Pid {
     const pid = `${this.store.tag}.${this.#nextSerial++}`;
     this.#countersDirty = true;
     const now = Date.now();
@@ -1001,7 +1005,9 @@ export class Kernel {
       return;
     }
     // eff.args is a view into the whole report buffer: keep a copy of its own.
-    const pid = this.spawn(eff.script, Buffer.from(eff.args), {
+    // A report that lands while the node closes is committed like any other,
+    // so its children must exist too (they start on the next boot).
+    const pid = this.#spawn(eff.script, Buffer.from(eff.args), {
       parent: parent.pid,
       link: eff.link ? [parent.pid] : [],
       name: eff.name,
