@@ -301,6 +301,19 @@ describe('another local user cannot take the control socket', () => {
     expect(s.got()).toBe('');
   }, 120_000);
 
+  it("spawn refuses a socket someone else put in its place in one line, instead of hanging", async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const s = await squat(`${db}.sock`);
+    squatters.push(s);
+    const out = await cli(['spawn', '--db', db, '--threads', '1', path.join(ROOT, 'test', 'fixtures', 'stepper.js')], 60_000);
+    expect(out.hung).toBe(false);
+    expect(out.code).toBe(2);
+    oneLine(out, 'BL_UNSAFE_PATH');
+    expect(out.stdout).toBe('');
+    expect(s.got()).toBe('');
+  }, 120_000);
+
   it("clients refuse a socket that belongs to someone else: nothing is sent to it, no forged answer is taken", async () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
