@@ -380,7 +380,16 @@ async function runRounds(budgetMs: number): Promise<void> {
     }
     await drain();
     current[slot] = owner = 0;
-    const out = proc.endRound();
+    let out: RoundOut | null;
+    try {
+      out = proc.endRound();
+    } catch (err) {
+      // Same reason: a round that cannot be closed (its row not encodable)
+      // fails its process, not the slice.
+      live.delete(proc.pid);
+      report.rounds.push(exitNow(proc.pid, proc.run, toErrorData(err, false), err));
+      continue;
+    }
     if (out !== null) report.rounds.push(out);
     if (proc.state === 'exited') live.delete(proc.pid);
     else if (proc.hasWork) env.ready(proc);
