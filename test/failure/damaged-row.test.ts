@@ -128,6 +128,10 @@ describe('a journal row that does not decode', () => {
     expect(out.stderr).toContain(`seq ${target.seq}`);
     expect(out.stderr).toContain(counter);
     expect(out.stderr).not.toMatch(/internal error|is not iterable/);
+    // ps still lists every process, the damaged one marked.
+    const ps = await cli(['ps', '--db', db]);
+    expect(ps.code).toBe(0);
+    expect(ps.stdout.split('\n').find((l) => l.startsWith(`${counter} `))).toContain(`damaged row (seq ${target.seq})`);
   }, 120_000);
 
   it('a damaged supervisor record: start refuses with one line BL_JOURNAL_CORRUPT and exits; tree says the same', async () => {
