@@ -53,6 +53,12 @@ export const ErrorCodes = {
   NO_NODE: 'BL_NO_NODE',
   /** A listener (--http) cannot be bound: the address is in use or not allowed. */
   LISTEN_FAILED: 'BL_LISTEN_FAILED',
+  /**
+   * A file or directory the node trusts (its control socket, the socket's
+   * directory) belongs to another user or is open to others: refused, since
+   * whoever owns it could impersonate the node or read what is sent to it.
+   */
+  UNSAFE_PATH: 'BL_UNSAFE_PATH',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
   /** A ctx.secret(name) reference has no value (no BEAMLINE_SECRET_<NAME>, not in the --secrets file). */

@@ -287,6 +287,11 @@ export class Node {
   }
 
   /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
+  /** The current run of a process the node holds (live, or held for a restart). */
+  runOf(pid: Pid): number | undefined {
+    return this.kernel.process(pid)?.run;
+  }
+
   stateOf(pid: Pid): ProcState | undefined {
     return this.kernel.process(pid)?.state;
   }

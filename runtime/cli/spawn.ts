@@ -46,6 +46,12 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   // `runtime ps|send|kill|query` reach it through its control socket.
   const control = new ControlServer(node);
   let removePid = () => {};
+  try {
+    await control.listen();
+  } catch (err) {
+    await node.close(); // the threads would keep the refusal from exiting
+    throw err;
+  }
   const stop = (signal: NodeJS.Signals) => {
     removePid();
     void node
@@ -54,7 +60,6 @@ export async function spawnCommand(argv: string[]): Promise<number> {
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   try {
-    await control.listen();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const found = node.findRoot(script, args);

@@ -69,15 +69,17 @@ export async function startCommand(argv: string[]): Promise<number> {
         finish(0);
       }
     });
-    const { pid, resumed } = node.startTree(spec);
-    process.stderr.write(
-      `runtime: node ${node.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
-    );
+    // Before anything is announced: a SIGTERM sent as soon as the "started"
+    // line is read must stop the tree, not kill the process by default.
     const stop = () => {
       void node.supervision.shutdownAll().then(() => finish(0));
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    const { pid, resumed } = node.startTree(spec);
+    process.stderr.write(
+      `runtime: node ${node.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
+    );
     void node.fatal.then((err) => {
       process.stderr.write(`runtime: ${err.message}\n`);
       finish(3);

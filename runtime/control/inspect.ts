@@ -4,7 +4,7 @@
 
 import { format, formatDistanceStrict } from 'date-fns';
 import { isErrorData } from '../errors.js';
-import { decode } from '../journal/codec.js';
+import { decode, decodeRound } from '../journal/codec.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
 import type { ProcState } from '../kernel/kernel.js';
 import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
@@ -62,7 +62,13 @@ export function formatTable(rows: PsRow[]): string {
 
 function lastStep(row: HistoryRow | undefined): string {
   if (row === undefined) return '-';
-  const rec = decode(row.row) as RoundRecord;
+  let rec: RoundRecord;
+  try {
+    rec = decodeRound<RoundRecord>(row.row, { what: 'journal row', pid: '', seq: row.seq });
+  } catch {
+    // ps lists every process: one damaged row must not hide the others.
+    return `damaged row (seq ${row.seq})`;
+  }
   if (rec.x !== undefined) return `exit ${short(rec.x)}`;
   const cmd = rec.c.at(-1);
   if (cmd !== undefined) return `${cmd[0]} ${cmd[1]}${cmd[2] ? `(${cmd[2]})` : ''}`;
@@ -133,7 +139,7 @@ export function historyLines(store: Store, pidOrName: Pid): string[] | null {
       run = row.run;
       lines.push(`${t(row.at)}  ── run ${run} (restarted) ──`);
     }
-    const rec = decode(row.row) as RoundRecord;
+    const rec = decodeRound<RoundRecord>(row.row, { what: 'journal row', pid, seq: row.seq });
     const gap = row.at - last;
     last = row.at;
     const prefix = `${t(row.at)}  ${gap >= 1000 ? `+${formatDistanceStrict(0, gap)}` : `+${gap}ms`}`.padEnd(34);

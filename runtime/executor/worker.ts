@@ -18,8 +18,8 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { builtinNatives, createRegistry, type Registry } from '../../natives/registry.js';
 import type { NativeDef } from '../../natives/api.js';
-import { BeamlineError, ErrorCodes, toErrorData, type ErrorData } from '../errors.js';
-import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
+import { BeamlineError, ErrorCodes, isBeamlineError, toErrorData, type ErrorData } from '../errors.js';
+import { decode, decodeRound, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { openReader } from '../journal/reader.js';
 import type { ReaderSpec, StoreReader } from '../journal/store.js';
 import {
@@ -336,11 +336,19 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   }
   const proc = new Proc(env, { pid: item.pid, run: item.run, script: item.script, args, fn: script, ctx: makeCtx });
   if (item.cold) {
-    reader ??= openReader(data.journal);
-    const rounds = reader.history(item.pid, item.run).map((row) => decode(row) as RoundRecord);
-    const mailbox: MailMarker[] = reader
-      .mailbox(item.pid)
-      .map((m) => ({ m: 'mail', id: m.id, from: m.sender, kind: m.kind as 0 | 1, data: m.data }));
+    let rounds: RoundRecord[];
+    let mailbox: MailMarker[];
+    try {
+      reader ??= openReader(data.journal);
+      rounds = reader.history(item.pid, item.run).map(({ seq, row }) => decodeRound<RoundRecord>(row, { what: 'journal row', pid: item.pid, seq }));
+      mailbox = reader.mailbox(item.pid).map((m) => ({ m: 'mail', id: m.id, from: m.sender, kind: m.kind as 0 | 1, data: m.data }));
+    } catch (err) {
+      // A damaged row fails this process, named, and nothing else: thrown
+      // out of the slice it would fail the whole slice, which the kernel
+      // hands back and retries forever.
+      report.rounds.push(exitNow(item.pid, item.run, toErrorData(err, false), err));
+      return;
+    }
     proc.replay(rounds, mailbox);
   }
   proc.push(item.marks);
@@ -348,8 +356,11 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   env.ready(proc);
 }
 
-function exitNow(pid: Pid, run: number, reason: ErrorData): RoundOut {
-  return { pid, run, row: null, effects: [], settled: [], logs: [], exit: { reason, result: null, lastMessage: null } };
+function exitNow(pid: Pid, run: number, reason: ErrorData, damage?: unknown): RoundOut {
+  // A damaged journal is said on stderr (the process's log), not only in an
+  // exit reason a supervisor may act on quietly.
+  const logs = isBeamlineError(damage) && damage.code === ErrorCodes.JOURNAL_CORRUPT ? [`${damage.message} [${damage.code}]`] : [];
+  return { pid, run, row: null, effects: [], settled: [], logs, exit: { reason, result: null, lastMessage: null } };
 }
 
 async function runRounds(budgetMs: number): Promise<void> {
@@ -358,10 +369,30 @@ async function runRounds(budgetMs: number): Promise<void> {
     proc.queued = false;
     if (live.get(proc.pid) !== proc || !proc.hasWork) continue;
     current[slot] = owner = proc.serial;
-    proc.beginRound();
+    try {
+      proc.beginRound();
+    } catch (err) {
+      // Only what the journal or the kernel handed in can throw here (a
+      // recorded result that does not decode): the process fails, named;
+      // thrown out of the slice, it would fail every process on the thread
+      // and be retried forever.
+      current[slot] = owner = 0;
+      live.delete(proc.pid);
+      report.rounds.push(exitNow(proc.pid, proc.run, toErrorData(err, false), err));
+      continue;
+    }
     await drain();
     current[slot] = owner = 0;
-    const out = proc.endRound();
+    let out: RoundOut | null;
+    try {
+      out = proc.endRound();
+    } catch (err) {
+      // Same reason: a round that cannot be closed (its row not encodable)
+      // fails its process, not the slice.
+      live.delete(proc.pid);
+      report.rounds.push(exitNow(proc.pid, proc.run, toErrorData(err, false), err));
+      continue;
+    }
     if (out !== null) report.rounds.push(out);
     if (proc.state === 'exited') live.delete(proc.pid);
     else if (proc.hasWork) env.ready(proc);

@@ -10,12 +10,22 @@
 // kernel recognises, whose message is handed back here only once the send
 // that produced it is committed — the client never sees an answer the
 // journal could lose.
+//
+// 502 the target exited before it answered (the call watches its target for
+// its duration, like gen_server:call; the body names the exit reason).
+// 503 (with Retry-After) past the bound on requests in flight, per connection
+// or in all: a client that pipelines thousands of requests, or never reads
+// its answers, holds at most `maxInFlightPerConnection` of the node's work.
+// A request counts from its arrival until its answer is handed to the OS, so
+// answers a client does not read count too; once a connection's unread
+// answers pass the socket's buffer, Node stops reading from it.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { Node } from '../node.js';
+import { describeReason } from '../control/inspect.js';
 
 export interface GatewayOptions {
   host: string;
@@ -24,7 +34,30 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** Largest accepted request body (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Requests one connection may have in flight (unanswered, or answered but unread); more get 503 (default 32). */
+  maxInFlightPerConnection?: number;
+  /** Requests in flight over all connections; more get 503 (default 1024). */
+  maxInFlight?: number;
 }
+
+/** What the gateway holds right now, and the most it ever held (for tests and monitoring). */
+export interface GatewayStats {
+  inFlight: number;
+  peakInFlight: number;
+  /** The most one connection ever had in flight. */
+  peakPerConnection: number;
+  /** Requests accepted (not refused with 503) since start. */
+  accepted: number;
+  /** Requests refused with 503. */
+  refused: number;
+}
+
+interface Conn {
+  inFlight: number;
+}
+
+/** Seconds a 503 asks the client to wait. */
+const RETRY_AFTER_S = 1;
 
 const PREFIX = '/call/';
 
@@ -32,12 +65,66 @@ export class Gateway {
   readonly #node: Node;
   readonly #opts: Required<GatewayOptions>;
   readonly #server: http.Server;
+  readonly #conns = new WeakMap<object, Conn>();
+  readonly #stats: GatewayStats = { inFlight: 0, peakInFlight: 0, peakPerConnection: 0, accepted: 0, refused: 0 };
+  /** One exit watch per called pid, shared by every call waiting on it (see #watch). */
+  readonly #watches = new Map<string, { run: number; calls: Set<(reason: unknown) => void> }>();
 
   constructor(node: Node, opts: GatewayOptions) {
     this.#node = node;
-    this.#opts = { host: opts.host, port: opts.port, timeoutMs: opts.timeoutMs ?? 30_000, maxBodyBytes: opts.maxBodyBytes ?? 1 << 20 };
-    this.#server = http.createServer({ keepAlive: true }, (req, res) => this.#handle(req, res));
+    const perConn = opts.maxInFlightPerConnection ?? 32;
+    const total = opts.maxInFlight ?? 1024;
+    for (const [name, v] of [
+      ['maxInFlightPerConnection', perConn],
+      ['maxInFlight', total],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new BeamlineError(ErrorCodes.ARG_INVALID, `gateway: ${name} must be an integer >= 1 (got ${String(v)})`);
+    }
+    this.#opts = {
+      host: opts.host,
+      port: opts.port,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      maxBodyBytes: opts.maxBodyBytes ?? 1 << 20,
+      maxInFlightPerConnection: perConn,
+      maxInFlight: total,
+    };
+    this.#server = http.createServer({ keepAlive: true }, (req, res) => this.#admit(req, res));
     this.#server.keepAliveTimeout = 65_000;
+  }
+
+  get stats(): GatewayStats {
+    return { ...this.#stats };
+  }
+
+  /** Count the request until its answer is flushed (or its connection is gone); refuse it past a bound. */
+  #admit(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket;
+    let conn = this.#conns.get(socket);
+    if (conn === undefined) {
+      conn = { inFlight: 0 };
+      this.#conns.set(socket, conn);
+    }
+    const c = conn;
+    const stats = this.#stats;
+    const over = c.inFlight >= this.#opts.maxInFlightPerConnection || stats.inFlight >= this.#opts.maxInFlight;
+    // A refusal counts against its connection too: a client that never reads
+    // its 503s must not pile them up either.
+    c.inFlight++;
+    if (!over) stats.inFlight++;
+    stats.peakPerConnection = Math.max(stats.peakPerConnection, c.inFlight);
+    stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
+    res.once('close', () => {
+      c.inFlight--;
+      if (!over) stats.inFlight--;
+    });
+    if (over) {
+      stats.refused++;
+      res.setHeader('retry-after', String(RETRY_AFTER_S));
+      const which = c.inFlight > this.#opts.maxInFlightPerConnection ? `${this.#opts.maxInFlightPerConnection} on this connection` : `${this.#opts.maxInFlight} in all`;
+      return reply(res, 503, { error: `too many requests in flight (at most ${which}); retry after ${RETRY_AFTER_S} s` }, req);
+    }
+    stats.accepted++;
+    this.#handle(req, res);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -117,18 +204,29 @@ export class Gateway {
       done = true;
       clearTimeout(timer);
       node.closePort(port);
+      unwatch();
       reply(res, 200, answer, req);
     });
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
+      unwatch();
       node.closePort(port);
       reply(res, 504, { error: `no answer from ${target} within ${this.#opts.timeoutMs} ms` }, req);
     }, this.#opts.timeoutMs);
+    // The answer (committed first) wins over the exit that may follow it.
+    const unwatch = this.#watch(node.whereis(target) ?? target, (reason) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      node.closePort(port);
+      reply(res, 502, { error: `${target} exited before it answered: ${describeReason(reason)}`, reason }, req);
+    });
     res.on('close', () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      unwatch();
       node.closePort(port);
     });
     let delivered: boolean;
@@ -137,15 +235,50 @@ export class Gateway {
     } catch (err) {
       done = true;
       clearTimeout(timer);
+      unwatch();
       node.closePort(port);
       throw err;
     }
     if (!delivered) {
       done = true;
       clearTimeout(timer);
+      unwatch();
       node.closePort(port);
       reply(res, 404, { error: `no process ${target}` }, req);
     }
+  }
+
+  /**
+   * Call `fn` with the exit reason when the current run of `pid` ends.
+   * One kernel exit-wait per pid, shared by all its calls: a waiter cannot be
+   * taken back from the kernel, so one per call would pile up on a process
+   * that answers millions of calls and never exits. A process held dead for
+   * a supervisor restart is not watched: the call is for its next run.
+   */
+  #watch(pid: string, fn: (reason: unknown) => void): () => void {
+    const node = this.#node;
+    const state = node.stateOf(pid);
+    const run = node.runOf(pid);
+    if (state === undefined || state === 'dead' || run === undefined) return () => {};
+    let w = this.#watches.get(pid);
+    if (w !== undefined && w.run !== run) w = undefined; // a stale watch of an earlier run: its exit is past
+    if (w === undefined) {
+      const watch = { run, calls: new Set<(reason: unknown) => void>() };
+      w = watch;
+      this.#watches.set(pid, watch);
+      node.waitExit(pid).then(
+        (info) => {
+          if (this.#watches.get(pid) === watch) this.#watches.delete(pid);
+          for (const call of watch.calls) call(info.reason);
+        },
+        () => {
+          if (this.#watches.get(pid) === watch) this.#watches.delete(pid);
+        },
+      );
+    }
+    const calls = w.calls;
+    calls.add(fn);
+    return () => calls.delete(fn);
   }
 }
 

@@ -95,3 +95,61 @@ export function jsonNestsDeeperThan(text: string, max = MAX_NESTING): boolean {
   }
   return false;
 }
+
+/** Where a journaled value came from, for the error that names it. */
+export interface RowPlace {
+  /** e.g. `journal row`, `supervisor record`. */
+  what: string;
+  pid: string;
+  /** The row's `seq` in its table, when it has one. */
+  seq?: number;
+}
+
+function damaged(place: RowPlace, why: string, cause?: unknown): BeamlineError {
+  const at = place.seq === undefined ? '' : ` (seq ${place.seq})`;
+  return new BeamlineError(
+    ErrorCodes.JOURNAL_CORRUPT,
+    `${place.what}${at} of process ${place.pid} is damaged: ${why}; the process cannot be rebuilt from it`,
+    { pid: place.pid, ...(place.seq === undefined ? {} : { seq: place.seq }), cause },
+  );
+}
+
+/**
+ * Decode a value read back from the journal. A row that does not decode is
+ * damage (a torn write, a hand edit, a bad disk), never "nothing recorded":
+ * it becomes BL_JOURNAL_CORRUPT naming the process and the row, so the one
+ * process fails instead of replaying a shorter history or wedging a thread.
+ */
+export function decodeStored<T = unknown>(bytes: Uint8Array, place: RowPlace): T {
+  try {
+    return durable.unpack(bytes) as T;
+  } catch (err) {
+    throw damaged(place, `it does not decode (${err instanceof Error ? err.message : String(err)})`, err);
+  }
+}
+
+/**
+ * Decode one journal row (a RoundRecord: `{r: [[step, ok, value]...], c:
+ * [[step, native, key, ...]...], l?, x?}`), checking its shape: msgpack of
+ * one stray byte decodes to a number or `undefined`, and replaying that as a
+ * round would fail with a TypeError far from the cause, or not at all.
+ */
+export function decodeRound<T = unknown>(bytes: Uint8Array, place: RowPlace): T {
+  const rec = decodeStored<Record<string, unknown>>(bytes, place);
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw damaged(place, `it holds ${describeValue(rec)}, not a round record`);
+  const { r, c, l } = rec;
+  if (!Array.isArray(r) || !r.every((x) => Array.isArray(x) && typeof x[0] === 'number' && typeof x[1] === 'boolean')) {
+    throw damaged(place, 'its resolutions (r) are not a list of [step, ok, value]');
+  }
+  if (!Array.isArray(c) || !c.every((x) => Array.isArray(x) && typeof x[0] === 'number' && typeof x[1] === 'string')) {
+    throw damaged(place, 'its commands (c) are not a list of [step, native, ...]');
+  }
+  if (l !== undefined && !(Array.isArray(l) && l.every((x) => typeof x === 'string'))) throw damaged(place, 'its log lines (l) are not a list of strings');
+  return rec as T;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}

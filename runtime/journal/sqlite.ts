@@ -692,13 +692,14 @@ export class JournalReader implements StoreReader {
   constructor(file: string, keys: Keyring | null = null) {
     this.#cipher = keys === null ? null : new Cipher(keys);
     this.#db = new Database(file, { readonly: true, fileMustExist: true });
-    this.#history = this.#db.prepare('SELECT row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
+    this.#history = this.#db.prepare('SELECT seq, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
     this.#mailbox = this.#db.prepare('SELECT id, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq');
     this.#args = this.#db.prepare('SELECT args FROM processes WHERE pid = ?');
   }
 
-  history(pid: Pid, run: number): Uint8Array[] {
-    return (this.#history.all(pid, run) as Array<{ row: Uint8Array }>).map((r) => this.#open(r.row, 'row'));
+  /** With each row's seq, so a row that does not decode can be named. */
+  history(pid: Pid, run: number): Array<{ seq: number; row: Uint8Array }> {
+    return (this.#history.all(pid, run) as Array<{ seq: number; row: Uint8Array }>).map((r) => ({ seq: r.seq, row: this.#open(r.row, 'row') }));
   }
 
   mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }> {

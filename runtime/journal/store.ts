@@ -71,8 +71,8 @@ export type ReaderSpec = { kind: 'sqlite'; path: string; keys: Keyring | null };
 
 /** What a worker thread reads to rebuild a process. */
 export interface StoreReader {
-  /** The run's journal rows, in order. */
-  history(pid: Pid, run: number): Uint8Array[];
+  /** The run's journal rows, in order, each with its seq (so a row that does not decode can be named). */
+  history(pid: Pid, run: number): Array<{ seq: number; row: Uint8Array }>;
   /** Unconsumed mailbox entries, in arrival order. */
   mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }>;
   /** The arguments the process was (last) started with; null when it is not in the journal. */

@@ -139,7 +139,7 @@ export class Kernel {
       relations,
       // eff.args is a view into the whole report buffer: the child keeps a copy of its own.
       spawn: (parent, eff) => {
-        const pid = this.spawn(eff.script, Buffer.from(eff.args), { parent: parent.pid, link: eff.link ? [parent.pid] : [], name: eff.name, near: parent.slot ?? -1 });
+        const pid = this.#spawn(eff.script, Buffer.from(eff.args), { parent: parent.pid, link: eff.link ? [parent.pid] : [], name: eff.name, near: parent.slot ?? -1 });
         if (eff.monitor) relations.monitor(parent, `${parent.pid}#${eff.step}`, table.get(pid)!);
         return pid;
       },
@@ -294,6 +294,16 @@ export class Kernel {
   /** Start a process. The script must already be validated (see Node.spawn). A taken name is refused here, before anything starts. */
   spawn(script: string, args: Uint8Array, opts: SpawnOptions = {}): Pid {
     this.#assertOpen();
+    return this.#spawn(script, args, opts);
+  }
+
+  /**
+   * The spawn itself. A parent's spawn arrives in its slice report and is
+   * committed with it even while the node closes (the report is already
+   * accepted): refusing it there threw out of the report handler and killed
+   * the node; the child starts on the next boot.
+   */
+  #spawn(script: string, args: Uint8Array, opts: SpawnOptions): Pid {
     if (opts.name) this.#relations.assertNameFree(opts.name, 'spawn');
     const pid = makePid(this.store.tag, this.#commit.serial());
     const now = Date.now();

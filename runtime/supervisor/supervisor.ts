@@ -19,7 +19,7 @@
 // started over.
 
 import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
-import { decode, encode } from '../journal/codec.js';
+import { decode, decodeStored, encode } from '../journal/codec.js';
 import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
 import type { ChildExit, ExitDecision, KernelPort, StoredTree, SupervisionHooks } from './port.js';
 import type { Pid } from '../protocol.js';
@@ -443,7 +443,7 @@ export class Supervision implements SupervisionHooks {
    * just carry on: no new runs, no restart storm.
    */
   recover(): void {
-    const records = this.#kernel.journal.supervisors().map((row) => ({ pid: row.pid, rec: decode(row.data) as SupRecord }));
+    const records = this.#kernel.journal.supervisors().map((row) => ({ pid: row.pid, rec: supRecord(row) }));
     const pending: Array<() => void> = [];
     // Running dynamic children are not in their supervisor's record (see
     // persistedChildren): their process rows name them.
@@ -596,7 +596,7 @@ function deepest(sup: Supervisor): Failure | null {
 
 /** The tree as the journal has it, for `runtime tree` when no node runs. */
 export function viewFromJournal(store: StoredTree): TreeView[] {
-  const records = new Map(store.supervisors().map((row) => [row.pid, decode(row.data) as SupRecord]));
+  const records = new Map(store.supervisors().map((row) => [row.pid, supRecord(row)]));
   const build = (pid: Pid, id: string): TreeView => {
     const rec = records.get(pid)!;
     return {
@@ -644,4 +644,29 @@ export function drawTree(views: TreeView[]): string {
     walk(v, '');
   }
   return lines.join('\n');
+}
+
+/**
+ * A supervisor's journaled record, or BL_JOURNAL_CORRUPT naming it: a damaged
+ * record must stop the boot with one line, not surface later as a TypeError
+ * deep in a rebuild.
+ */
+function supRecord(row: { pid: Pid; data: Uint8Array }): SupRecord {
+  const place = { what: 'supervisor record', pid: row.pid };
+  const rec = decodeStored<SupRecord>(row.data, place);
+  const ok =
+    typeof rec === 'object' &&
+    rec !== null &&
+    typeof rec.spec === 'object' &&
+    rec.spec !== null &&
+    Array.isArray(rec.children) &&
+    Array.isArray(rec.restarts) &&
+    typeof rec.status === 'string' &&
+    (rec.parent === null || typeof rec.parent === 'string');
+  if (!ok) {
+    throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `supervisor record of process ${row.pid} is damaged: it does not hold a supervisor's state; the tree cannot be rebuilt from it`, {
+      pid: row.pid,
+    });
+  }
+  return rec;
 }
