@@ -42,6 +42,8 @@ export const ErrorCodes = {
   NODE_CLOSED: 'BL_NODE_CLOSED',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
+  /** A live-view action (send, kill) came without the view's token, or from a host the view does not serve. */
+  UI_FORBIDDEN: 'BL_UI_FORBIDDEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

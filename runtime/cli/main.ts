@@ -16,6 +16,7 @@ const USAGE = `usage: runtime <command> [options]
 
 node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
               --retain DURATION (prune history older than this, hourly)
+              --ui HOST:PORT (live view and /metrics; 127.0.0.1 when HOST is left out)  --ui-token TOKEN (for actions)
 
 commands:
   spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);

@@ -13,12 +13,15 @@ import { BeamlineError, ErrorCodes } from '../errors.js';
 import type { ExitInfo } from '../kernel/kernel.js';
 import { DEFAULT_DB, Node } from '../node.js';
 import { nodeOptions, nodeOptionsFrom, parseCommand, scriptArgs, UsageError } from './args.js';
+import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
+import type { UiServer } from '../ui/server.js';
 
 export async function spawnCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, nodeOptions);
+  const { values, rest } = parseCommand(argv, { ...nodeOptions, ...uiOptions });
   const [script, ...raw] = rest;
   if (script === undefined) throw new UsageError('spawn: missing SCRIPT; usage: runtime spawn [options] SCRIPT [ARGS...]');
   const options = nodeOptionsFrom(values);
+  const uiSpec = uiSpecFrom(values);
   const args = scriptArgs(raw);
   const db = options.db ?? DEFAULT_DB;
   let node: Node;
@@ -33,15 +36,17 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   // `runtime ps|send|kill|query` reach it through its control socket.
   const control = new ControlServer(node);
   await control.listen();
+  let ui: UiServer | null = null;
   const stop = (signal: NodeJS.Signals) => {
-    void node
-      .close()
+    void (ui?.close() ?? Promise.resolve())
+      .then(() => node.close())
       .then(() => control.close())
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
+    if (uiSpec !== null) ui = await startUi(node, uiSpec);
     const pid = node.findRoot(script, args) ?? (await node.spawn(script, args, { root: true }));
     const exit = await Promise.race([
       node.waitExit(pid),
@@ -53,6 +58,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    await ui?.close();
     await node.close();
     await control.close();
   }

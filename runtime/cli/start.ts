@@ -11,6 +11,8 @@ import { ControlServer } from '../control/socket.js';
 import { Gateway } from '../gateway/http.js';
 import { Node } from '../node.js';
 import { intOption, nodeOptions, nodeOptionsFrom, parseAnywhere, UsageError } from './args.js';
+import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
+import type { UiServer } from '../ui/server.js';
 
 export async function startCommand(argv: string[]): Promise<number> {
   // Unlike spawn, nothing after the tree file belongs to a script: options may
@@ -19,16 +21,19 @@ export async function startCommand(argv: string[]): Promise<number> {
     ...nodeOptions,
     http: { type: 'string' },
     'http-timeout': { type: 'string' },
+    ...uiOptions,
   });
   const [treeFile, ...extra] = rest;
   if (treeFile === undefined) throw new UsageError('start: missing TREE; usage: runtime start [options] TREE.yaml [--http HOST:PORT]');
   if (extra.length > 0) throw new UsageError(`start: unexpected arguments: ${extra.join(' ')}; usage: runtime start [options] TREE.yaml`);
   const http = values.http === undefined ? null : parseHostPort(values.http as string);
   const options = nodeOptionsFrom(values);
+  const uiSpec = uiSpecFrom(values);
   const spec = parseTreeFile(treeFile);
   const node = await Node.open(options);
   const control = new ControlServer(node);
   let gateway: Gateway | null = null;
+  let ui: UiServer | null = null;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   try {
@@ -48,6 +53,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       const addr = await gateway.listen();
       process.stderr.write(`runtime: http gateway on http://${addr.address}:${addr.port}\n`);
     }
+    if (uiSpec !== null) ui = await startUi(node, uiSpec);
     process.stderr.write(
       `runtime: node ${node.kernel.store.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
     );
@@ -65,6 +71,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     // The node commits what is pending before it closes, which answers the
     // control requests waiting for that commit; only then close their sockets.
     await gateway?.close();
+    await ui?.close();
     await node.close();
     await control.close();
   }

@@ -17,7 +17,7 @@
 import { BeamlineError, ErrorCodes, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { Batch } from '../journal/batch.js';
-import { JournalWriter } from '../journal/writer.js';
+import { JournalWriter, type CommitStats } from '../journal/writer.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { EffectRow, Store } from '../journal/store.js';
 import {
@@ -149,6 +149,12 @@ export interface KernelStats {
   threads: Array<{ heap: number; live: number }>;
 }
 
+export interface KernelCounters {
+  wakes: number;
+  journal: CommitStats;
+  slices: Array<{ slices: number; ms: number }>;
+}
+
 export interface ExitInfo {
   pid: Pid;
   run: number;
@@ -226,6 +232,8 @@ export class Kernel {
   #committing = false;
   #sentBatch = 0;
   #committedBatch = 0;
+  /** Wake markers queued since boot (read by the live view and /metrics). */
+  #wakes = 0;
   #idle: Array<() => void> = [];
   #fatal: Error | null = null;
   #onFatal: (err: Error) => void = () => {};
@@ -596,6 +604,11 @@ export class Kernel {
     };
   }
 
+  /** Running totals since boot, O(threads) to read: wakes, what the journal writer committed, slice time per thread. */
+  counters(): KernelCounters {
+    return { wakes: this.#wakes, journal: this.#writer.stats(), slices: this.#pool.sliceStats() };
+  }
+
   // ───────────────────────────── dispatch ─────────────────────────────
 
   #requestPump(): void {
@@ -721,6 +734,7 @@ export class Kernel {
 
   #mark(proc: KProc, marker: Marker): void {
     if (proc.state === 'dead') return;
+    this.#wakes++;
     proc.marks.push(marker);
     this.#schedule(proc);
     this.#requestPump();
