@@ -182,7 +182,7 @@ function TreeNode({ node }) {
   }
   return html`<li class="sup" data-sup=${node.id}>
     <span class="tog" onClick=${() => setOpen(!open)}>${open ? '▾' : '▸'}</span><b>${node.id}</b>
-    ${' '}<a href=${`#/process/${encodeURIComponent(node.pid)}`}>${node.pid}</a> <span class="note">${node.strategy} · ${node.status} · restarts ${node.restarts} · ${node.children.length} children</span>
+    ${' '}<span class="note">${node.pid} · ${node.strategy} · ${node.status} · restarts ${node.restarts} · ${node.children.length} children</span>
     ${open && html`<ul>${node.children.map((c) => html`<${TreeNode} key=${c.id} node=${c} />`)}</ul>`}
   </li>`;
 }
