@@ -180,7 +180,9 @@ export function processList(node: Node): ProcessListRow[] {
   // Spawned since the last commit: in the kernel, not yet in the journal.
   for (const proc of kernel.processes()) {
     if (seen.has(proc.pid)) continue;
-    const row = store.process(proc.pid);
+    // Not live in the journal: spawned since the last commit (nothing more
+    // to read), or dead and held for a restart (its row has the count).
+    const row = proc.state === 'dead' ? store.process(proc.pid) : undefined;
     rows.push({
       pid: proc.pid,
       name: (names.get(proc.pid) ?? []).join(',') || '-',

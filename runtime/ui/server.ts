@@ -103,7 +103,8 @@ export class UiServer {
     this.#tokenHash = createHash('sha256').update(this.token).digest();
     this.#metrics = new Metrics(node);
     this.#sampler = new Sampler(node);
-    this.#list = new Throttled(() => processList(node));
+    // Half the view's 2 % budget for the one view that grows with the node.
+    this.#list = new Throttled(() => processList(node), { share: 0.01 });
     this.#server = http.createServer((req, res) => {
       this.#handle(req, res).catch((err) => this.#fail(res, err));
     });
