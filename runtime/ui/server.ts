@@ -89,6 +89,7 @@ export class UiServer {
   readonly #clients = new Set<http.ServerResponse>();
   #ticker: NodeJS.Timeout | null = null;
   #latest: Overview | null = null;
+  readonly #pages = new Map<string, Throttled<unknown>>();
   #hosts: Set<string> | null = null;
   /** Milliseconds spent building views since start (the view's own cost, reported with the overview). */
   #costMs = 0;
@@ -104,7 +105,7 @@ export class UiServer {
     this.#metrics = new Metrics(node);
     this.#sampler = new Sampler(node);
     // Half the view's 2 % budget for the one view that grows with the node.
-    this.#list = new Throttled(() => processList(node), { share: 0.01 });
+    this.#list = new Throttled(() => processList(node), { minMs: 900, share: 0.01 });
     this.#server = http.createServer((req, res) => {
       this.#handle(req, res).catch((err) => this.#fail(res, err));
     });
@@ -178,7 +179,7 @@ export class UiServer {
       case 'overview':
         return this.#json(res, 200, this.#latest ?? this.#timed(() => this.#sampler.sample()));
       case 'processes':
-        return this.#json(res, 200, this.#timed(() => processPage(this.#node, this.#list.get(), processQuery(url.searchParams))));
+        return this.#json(res, 200, this.#page(url.searchParams));
       case 'tree':
         return this.#json(res, 200, this.#timed(() => treeWithRestarts(this.#node)));
       case 'events':
@@ -231,8 +232,10 @@ export class UiServer {
 
   /** One push to every connected page: the overview (the page refetches what else it shows). */
   #tick(): void {
-    this.#latest = this.#timed(() => this.#sampler.sample());
-    const frame = `event: overview\ndata: ${JSON.stringify(this.#latest)}\n\n`;
+    const frame = this.#timed(() => {
+      this.#latest = this.#sampler.sample();
+      return `event: overview\ndata: ${JSON.stringify(this.#latest)}\n\n`;
+    });
     for (const c of this.#clients) {
       if (c.writableLength > MAX_BACKLOG) {
         c.destroy();
@@ -241,6 +244,22 @@ export class UiServer {
       }
       c.write(frame);
     }
+  }
+
+  /**
+   * One page of the table. Several pages (tabs) asking for the same page on
+   * the same push share one answer, paced like the listing it is cut from.
+   */
+  #page(params: URLSearchParams): unknown {
+    const q = processQuery(params);
+    const key = JSON.stringify(q);
+    let page = this.#pages.get(key);
+    if (page === undefined) {
+      if (this.#pages.size >= 32) this.#pages.clear();
+      page = new Throttled(() => processPage(this.#node, this.#list.get(), q), { minMs: 900, share: 0.005 });
+      this.#pages.set(key, page);
+    }
+    return this.#timed(() => page.get());
   }
 
   #timed<T>(fn: () => T): T {
@@ -280,6 +299,7 @@ export class UiServer {
     // Answer once the action is durable, as `runtime send|kill` does.
     await new Promise<void>((resolve) => kernel.afterCommit(resolve));
     this.#list.invalidate();
+    this.#pages.clear();
     return this.#json(res, 200, { ok: true });
   }
 
@@ -304,7 +324,7 @@ export class UiServer {
 
   #json(res: http.ServerResponse, status: number, body: unknown): void {
     res.setHeader('cache-control', 'no-store');
-    this.#send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
+    this.#send(res, status, this.#timed(() => JSON.stringify(body)), 'application/json; charset=utf-8');
   }
 
   #send(res: http.ServerResponse, status: number, body: string | Buffer, type: string): void {

@@ -99,7 +99,9 @@ describe('the live view in Chromium', () => {
   });
 
   it('opens a process and follows its timeline as it sleeps and wakes', async () => {
-    await page.$eval('#f-name', (e) => ((e as HTMLInputElement).value = ''));
+    // Clear the filter as a person would (select all, delete), then type.
+    await page.click('#f-name', { count: 3 });
+    await page.keyboard.press('Backspace');
     await page.type('#f-name', 'ticker');
     await page.waitForFunction(() => document.querySelectorAll('#ps tbody tr').length === 1, WAIT);
     await page.click('#ps tbody tr td a');

@@ -300,3 +300,23 @@ describe('runtime start --ui', () => {
     expect(badErr.trim()).toBe('runtime: --ui: expected HOST:PORT or PORT, e.g. 127.0.0.1:4000 (got nope)');
   });
 });
+
+describe('runtime spawn --ui', () => {
+  it('serves the view for the length of the run', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const child = spawn(process.execPath, [CLI, 'spawn', '--db', db, '--threads', '1', '--ui', '127.0.0.1:0', '--ui-token', TOKEN, path.join(FIXTURES, 'ui', 'ticker.js'), '200'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const url = new URL((await until(() => /live view on (http:\/\/\S+)/.exec(err)?.[1], 30_000, 'the live view line'))!);
+    expect(url.searchParams.get('token')).toBe(TOKEN);
+    const page = (await until(async () => {
+      const p = (await (await fetch(`${url.origin}/api/processes?script=ticker`)).json()) as Page;
+      return p.total === 1 ? p : null;
+    }, 10_000, 'the root process'))!;
+    expect(page.rows[0]!.script).toMatch(/ticker\.js$/);
+    child.kill('SIGTERM');
+    expect(await new Promise((r) => child.on('exit', r))).toBe(143);
+  });
+});
