@@ -68,6 +68,12 @@ export interface Store {
   /** Live processes started by `runtime spawn` (candidates for resuming). */
   liveRoots(): ProcessRow[];
   process(pid: Pid): ProcessRow | undefined;
+  /**
+   * Live processes in brief: what a monitoring listing needs (the live
+   * view's process table), without reading every row's blobs. Optional: a
+   * listing without it shows restart counts for the rows it reads one by one.
+   */
+  liveSummaries?(): Array<{ pid: Pid; restarts: number; spawnedAt: number }>;
   processes(limit?: number): ProcessRow[];
   history(pid: Pid, run?: number): HistoryRow[];
   mailbox(pid: Pid): MailRow[];

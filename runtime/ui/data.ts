@@ -7,7 +7,7 @@
 import { isErrorData } from '../errors.js';
 import { describeReason } from '../control/inspect.js';
 import { decode } from '../journal/codec.js';
-import type { EffectRow, ProcessRow } from '../journal/store.js';
+import type { EffectRow } from '../journal/store.js';
 import type { Node, NodeStats } from '../node.js';
 import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
 
@@ -151,8 +151,9 @@ export interface ProcessQuery {
 
 /**
  * Every process the node holds (live, and dead ones a supervisor keeps for a
- * restart), one row each. A full pass over the store's live rows: callers
- * cache it (see Throttled) instead of building it per request.
+ * restart), one row each, from the kernel's table (state, script, run) and
+ * the journal's brief of live rows (restarts, spawn time). 100,000
+ * processes take a few hundred milliseconds: callers cache it (Throttled).
  */
 export function processList(node: Node): ProcessListRow[] {
   const kernel = node.kernel;
@@ -160,38 +161,24 @@ export function processList(node: Node): ProcessListRow[] {
   const names = new Map<Pid, string[]>();
   for (const [name, pid] of kernel.names()) names.set(pid, [...(names.get(pid) ?? []), name]);
   const mailbox = store.mailboxCounts();
+  const brief = new Map<Pid, { restarts: number; spawnedAt: number }>();
+  for (const s of store.liveSummaries?.() ?? []) brief.set(s.pid, s);
   const cwd = process.cwd();
-  const seen = new Set<Pid>();
   const rows: ProcessListRow[] = [];
-  const add = (row: ProcessRow | undefined, pid: Pid, state: string) => {
-    seen.add(pid);
-    rows.push({
-      pid,
-      name: (names.get(pid) ?? []).join(',') || '-',
-      script: row === undefined ? '?' : shortScript(row.script, cwd),
-      state,
-      run: row?.run ?? 0,
-      restarts: row?.restarts ?? 0,
-      mailbox: mailbox.get(pid) ?? 0,
-      spawnedAt: row?.spawnedAt ?? 0,
-    });
-  };
-  for (const row of store.liveProcesses()) add(row, row.pid, kernel.process(row.pid)?.state ?? 'parked');
-  // Spawned since the last commit: in the kernel, not yet in the journal.
   for (const proc of kernel.processes()) {
-    if (seen.has(proc.pid)) continue;
     // Not live in the journal: spawned since the last commit (nothing more
     // to read), or dead and held for a restart (its row has the count).
-    const row = proc.state === 'dead' ? store.process(proc.pid) : undefined;
+    const b = brief.get(proc.pid) ?? (proc.state === 'dead' ? store.process(proc.pid) : undefined);
+    const n = names.get(proc.pid);
     rows.push({
       pid: proc.pid,
-      name: (names.get(proc.pid) ?? []).join(',') || '-',
+      name: n === undefined ? '-' : n.join(','),
       script: shortScript(proc.script, cwd),
       state: proc.state,
       run: proc.run,
-      restarts: row?.restarts ?? 0,
+      restarts: b?.restarts ?? 0,
       mailbox: mailbox.get(proc.pid) ?? 0,
-      spawnedAt: row?.spawnedAt ?? proc.lastActive,
+      spawnedAt: b?.spawnedAt ?? proc.lastActive,
     });
   }
   return rows;
@@ -217,7 +204,13 @@ export function processPage(node: Node, rows: ProcessListRow[], q: ProcessQuery,
     all: rows.length,
     offset,
     limit,
-    rows: hits.slice(offset, offset + limit).map((r) => ({ ...r, lastStep: lastStep(store.lastRound(r.pid, r.run)?.row), age: now - r.spawnedAt })),
+    rows: hits.slice(offset, offset + limit).map((r) => {
+      // The shown rows read their journal row: exact even where the listing is a cached second old.
+      const row = store.process(r.pid);
+      const restarts = row?.restarts ?? r.restarts;
+      const spawnedAt = row?.spawnedAt ?? r.spawnedAt;
+      return { ...r, restarts, spawnedAt, lastStep: lastStep(store.lastRound(r.pid, row?.run ?? r.run)?.row), age: now - spawnedAt };
+    }),
   };
 }
 
