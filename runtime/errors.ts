@@ -69,6 +69,8 @@ export const ErrorCodes = {
   JOURNAL_KEY: 'BL_JOURNAL_KEY',
   /** A file beamline must trust (journal, lock, secrets or key file) is another user's, or readable by others. */
   FILE_UNSAFE: 'BL_FILE_UNSAFE',
+  /** A live-view action (send, kill) came without the view's token, or from a host the view does not serve. */
+  UI_FORBIDDEN: 'BL_UI_FORBIDDEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -79,6 +79,26 @@ export interface SpawnRootOptions {
   name?: string;
 }
 
+/** See Node.stats(). Totals count since this node booted. */
+export interface NodeStats {
+  at: number;
+  /** Processes in the kernel's table by state ('dead': held for a supervisor restart). */
+  states: Record<ProcState, number>;
+  /** Processes spawned / exited, as committed to the journal. */
+  spawned: number;
+  exited: number;
+  /** Wake markers the kernel queued (timer fired, message delivered across threads, call answered, ...). */
+  wakes: number;
+  commits: number;
+  committedEvents: number;
+  /** Latencies (ms) of the most recent commits (up to 1,024), oldest first. */
+  commitLatencies: number[];
+  timers: number;
+  threads: Array<{ slices: number; sliceMs: number; heap: number; live: number }>;
+  rss: number;
+  heapUsed: number;
+}
+
 /** How a supervision tree's root ended. */
 export interface RootExit {
   pid: Pid;
@@ -331,6 +351,35 @@ export class Node {
   /** Resolves once the exit is committed. */
   waitExit(pid: Pid): Promise<ExitInfo> {
     return this.kernel.waitExit(pid);
+  }
+
+  /**
+   * A read-only snapshot for monitoring (the live view, /metrics): processes
+   * by state, running totals since boot (spawned, exited, wakes, journal
+   * commits and their events), recent commit latencies, slice time per
+   * thread, memory. Costs one pass over the process table; call it at a
+   * monitoring pace, not per event.
+   */
+  stats(): NodeStats {
+    const states: Record<ProcState, number> = { runnable: 0, running: 0, parked: 0, dead: 0 };
+    for (const proc of this.kernel.processes()) states[proc.state]++;
+    const k = this.kernel.stats();
+    const c = this.kernel.counters();
+    const mem = process.memoryUsage();
+    return {
+      at: Date.now(),
+      states,
+      spawned: c.journal.spawned,
+      exited: c.journal.exited,
+      wakes: c.wakes,
+      commits: c.journal.commits,
+      committedEvents: c.journal.events,
+      commitLatencies: c.journal.latencies,
+      timers: k.timers,
+      threads: c.slices.map((s, i) => ({ slices: s.slices, sliceMs: s.ms, heap: k.threads[i]?.heap ?? 0, live: k.threads[i]?.live ?? 0 })),
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+    };
   }
 
   async close(): Promise<void> {

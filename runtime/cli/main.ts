@@ -37,7 +37,9 @@ const NODE_OPTIONS = `node options:
   --pid-file FILE        write this node's OS pid to FILE once it runs (removed at exit): kill it by pid
   --journal-key FILE     encrypt payloads at rest, AES-256-GCM (or BEAMLINE_JOURNAL_KEY); the inspecting commands take it too
   --secrets FILE         owner-only NAME=value lines: values of ctx.secret (else BEAMLINE_SECRET_<NAME>)
-  --redact-headers LIST  credential headers never journaled in clear, besides authorization, cookie, x-api-key, ...`;
+  --redact-headers LIST  credential headers never journaled in clear, besides authorization, cookie, x-api-key, ...
+  --ui HOST:PORT         serve the live view and /metrics (127.0.0.1 when HOST is left out)
+  --ui-token TOKEN       the token the view's actions (send, kill) need (default: a random one, printed)`;
 
 const DB = '  --db FILE              journal (default .beamline/journal.db)\n  --journal-key FILE     key file of an encrypted journal (or BEAMLINE_JOURNAL_KEY)';
 

@@ -17,12 +17,15 @@ import { checkNatives, clearMarker, nodeOptions, nodeOptionsFrom, parseCommand, 
 
 /** Node options that shape a node; a spawn handed to a node already running cannot apply them. */
 const NODE_ONLY = ['threads', 'durability', 'slice-ms', 'natives', 'retain', 'quiet-crashes'] as const;
+import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
+import type { UiServer } from '../ui/server.js';
 
 export async function spawnCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, nodeOptions);
+  const { values, rest } = parseCommand(argv, { ...nodeOptions, ...uiOptions });
   const [script, ...raw] = rest;
   if (script === undefined) throw new UsageError('spawn: missing SCRIPT; usage: runtime spawn [options] SCRIPT [ARGS...]');
   const options = nodeOptionsFrom(values);
+  const uiSpec = uiSpecFrom(values);
   const args = scriptArgs(raw);
   const db = options.db ?? DEFAULT_DB;
   const pidFile = values['pid-file'] as string | undefined;
@@ -46,6 +49,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   // `runtime ps|send|kill|query` reach it through its control socket.
   const control = new ControlServer(node);
   let removePid = () => {};
+  let ui: UiServer | null = null;
   try {
     await control.listen();
   } catch (err) {
@@ -54,14 +58,15 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   }
   const stop = (signal: NodeJS.Signals) => {
     removePid();
-    void node
-      .close()
+    void (ui?.close() ?? Promise.resolve())
+      .then(() => node.close())
       .then(() => control.close())
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   try {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    if (uiSpec !== null) ui = await startUi(node, uiSpec);
     const found = node.findRoot(script, args);
     root = found ?? null;
     const pid = found ?? (await node.spawn(script, args, { root: true }));
@@ -80,6 +85,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
     removePid();
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    await ui?.close();
     await node.close();
     await control.close();
   }

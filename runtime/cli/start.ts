@@ -18,6 +18,8 @@ import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Gateway } from '../gateway/http.js';
 import { Node } from '../node.js';
 import { checkNatives, clearMarker, intOption, nodeOptions, nodeOptionsFrom, parseAnywhere, UsageError, writeMarker } from './args.js';
+import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
+import type { UiServer } from '../ui/server.js';
 
 export async function startCommand(argv: string[]): Promise<number> {
   // Unlike spawn, nothing after the tree file belongs to a script: options may
@@ -27,6 +29,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     http: { type: 'string' },
     'http-timeout': { type: 'string' },
     'ready-file': { type: 'string' },
+    ...uiOptions,
   });
   const [treeFile, ...extra] = rest;
   if (treeFile === undefined) throw new UsageError('start: missing TREE; usage: runtime start [options] TREE.yaml [--http HOST:PORT]');
@@ -38,12 +41,14 @@ export async function startCommand(argv: string[]): Promise<number> {
   const pidFile = values['pid-file'] as string | undefined;
   clearMarker(readyFile);
   clearMarker(pidFile);
+  const uiSpec = uiSpecFrom(values);
   const spec = parseTreeFile(treeFile);
   await checkNatives(options.natives ?? []);
   if (http !== null) await probeListen(http);
   const node = await Node.open(options);
   const control = new ControlServer(node);
   let gateway: Gateway | null = null;
+  let ui: UiServer | null = null;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   const markers: Array<() => void> = [];
@@ -60,6 +65,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       address = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
       process.stderr.write(`runtime: http gateway on ${address}\n`);
     }
+    if (uiSpec !== null) ui = await startUi(node, uiSpec);
     node.onRootExit((e) => {
       if (e.escalated) {
         const cause = e.failure === null ? '' : `; child '${e.failure.id}' (${e.failure.pid}) exited with ${describeReason(e.failure.reason)}`;
@@ -94,6 +100,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     // The node commits what is pending before it closes, which answers the
     // control requests waiting for that commit; only then close their sockets.
     await gateway?.close();
+    await ui?.close();
     await node.close();
     await control.close();
   }

@@ -549,6 +549,14 @@ export class SqliteStore implements Store {
     return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map((r) => this.#toProcess(r));
   }
 
+  liveSummaries(): Array<{ pid: Pid; restarts: number; spawnedAt: number }> {
+    return this.#read(`SELECT pid, restarts, spawned_at AS spawnedAt FROM processes WHERE status = 'live'`).all() as Array<{
+      pid: Pid;
+      restarts: number;
+      spawnedAt: number;
+    }>;
+  }
+
   process(pid: Pid): ProcessRow | undefined {
     const raw = this.#read('SELECT * FROM processes WHERE pid = ?').get(pid) as RawProcess | undefined;
     return raw && this.#toProcess(raw);

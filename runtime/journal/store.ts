@@ -4,6 +4,7 @@
 // kernel never issues SQL itself.
 
 import type { Keyring } from './cipher.js';
+import type { CommitStats } from './writer.js';
 import type { Pid } from '../protocol.js';
 import type { JournalEvent } from './events.js';
 
@@ -59,6 +60,8 @@ export interface EffectRow {
 export interface StoreWriter {
   /** Resolves once `events` are durable, in one transaction. */
   commit(events: readonly JournalEvent[]): Promise<void>;
+  /** Running totals of what was committed (the live view and /metrics read them). */
+  stats(): CommitStats;
   close(): Promise<void>;
 }
 
@@ -99,6 +102,12 @@ export interface Store {
   /** Live processes started by `runtime spawn` (candidates for resuming). */
   liveRoots(): ProcessRow[];
   process(pid: Pid): ProcessRow | undefined;
+  /**
+   * Live processes in brief: what a monitoring listing needs (the live
+   * view's process table), without reading every row's blobs. Optional: a
+   * listing without it shows restart counts for the rows it reads one by one.
+   */
+  liveSummaries?(): Array<{ pid: Pid; restarts: number; spawnedAt: number }>;
   processes(limit?: number): ProcessRow[];
   history(pid: Pid, run?: number): HistoryRow[];
   mailbox(pid: Pid): MailRow[];

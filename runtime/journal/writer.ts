@@ -21,6 +21,18 @@ export interface BatchPart {
 const THREAD = fileURLToPath(new URL('./writer-thread.js', import.meta.url));
 /** Events per part of a batch (see commit). */
 const PART = 4096;
+/** How many recent commit latencies the writer keeps for percentiles. */
+const LATENCIES = 1024;
+
+/** Running totals of what the writer committed (read by the live view and /metrics). */
+export interface CommitStats {
+  commits: number;
+  events: number;
+  spawned: number;
+  exited: number;
+  /** The most recent commit latencies (ms, from commit() to durable), newest last, at most LATENCIES. */
+  latencies: number[];
+}
 
 export class JournalWriter {
   readonly #worker: Worker;
@@ -28,6 +40,13 @@ export class JournalWriter {
   #next = 1;
   #closed: Promise<void> | null = null;
   #dead: Error | null = null;
+  // Counted here because every commit passes through: a few additions per
+  // batch, nothing per event but a type check.
+  #commits = 0;
+  #events = 0;
+  #spawned = 0;
+  #exited = 0;
+  readonly #latency = new Float64Array(LATENCIES);
 
   constructor(path: string, durability: Durability) {
     // An encrypted journal's key set travels with the path: the thread seals what it writes.
@@ -54,7 +73,26 @@ export class JournalWriter {
   commit(events: readonly JournalEvent[]): Promise<void> {
     if (this.#dead !== null) return Promise.reject(this.#dead);
     const id = this.#next++;
-    const done = new Promise<void>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    const started = performance.now();
+    const done = new Promise<void>((resolve, reject) =>
+      this.#waiting.set(id, {
+        resolve: () => {
+          this.#latency[this.#commits % LATENCIES] = performance.now() - started;
+          this.#commits++;
+          resolve();
+        },
+        reject,
+      }),
+    );
+    this.#events += events.length;
+    for (const ev of events) {
+      if (ev.type === 'process.spawned') {
+        this.#spawned++;
+        if (ev.exit !== undefined) this.#exited++;
+      } else if (ev.type === 'process.exited') {
+        this.#exited++;
+      }
+    }
     const parts = Math.max(1, Math.ceil(events.length / PART));
     const send = (part: number) => {
       if (this.#dead !== null) return;
@@ -65,6 +103,13 @@ export class JournalWriter {
     };
     send(0);
     return done;
+  }
+
+  stats(): CommitStats {
+    const n = Math.min(this.#commits, LATENCIES);
+    const latencies: number[] = [];
+    for (let i = this.#commits - n; i < this.#commits; i++) latencies.push(this.#latency[i % LATENCIES]!);
+    return { commits: this.#commits, events: this.#events, spawned: this.#spawned, exited: this.#exited, latencies };
   }
 
   close(): Promise<void> {

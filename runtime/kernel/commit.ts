@@ -11,6 +11,7 @@ import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Batch } from '../journal/batch.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { StoreWriter } from '../journal/store.js';
+import type { CommitStats } from '../journal/writer.js';
 import { ID_STRIDE, KERNEL_ID_SLOT } from '../protocol.js';
 
 export interface CommitOptions {
@@ -147,5 +148,10 @@ export class Commit {
 
   close(): Promise<void> {
     return this.#opts.writer.close();
+  }
+
+  /** What the writer has committed since boot. */
+  stats(): CommitStats {
+    return this.#opts.writer.stats();
   }
 }

@@ -19,6 +19,7 @@
 // This file builds the parts and is the kernel's public API.
 
 import { BeamlineError, ErrorCodes, type ErrorData } from '../errors.js';
+import type { CommitStats } from '../journal/writer.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { Store } from '../journal/store.js';
 import { makePid, makePortAddress } from '../pid.js';
@@ -49,6 +50,12 @@ export interface KernelStats {
   committing: boolean;
   /** Per thread, from its last slice: V8 heap in use (bytes) and processes held. */
   threads: Array<{ heap: number; live: number }>;
+}
+
+export interface KernelCounters {
+  wakes: number;
+  journal: CommitStats;
+  slices: Array<{ slices: number; ms: number }>;
 }
 
 export interface KernelOptions {
@@ -447,6 +454,11 @@ export class Kernel {
       committing: this.#commit.committing,
       threads: slots.map((s) => ({ heap: s.heap, live: s.live })),
     };
+  }
+
+  /** Running totals since boot, O(threads) to read: wakes, what the journal writer committed, slice time per thread. */
+  counters(): KernelCounters {
+    return { wakes: this.#scheduler.wakes, journal: this.#commit.stats(), slices: this.#pool.sliceStats() };
   }
 
   #assertOpen(): void {

@@ -39,10 +39,15 @@ export class ThreadPool {
   readonly #slotThread = new Map<number, number>();
   readonly #opts: PoolOptions;
   #closing = false;
+  /** Per slot: slices finished and the milliseconds they took (sent → report back, thread hop included). */
+  readonly #slices: number[];
+  readonly #sliceMs: number[];
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
     this.threads = opts.threads;
+    this.#slices = new Array<number>(opts.threads).fill(0);
+    this.#sliceMs = new Array<number>(opts.threads).fill(0);
     const shared = new SharedArrayBuffer(8 * (MAX_THREADS + 1));
     this.#current = new Float64Array(shared);
     const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives };
@@ -69,7 +74,18 @@ export class ThreadPool {
   run(slot: number, task: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
     const own = new Uint8Array(task);
     (own as unknown as Routed)[QUEUE_OPTIONS] = { slot };
-    return this.#piscina.run(own, { transferList: [own.buffer as ArrayBuffer], signal }) as Promise<Uint8Array>;
+    const started = performance.now();
+    const out = this.#piscina.run(own, { transferList: [own.buffer as ArrayBuffer], signal }) as Promise<Uint8Array>;
+    return out.then((report) => {
+      this.#slices[slot]!++;
+      this.#sliceMs[slot]! += performance.now() - started;
+      return report;
+    });
+  }
+
+  /** Per slot: slices finished and their total time (ms), since the pool started. */
+  sliceStats(): Array<{ slices: number; ms: number }> {
+    return this.#slices.map((slices, i) => ({ slices, ms: this.#sliceMs[i]! }));
   }
 
   /** Serial of the process running on `slot` right now (0: none). */

@@ -82,6 +82,8 @@ export class Scheduler {
   #idle: Array<() => void> = [];
   readonly #queries = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   #nextQuery = 1;
+  /** Wake markers queued since boot (read by the live view and /metrics). */
+  wakes = 0;
 
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
@@ -124,6 +126,7 @@ export class Scheduler {
   /** Give a process a marker and queue it. */
   mark(proc: KProc, marker: Marker): void {
     if (proc.state === 'dead') return;
+    this.wakes++;
     proc.marks.push(marker);
     this.schedule(proc);
     this.requestPump();
