@@ -71,6 +71,12 @@ export const ErrorCodes = {
   FILE_UNSAFE: 'BL_FILE_UNSAFE',
   /** A live-view action (send, kill) came without the view's token, or from a host the view does not serve. */
   UI_FORBIDDEN: 'BL_UI_FORBIDDEN',
+  /** A limit the node was started with was reached (--max-processes): the spawn is refused. */
+  LIMIT: 'BL_LIMIT',
+  /** A process's mailbox held more unread messages than --max-mailbox allows: the process is failed with this reason. */
+  MAILBOX_FULL: 'BL_MAILBOX_FULL',
+  /** callApi to a host outside --allow-hosts: refused before any connection. */
+  HOST_FORBIDDEN: 'BL_HOST_FORBIDDEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -54,6 +54,12 @@ export interface NodeOptions {
   secrets?: string;
   /** Header names to redact besides authorization, proxy-authorization, cookie, set-cookie, x-api-key. Per OS process. */
   redactHeaders?: string[];
+  /** Refuse a spawn (ctx.spawn, Node.spawn, a supervisor's new child) past this many processes with BL_LIMIT. Default: no bound. */
+  maxProcesses?: number;
+  /** Fail a process whose mailbox holds more unread messages than this, with reason BL_MAILBOX_FULL. Default: no bound. */
+  maxMailbox?: number;
+  /** The only hosts callApi may reach (`host`, `host:port`, `*.domain`); others fail with BL_HOST_FORBIDDEN before any connection. Default: any. */
+  allowHosts?: string[];
 }
 
 /** What a crash report says (OTP's crash reports, one JSON line): see crashReport(). */
@@ -177,6 +183,9 @@ export class Node {
         log: opts.log ?? defaultLog,
         evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
         retainMs: opts.retainMs,
+        maxProcesses: opts.maxProcesses,
+        maxMailbox: opts.maxMailbox,
+        allowHosts: opts.allowHosts,
         onExit: crash === null ? undefined : (proc, reason, exit) => {
           if (isCrash(reason)) crash(crashReport(proc, reason, exit));
         },

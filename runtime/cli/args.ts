@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { parseDuration } from '../config/duration.js';
 import type { NodeOptions } from '../node.js';
+import { parseHostPatterns } from '../kernel/allow-hosts.js';
 
 export class UsageError extends Error {
   override get name(): string {
@@ -109,6 +110,9 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     journalKey: values['journal-key'] as string | undefined,
     secrets: values.secrets as string | undefined,
     redactHeaders: redactHeaders(values['redact-headers']),
+    maxProcesses: intOption('max-processes', values['max-processes'], 1, 2 ** 31 - 1),
+    maxMailbox: intOption('max-mailbox', values['max-mailbox'], 1, 2 ** 31 - 1),
+    allowHosts: allowHosts(values['allow-hosts']),
   };
 }
 
@@ -174,6 +178,18 @@ export function clearMarker(file: string | undefined): void {
   }
 }
 
+function allowHosts(value: string | boolean | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = String(value).split(',').map((h) => h.trim()).filter((h) => h !== '');
+  if (list.length === 0) throw new UsageError(`--allow-hosts: expected hosts separated by commas, e.g. api.example.com,127.0.0.1:8080`);
+  try {
+    parseHostPatterns(list);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return list;
+}
+
 function redactHeaders(value: string | boolean | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const names = String(value).split(',').map((h) => h.trim());
@@ -194,4 +210,7 @@ export const nodeOptions = {
   'journal-key': { type: 'string' },
   secrets: { type: 'string' },
   'redact-headers': { type: 'string' },
+  'max-processes': { type: 'string' },
+  'max-mailbox': { type: 'string' },
+  'allow-hosts': { type: 'string' },
 } as const satisfies Options;

@@ -13,12 +13,16 @@ import { openJournal } from '../journal/sqlite.js';
 import { resolveKeys } from '../journal/cipher.js';
 import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
-import { parseCommand, scriptArgs, UsageError } from './args.js';
+import { intOption, parseCommand, scriptArgs, UsageError } from './args.js';
+import { looksLikePid } from '../pid.js';
 
 // Each command accepts exactly its own options: `history --json` or
 // `tree --all` is refused, not silently ignored.
 const dbOption = { db: { type: 'string' }, 'journal-key': { type: 'string' } } as const;
-const psOptions = { ...dbOption, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
+const psOptions = { ...dbOption, json: { type: 'boolean' }, all: { type: 'boolean' }, limit: { type: 'string' }, after: { type: 'string' } } as const;
+
+/** Rows `ps` shows by default: a page prints at once even when the node holds 100,000 processes. */
+export const PS_PAGE = 1000;
 const treeOptions = { ...dbOption, json: { type: 'boolean' } } as const;
 
 /** Ask the live node; when none runs, `offline` answers from the journal (or null: a live node is required). */
@@ -60,12 +64,23 @@ export async function psCommand(argv: string[]): Promise<number> {
   journalKey = values['journal-key'] as string | undefined;
   if (rest.length > 0) throw new UsageError(`ps: unexpected arguments: ${rest.join(' ')}`);
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
-  const rows = await ask<PsRow[]>(db, { cmd: 'ps', all: values.all === true }, () => {
-    const offline = readJournal(db, (store) => psRows(store, null, { all: values.all === true }));
+  const limit = intOption('limit', values.limit, 0, 2 ** 31 - 1) ?? PS_PAGE;
+  const after = values.after as string | undefined;
+  if (after !== undefined && !looksLikePid(after)) throw new UsageError(`--after: expected a pid such as ab12.1000 (got ${after})`);
+  // One row more than the page: whether there is a next page, without counting them all.
+  const page = { all: values.all === true, limit: limit === 0 ? 0 : limit + 1, ...(after === undefined ? {} : { after }) };
+  let rows = await ask<PsRow[]>(db, { cmd: 'ps', ...page }, () => {
+    const offline = readJournal(db, (store) => psRows(store, null, page));
     offlineNote(db);
     return offline;
   });
+  const more = limit > 0 && rows.length > limit;
+  if (more) rows = rows.slice(0, limit);
   process.stdout.write(values.json ? `${JSON.stringify(rows)}\n` : `${formatTable(rows)}\n`);
+  if (more) {
+    // On stderr: stdout stays the table (or the JSON) of this page.
+    process.stderr.write(`runtime: showing the first ${limit} processes; next page: --after ${rows.at(-1)!.pid}; all at once: --limit 0\n`);
+  }
   return 0;
 }
 

@@ -38,6 +38,9 @@ const NODE_OPTIONS = `node options:
   --journal-key FILE     encrypt payloads at rest, AES-256-GCM (or BEAMLINE_JOURNAL_KEY); the inspecting commands take it too
   --secrets FILE         owner-only NAME=value lines: values of ctx.secret (else BEAMLINE_SECRET_<NAME>)
   --redact-headers LIST  credential headers never journaled in clear, besides authorization, cookie, x-api-key, ...
+  --max-processes N      refuse a spawn past N processes with BL_LIMIT (default: no bound)
+  --max-mailbox N        fail a process holding more than N unread messages, reason BL_MAILBOX_FULL (default: no bound)
+  --allow-hosts LIST     callApi may reach only these hosts (host, host:port, *.domain; commas); others fail with BL_HOST_FORBIDDEN
   --ui HOST:PORT         serve the live view and /metrics (127.0.0.1 when HOST is left out)
   --ui-token TOKEN       the token the view's actions (send, kill) need (default: a random one, printed)`;
 
@@ -63,9 +66,9 @@ const COMMANDS: Record<string, Command> = {
     load: async () => (await import('./start.js')).startCommand,
   },
   ps: {
-    usage: 'runtime ps [--db FILE] [--all] [--json]',
-    about: 'processes of the running node, or (no node running) the last states recorded in the journal',
-    options: `${DB}\n  --all                  exited processes too\n  --json                 one JSON array`,
+    usage: 'runtime ps [--db FILE] [--all] [--json] [--limit N] [--after PID]',
+    about: 'processes of the running node, or (no node running) the last states recorded in the journal; in pid order, a page at a time',
+    options: `${DB}\n  --all                  exited processes too\n  --json                 one JSON array\n  --limit N              at most N rows (default 1000; 0: all)\n  --after PID            the page after PID (the last pid of the previous page)`,
     load: async () => (await inspect()).psCommand,
   },
   tree: {

@@ -5,6 +5,7 @@
 import { format, formatDistanceStrict } from 'date-fns';
 import { isErrorData } from '../errors.js';
 import { decode, decodeRound } from '../journal/codec.js';
+import { serialOf } from '../pid.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
 import type { ProcState } from '../kernel/kernel.js';
 import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
@@ -28,9 +29,19 @@ export interface LiveView {
   stateOf(pid: Pid): ProcState | undefined;
 }
 
-export function psRows(store: Store, kernel: LiveView | null, opts: { all?: boolean; now?: number } = {}): PsRow[] {
+/**
+ * A page of `ps`: rows in pid order (by serial), those after `after` only,
+ * at most `limit` (unset or 0: all). Only the page's rows have their last
+ * round read: that read, one per row, is what made a 100,000-row ps slow.
+ */
+export function psRows(store: Store, kernel: LiveView | null, opts: { all?: boolean; now?: number; limit?: number; after?: string } = {}): PsRow[] {
   const now = opts.now ?? Date.now();
-  const rows = opts.all ? store.processes() : store.liveProcesses();
+  let rows = opts.all ? store.processes() : store.liveProcesses();
+  if (opts.after !== undefined || (opts.limit ?? 0) > 0) {
+    const after = opts.after === undefined ? 0 : serialOf(opts.after);
+    rows = rows.filter((r) => serialOf(r.pid) > after).sort((a, b) => serialOf(a.pid) - serialOf(b.pid));
+    if ((opts.limit ?? 0) > 0) rows = rows.slice(0, opts.limit);
+  }
   const names = new Map<Pid, string[]>();
   for (const [name, pid] of kernel !== null ? kernel.names() : new Map(store.names())) {
     names.set(pid, [...(names.get(pid) ?? []), name]);

@@ -90,7 +90,7 @@ function checkSocketFile(file: string, who: string): boolean {
 }
 
 export type ControlRequest =
-  | { cmd: 'ps'; all?: boolean }
+  | { cmd: 'ps'; all?: boolean; limit?: number; after?: string }
   | { cmd: 'tree' }
   | { cmd: 'history'; pid: string }
   | { cmd: 'send'; to: string; msg: unknown }
@@ -226,7 +226,7 @@ export class ControlServer {
     switch (req.cmd) {
       case 'ps':
         await node.flush();
-        return psRows(node.store, node, { all: req.all });
+        return psRows(node.store, node, { all: req.all, limit: req.limit, after: req.after });
       case 'tree':
         return node.supervision.view();
       case 'history': {
@@ -280,12 +280,13 @@ type Check = (v: unknown) => string | null;
 const str: Check = (v) => (typeof v === 'string' && v.length > 0 && v.length <= 4096 ? null : 'a non-empty string');
 const bool: Check = (v) => (typeof v === 'boolean' ? null : 'true or false');
 const list: Check = (v) => (Array.isArray(v) ? null : 'a list');
+const count: Check = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? null : 'an integer >= 0');
 const any: Check = (v) => (v === undefined ? 'a JSON value' : null);
 const time: Check = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? null : 'a time in milliseconds since 1970 (an integer >= 0)');
 
 /** Per command: its fields, each [check, required]. */
 const COMMANDS: Record<ControlRequest['cmd'], Record<string, [Check, boolean]>> = {
-  ps: { all: [bool, false] },
+  ps: { all: [bool, false], limit: [count, false], after: [str, false] },
   tree: {},
   history: { pid: [str, true] },
   send: { to: [str, true], msg: [any, true] },

@@ -34,6 +34,8 @@ import { ReplayCursor } from './replay.js';
 /** What a process needs from the thread that hosts it. */
 export interface ThreadEnv {
   readonly registry: Registry;
+  /** --max-mailbox (0: no bound). */
+  readonly maxMailbox: number;
   /** Route a message: straight into a co-located mailbox, or out to the kernel. */
   deliver(from: Proc, to: string, data: Uint8Array): void;
   newMailId(): number;
@@ -97,6 +99,10 @@ export class Proc implements NativeHost {
   queued = false;
 
   readonly #env: ThreadEnv;
+  /** In #goLive, taking over the stored mailbox (see --max-mailbox). */
+  #takingOver = false;
+  /** Past --max-mailbox: the reason it fails with at the start of its next round. */
+  #overflow: ErrorData | null = null;
   readonly #fn: ScriptFn;
   #step = 0;
   #querying = false;
@@ -160,6 +166,7 @@ export class Proc implements NativeHost {
   /** True when a round would do something. */
   get hasWork(): boolean {
     if (this.state === 'exited') return false;
+    if (this.#overflow !== null) return true;
     if (this.#fresh || this.state === 'replaying') return true;
     return this.#marks !== null || this.#local !== null || this.#offered < this.#arrivals;
   }
@@ -175,7 +182,7 @@ export class Proc implements NativeHost {
 
   /** Open a round: start the script, or apply what arrived. The thread drains microtasks next. */
   beginRound(): void {
-    if (this.state === 'exited') return;
+    if (this.state === 'exited' || this.#overflowed()) return;
     if (this.#fresh) {
       this.#fresh = false;
       if (this.state === 'replaying' && this.#cursor!.resolutions().length > 0) {
@@ -206,6 +213,7 @@ export class Proc implements NativeHost {
       if (mk.m === 'mail') this.#arrive(mk.id, mk.from, mk.kind, mk.data, mk.unstored !== true);
       else if (mk.run === this.run) this.#resolve(mk.step, mk.ok, mk.v === null ? undefined : decode(mk.v));
     }
+    if (this.#overflowed()) return;
     const local = this.#local ?? NONE;
     this.#local = null;
     for (const [step, ok, value] of local) {
@@ -360,6 +368,30 @@ export class Proc implements NativeHost {
     }
     this.#mailbox.push(entry);
     if (!stored) this.#env.unstored(this, entry);
+    const max = this.#env.maxMailbox;
+    if (max > 0 && this.#mailbox.size > max && this.state === 'live' && !this.#takingOver) {
+      // Like OTP's max_heap_size: the process that cannot keep up is failed
+      // with a reason naming why, and nothing is dropped — every message is
+      // stored (this one included), so a supervisor's next run takes the
+      // mailbox over in order. A sender never sees a refusal: it cannot know
+      // the receiver's backlog without a round trip.
+      // Ended in its own round (the next, or this one's marks): a local
+      // sender delivers in the middle of the sender's round.
+      const err = new BeamlineError(
+        ErrorCodes.MAILBOX_FULL,
+        `${this.pid}: mailbox holds ${this.#mailbox.size} unread messages, more than --max-mailbox ${max}`,
+        { pid: this.pid, limit: max, size: this.#mailbox.size },
+      );
+      this.#overflow ??= toErrorData(err, false);
+    }
+  }
+
+  /** Past --max-mailbox since the last round: end now, with the reason that names it. */
+  #overflowed(): boolean {
+    if (this.#overflow === null || this.state !== 'live') return false;
+    this.#end(this.#overflow, null);
+    this.#overflow = null;
+    return true;
   }
 
   /** Local delivery from a process on this thread. */
@@ -703,10 +735,14 @@ export class Proc implements NativeHost {
     this.state = 'live';
     this.#cursor = null;
     const seen = new Set<number>();
+    // What it takes over is not counted against --max-mailbox: a run
+    // restarted after BL_MAILBOX_FULL gets the chance to drain it.
+    this.#takingOver = true;
     for (const m of this.#storedMail ?? NONE) {
       seen.add(m.id);
       this.#arrive(m.id, m.from, m.kind, m.data, true);
     }
+    this.#takingOver = false;
     this.#storedMail = null;
     for (const entry of this.#heldLocal ?? NONE) {
       entry.arr = ++this.#arrivals;

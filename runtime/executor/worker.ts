@@ -47,6 +47,8 @@ export interface WorkerData {
   current: SharedArrayBuffer;
   /** Module paths of user natives (each default-exports a NativeDef or an array). */
   natives: string[];
+  /** --max-mailbox: a process holding more unread messages than this fails with BL_MAILBOX_FULL (0: no bound). */
+  maxMailbox: number;
 }
 
 const data = workerData as WorkerData;
@@ -99,6 +101,7 @@ function emptyReport(): SliceReport {
 }
 
 const env: ThreadEnv = {
+  maxMailbox: data.maxMailbox,
   get registry() {
     return registry;
   },

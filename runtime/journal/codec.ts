@@ -39,10 +39,41 @@ function shrinkAfter(packr: Packr, out: Buffer): Buffer {
   return out;
 }
 
-/** Encode a value for the journal. Throws BL_UNSERIALIZABLE for functions and symbols. */
+// msgpackr decodes a map key `__proto__` as `__proto_` (its guard against
+// prototype pollution), so such a key would arrive renamed. The packed form of
+// the string is searched for first — one native scan of the bytes — and only a
+// buffer that holds it is walked to see whether it is a key.
+const PROTO_STR = Buffer.concat([Buffer.from([0xa9]), Buffer.from('__proto__')]);
+
+function protoKeyPath(value: unknown): string | null {
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length > 0) {
+    const [v, at] = stack.pop()!;
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || v instanceof Date) continue;
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push([item, `${at}[${i}]`]));
+      continue;
+    }
+    if (v instanceof Map) {
+      for (const [k, item] of v) {
+        if (k === '__proto__') return `${at}.__proto__`;
+        stack.push([item, `${at}.${String(k)}`]);
+      }
+      continue;
+    }
+    for (const k of Object.keys(v)) {
+      if (k === '__proto__') return `${at}.__proto__`;
+      stack.push([(v as Record<string, unknown>)[k], `${at}.${k}`]);
+    }
+  }
+  return null;
+}
+
+/** Encode a value for the journal. Throws BL_UNSERIALIZABLE for functions and symbols, and for a `__proto__` key. */
 export function encode(value: unknown): Buffer {
+  let out: Buffer;
   try {
-    return shrinkAfter(durable, durable.pack(value));
+    out = shrinkAfter(durable, durable.pack(value));
   } catch (err) {
     if (err instanceof BeamlineError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
@@ -52,6 +83,17 @@ export function encode(value: unknown): Buffer {
       { cause: err },
     );
   }
+  if (out.includes(PROTO_STR)) {
+    const at = protoKeyPath(value);
+    if (at !== null) {
+      throw new BeamlineError(
+        ErrorCodes.UNSERIALIZABLE,
+        `value has a key '__proto__' (at ${at.slice(1) || 'top level'}), which would arrive renamed '__proto_' (the decoder guards against prototype pollution); rename the key`,
+        { at: at.slice(1) },
+      );
+    }
+  }
+  return out;
 }
 
 export function decode<T = unknown>(bytes: Uint8Array): T {

@@ -29,6 +29,8 @@ export interface EffectsOptions {
   startDynamic: (sup: string, args: unknown[]) => Pid;
   /** False once the node is closing: no request leaves then. */
   open: () => boolean;
+  /** callApi may reach only these hosts (--allow-hosts); unset: any. */
+  allowHosts?: readonly string[];
 }
 
 const EMPTY = new Uint8Array(0);
@@ -40,10 +42,11 @@ export class Effects {
   readonly #relations: Relations;
   readonly #timers: TimerService<TimerRef>;
   // Enough sockets per origin for thousands of processes waiting on one slow API at once.
-  readonly #http = new HttpClient({ connections: 2048 });
+  readonly #http: HttpClient;
 
   constructor(opts: EffectsOptions) {
     this.#opts = opts;
+    this.#http = new HttpClient({ connections: 2048, allowHosts: opts.allowHosts });
     this.#commit = opts.commit;
     this.#scheduler = opts.scheduler;
     this.#relations = opts.relations;

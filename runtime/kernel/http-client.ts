@@ -34,6 +34,7 @@ import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
 import type { ApiRequest } from '../protocol.js';
 import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
 import { nodeSecrets, type SecretSource } from './secrets.js';
+import { hostAllowed, parseHostPatterns, type HostPattern } from './allow-hosts.js';
 
 export type { ApiRequest };
 
@@ -59,6 +60,13 @@ export interface HttpClientOptions {
   random?: () => number;
   /** Values of ctx.secret references. Default: the node's (--secrets file, BEAMLINE_SECRET_<NAME>), read at send time. */
   secrets?: SecretSource;
+  /**
+   * Hosts a call may reach (`--allow-hosts`): `host`, `host:port`, `*.domain`
+   * (any subdomain), `[v6]` or `[v6]:port`. A call to any other host fails
+   * with BL_HOST_FORBIDDEN before any connection. Unset: any host (a script
+   * can reach any address the node can, 127.0.0.1 and the LAN included).
+   */
+  allowHosts?: readonly string[];
 }
 
 /** Literal credentials of calls in flight, by idempotency key; bounded so calls that never start cannot pile up. */
@@ -178,6 +186,7 @@ export class HttpClient {
   readonly #pending = new Set<AbortController>();
   readonly #secrets: SecretSource | undefined;
   readonly #literals = new Map<string, Record<string, string>>();
+  readonly #allow: HostPattern[] | null;
   #closed = false;
 
   constructor(opts: HttpClientOptions = {}) {
@@ -203,6 +212,7 @@ export class HttpClient {
     this.#backoff = { baseMs: backoff.baseMs, factor: backoff.factor, maxMs: backoff.maxMs };
     this.#random = opts.random ?? Math.random;
     this.#secrets = opts.secrets;
+    this.#allow = opts.allowHosts === undefined ? null : parseHostPatterns(opts.allowHosts);
     // pipelining 1 = keep-alive without HTTP pipelining: a slow response
     // never holds up an unrelated request queued behind it on one socket.
     this.#agent = new Agent({ connections, pipelining: 1 });
@@ -238,6 +248,15 @@ export class HttpClient {
     let prepared: Prepared;
     try {
       prepared = prepare(req, idempotencyKey, this.#literals.get(idempotencyKey), this.#secrets ?? nodeSecrets());
+      // Checked on every request() — a call re-issued after a crash too, so a
+      // node restarted with a narrower list never sends what it now forbids.
+      if (this.#allow !== null && !hostAllowed(prepared.url, this.#allow)) {
+        throw new BeamlineError(
+          ErrorCodes.HOST_FORBIDDEN,
+          `callApi ${prepared.method} ${JSON.stringify(prepared.shownUrl)}: host ${prepared.url.host} is not in --allow-hosts`,
+          { url: prepared.shownUrl, method: prepared.method, host: prepared.url.host },
+        );
+      }
     } catch (err) {
       this.#literals.delete(idempotencyKey);
       throw err;

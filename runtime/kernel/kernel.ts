@@ -74,6 +74,12 @@ export interface KernelOptions {
   retainMs?: number;
   /** Told of every exit, after links and monitors (crash reports); decides nothing. */
   onExit?: (proc: KProc, reason: unknown, exit: ExitFacts) => void;
+  /** --max-processes: refuse a spawn past this many processes (BL_LIMIT). Unset: no bound. */
+  maxProcesses?: number;
+  /** --max-mailbox: fail a process holding more unread messages (BL_MAILBOX_FULL). Unset: no bound. */
+  maxMailbox?: number;
+  /** --allow-hosts: the only hosts callApi may reach. Unset: any. */
+  allowHosts?: readonly string[];
 }
 
 export interface SpawnOptions {
@@ -109,6 +115,7 @@ export class Kernel {
     }
     const store = (this.store = opts.store);
     const table = this.#table;
+    table.maxProcesses = opts.maxProcesses ?? Infinity;
     const counters = store.mailIdCounters(ID_STRIDE);
     const commit: Commit = (this.#commit = new Commit({
       writer: store.writer(),
@@ -155,6 +162,7 @@ export class Kernel {
         return this.#supervision.startDynamic(sup, args);
       },
       open: () => this.#state === 'open',
+      allowHosts: opts.allowHosts,
     }));
     const exits = (this.#exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => this.#supervision, onExit: opts.onExit }));
     const housekeeping = new Housekeeping({ scheduler, commit, evict: opts.evict, retainMs: opts.retainMs });
@@ -163,6 +171,7 @@ export class Kernel {
       threads: opts.threads,
       journal: store.readerSpec(),
       natives: opts.natives,
+      maxMailbox: opts.maxMailbox,
       onWake: (slot) => scheduler.wake(slot),
       onLost: (slot, running) => this.#faults.threadLost(slot, running),
     });
@@ -312,6 +321,7 @@ export class Kernel {
    */
   #spawn(script: string, args: Uint8Array, opts: SpawnOptions): Pid {
     if (opts.name) this.#relations.assertNameFree(opts.name, 'spawn');
+    this.#table.assertRoom('spawn');
     const pid = makePid(this.store.tag, this.#commit.serial());
     const now = Date.now();
     const proc = newProc(pid, 1, script, args, opts.parent ?? null, opts.root ?? false, opts.sup ?? null, now);

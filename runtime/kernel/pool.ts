@@ -22,6 +22,8 @@ export interface PoolOptions {
   /** How worker threads open the journal (from the store). */
   journal: ReaderSpec;
   natives: string[];
+  /** Fail a process whose mailbox holds more than this many unread messages (0: no bound). */
+  maxMailbox?: number;
   /** A thread has work of its own between slices (a step() function finished). */
   onWake(slot: number): void;
   /** A thread died; `running` is the serial of the process that was running on it (0: none). */
@@ -50,7 +52,7 @@ export class ThreadPool {
     this.#sliceMs = new Array<number>(opts.threads).fill(0);
     const shared = new SharedArrayBuffer(8 * (MAX_THREADS + 1));
     this.#current = new Float64Array(shared);
-    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives };
+    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives, maxMailbox: opts.maxMailbox ?? 0 };
     this.#piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: opts.threads,

@@ -4,6 +4,7 @@
 // replies). Records are data; the parts that change them are beside this
 // file (scheduler, effects, relations, exits).
 
+import { BeamlineError, ErrorCodes } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import type { Marker, Pid, QueryItem } from '../protocol.js';
 import type { TimerEntry } from './timers.js';
@@ -110,6 +111,19 @@ export class ProcessTable {
   readonly names = new Map<string, Pid>();
   /** Addresses outside the process table that can receive a message (gateway replies). */
   readonly ports = new Map<string, (msg: unknown) => void>();
+  /** --max-processes: the most processes the table may hold (live, plus dead ones held for a restart). */
+  maxProcesses = Infinity;
+
+  /**
+   * A new process would exceed --max-processes: refused at the call, before
+   * anything is recorded. A restart reuses its entry, so it is never refused.
+   */
+  assertRoom(op: string): void {
+    if (this.procs.size < this.maxProcesses) return;
+    throw new BeamlineError(ErrorCodes.LIMIT, `${op}: the node holds ${this.procs.size} processes, the most --max-processes ${this.maxProcesses} allows`, {
+      limit: this.maxProcesses,
+    });
+  }
 
   get(pid: Pid): KProc | undefined {
     return this.procs.get(pid);
