@@ -36,11 +36,14 @@ export interface LiveView {
  */
 export function psRows(store: Store, kernel: LiveView | null, opts: { all?: boolean; now?: number; limit?: number; after?: string } = {}): PsRow[] {
   const now = opts.now ?? Date.now();
-  let rows = opts.all ? store.processes() : store.liveProcesses();
-  if (opts.after !== undefined || (opts.limit ?? 0) > 0) {
-    const after = opts.after === undefined ? 0 : serialOf(opts.after);
-    rows = rows.filter((r) => serialOf(r.pid) > after).sort((a, b) => serialOf(a.pid) - serialOf(b.pid));
-    if ((opts.limit ?? 0) > 0) rows = rows.slice(0, opts.limit);
+  const after = opts.after === undefined ? 0 : serialOf(opts.after);
+  const limit = opts.limit ?? 0;
+  let rows: ProcessRow[];
+  if (store.processPage !== undefined) {
+    rows = store.processPage({ all: opts.all === true, after, limit });
+  } else {
+    rows = (opts.all ? store.processes() : store.liveProcesses()).filter((r) => serialOf(r.pid) > after).sort((a, b) => serialOf(a.pid) - serialOf(b.pid));
+    if (limit > 0) rows = rows.slice(0, limit);
   }
   const names = new Map<Pid, string[]>();
   for (const [name, pid] of kernel !== null ? kernel.names() : new Map(store.names())) {

@@ -549,6 +549,15 @@ export class SqliteStore implements Store {
     return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map((r) => this.#toProcess(r));
   }
 
+  processPage(opts: { all: boolean; after: number; limit: number }): ProcessRow[] {
+    // The serial is the pid's part after the dot (see pid.ts); the filter and
+    // the order scan the table without materialising rows outside the page.
+    const serial = `CAST(substr(pid, instr(pid, '.') + 1) AS INTEGER)`;
+    const live = opts.all ? '' : `status = 'live' AND `;
+    const sql = `SELECT * FROM processes WHERE ${live}${serial} > ? ORDER BY ${serial} LIMIT ?`;
+    return (this.#read(sql).all(opts.after, opts.limit > 0 ? opts.limit : -1) as RawProcess[]).map((r) => this.#toProcess(r));
+  }
+
   liveSummaries(): Array<{ pid: Pid; restarts: number; spawnedAt: number }> {
     return this.#read(`SELECT pid, restarts, spawned_at AS spawnedAt FROM processes WHERE status = 'live'`).all() as Array<{
       pid: Pid;

@@ -108,6 +108,13 @@ export interface Store {
    * listing without it shows restart counts for the rows it reads one by one.
    */
   liveSummaries?(): Array<{ pid: Pid; restarts: number; spawnedAt: number }>;
+  /**
+   * A page of processes (live only, unless `all`) by pid serial: those after
+   * `after`, at most `limit` (0: no bound). Only the page's rows are read
+   * whole: `runtime ps` over 100,000 processes. Optional: without it ps reads
+   * every row and pages in memory.
+   */
+  processPage?(opts: { all: boolean; after: number; limit: number }): ProcessRow[];
   processes(limit?: number): ProcessRow[];
   history(pid: Pid, run?: number): HistoryRow[];
   mailbox(pid: Pid): MailRow[];
