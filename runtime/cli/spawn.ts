@@ -16,7 +16,7 @@ import type { Pid } from '../protocol.js';
 import { checkNatives, clearMarker, nodeOptions, nodeOptionsFrom, parseCommand, scriptArgs, UsageError, writeMarker } from './args.js';
 
 /** Node options that shape a node; a spawn handed to a node already running cannot apply them. */
-const NODE_ONLY = ['threads', 'durability', 'slice-ms', 'natives', 'retain', 'quiet-crashes'] as const;
+const NODE_ONLY = ['threads', 'durability', 'slice-ms', 'natives', 'retain', 'quiet-crashes', 'max-processes', 'max-mailbox', 'allow-hosts'] as const;
 import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
 import type { UiServer } from '../ui/server.js';
 

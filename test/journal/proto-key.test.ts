@@ -36,6 +36,15 @@ describe('a __proto__ key', () => {
     expect((await n.waitExit(to)).result).toEqual([{ __proto_: 1, text: '__proto__' }]);
   });
 
+  it('a lone surrogate arrives as U+FFFD, not as itself (documented: msgpack strings are UTF-8)', async () => {
+    const n = await node();
+    const pid = await n.spawn(fixture('limits/collect.js'), [1]);
+    n.send(pid, { s: 'a\uD800b' });
+    // One U+FFFD, or three in a short string (msgpackr's own writer emits the surrogate's three bytes).
+    const [got] = (await n.waitExit(pid)).result as Array<{ s: string }>;
+    expect(got!.s).toMatch(/^a(\uFFFD|\uFFFD\uFFFD\uFFFD)b$/);
+  });
+
   it('a gateway request body with the key is answered 400, naming it; the node keeps answering', async () => {
     const db = path.join(tmpdir(), 'journal.db');
     const s = await startNode(path.join(SUP, 'gateway.yaml'), db, ['--http', '127.0.0.1:0']);
