@@ -4,7 +4,8 @@
 // message sent to it stays stored, in order, for a supervisor's next run.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixture, nodesPerTest, query, until } from '../helpers.js';
+import path from 'node:path';
+import { fixture, nodesPerTest, openNode, query, tmpdir, until } from '../helpers.js';
 import { closeNodes, runTree, script, workerIn } from '../fixtures/supervisor/support.js';
 
 const node = nodesPerTest();
@@ -37,6 +38,20 @@ describe('--max-processes', () => {
     expect(exit.result).toMatchObject({ spawned: 2, code: 'BL_LIMIT' });
     expect((exit.result as { message: string }).message).toMatch(/--max-processes 3/);
     expect(spawnedRows(n.db)).toBe(3);
+  });
+
+  it('a journal holding more than a lowered limit boots with every process and refuses new spawns', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ db });
+    const pids = [await first.spawn(idle), await first.spawn(idle), await first.spawn(idle)];
+    await first.close();
+    const n = await node({ db, maxProcesses: 2 });
+    expect(n.kernel.processes().map((p) => p.pid).sort()).toEqual([...pids].sort());
+    await expect(n.spawn(idle)).rejects.toMatchObject({ code: 'BL_LIMIT' });
+    // They still run: each takes its message and ends normally.
+    const exits = pids.map((p) => n.waitExit(p));
+    for (const p of pids) n.send(p, 'stop');
+    for (const e of await Promise.all(exits)) expect(e).toMatchObject({ normal: true, result: 'stopped' });
   });
 
   it('a supervisor restart at the limit goes ahead: the restarted child keeps its entry', async () => {
