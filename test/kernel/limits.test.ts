@@ -109,6 +109,23 @@ describe('--max-mailbox', () => {
     expect(await exited2).toMatchObject({ normal: true, result: 'stopped' });
   });
 
+  it('loses nothing from a sender on the same thread either: the next run gets the flood in order', async () => {
+    const t = await runTree(
+      { strategy: 'one_for_one', intensity: 3, period: '10s', children: [{ id: 'm', script: script('mailbox.js'), restart: 'transient' }] },
+      { threads: 1, node: { maxMailbox: 3 } },
+    );
+    await t.logged(/^run 1$/);
+    const m = workerIn(t.view(), 'm').pid!;
+    const failed = t.node.waitExit(m);
+    const flood = await t.node.spawn(fixture('limits/flood.js'), [m, 5]);
+    expect((await t.node.waitExit(flood)).result).toBe(5);
+    expect(await failed).toMatchObject({ pid: m, run: 1, reason: { code: 'BL_MAILBOX_FULL' } });
+    await t.logged(/^run 2$/);
+    t.node.send(m, 'done');
+    const exit = await t.node.waitExit(m);
+    expect(exit.result).toEqual({ run: 2, self: m, got: [0, 1, 2, 3, 4].map((i) => ({ i })) });
+  });
+
   it('loses nothing: the restarted run takes over every message, the one past the limit included, in order', async () => {
     const t = await runTree(
       { strategy: 'one_for_one', intensity: 3, period: '10s', children: [{ id: 'm', script: script('mailbox.js'), restart: 'transient' }] },
