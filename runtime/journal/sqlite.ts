@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isUnwritable, unwritable } from './unwritable.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { Cipher, refuseSealed, registerKeys, SEALED, type Keyring } from './cipher.js';
+import { Cipher, registerKeys, SEALED, type Keyring } from './cipher.js';
 import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreReader, StoreWriter } from './store.js';
@@ -396,7 +396,10 @@ export class SqliteStore implements Store {
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null;
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null {
     if (bytes === null || bytes.length === 0 || bytes[0] !== SEALED) return bytes;
-    return this.#cipher === null ? refuseSealed(column) : this.#cipher.open(bytes, column);
+    // Without a key the journal was never encrypted (opening refuses one whose
+    // meta lists key ids): a payload starting with 0xc1, which msgpack never
+    // writes, is damage, and the decoder that knows its pid and row says so.
+    return this.#cipher === null ? bytes : this.#cipher.open(bytes, column);
   }
 
   // A batch too big to send in one piece arrives in parts (see writer.ts):
@@ -723,7 +726,10 @@ export class JournalReader implements StoreReader {
 
   #open(bytes: Uint8Array, column: string): Uint8Array {
     if (bytes.length === 0 || bytes[0] !== SEALED) return bytes;
-    return this.#cipher === null ? refuseSealed(column) : this.#cipher.open(bytes, column);
+    // Without a key the journal was never encrypted (opening refuses one whose
+    // meta lists key ids): a payload starting with 0xc1, which msgpack never
+    // writes, is damage, and the decoder that knows its pid and row says so.
+    return this.#cipher === null ? bytes : this.#cipher.open(bytes, column);
   }
 
   close(): void {
