@@ -99,6 +99,30 @@ export interface NodeStats {
   heapUsed: number;
 }
 
+/** See Node.processInfo(): the kernel's record of one process, copied out. */
+export interface ProcessInfo {
+  pid: Pid;
+  script: string;
+  run: number;
+  state: ProcState;
+  parent: Pid | null;
+  /** Supervised: `<supervisor pid>/<child id>`. */
+  sup: string | null;
+  /** When it last ran a slice (ms since the epoch; its spawn time before the first). */
+  lastActive: number;
+  /** How its last run ended, while a supervisor holds it dead for a restart. */
+  lastExit: { reason: unknown; result: unknown } | null;
+}
+
+/** See Node.relationsOf(). */
+export interface ProcessRelations {
+  links: Pid[];
+  /** Monitors this process holds. */
+  monitoring: Array<{ ref: string; target: Pid }>;
+  /** Monitors on this process. */
+  monitoredBy: Array<{ ref: string; watcher: Pid }>;
+}
+
 /** How a supervision tree's root ended. */
 export interface RootExit {
   pid: Pid;
@@ -319,6 +343,25 @@ export class Node {
   /** Live processes: pid, script, run and state. */
   processes(): Array<{ pid: Pid; script: string; run: number; state: ProcState }> {
     return this.kernel.processes().map((p) => ({ pid: p.pid, script: p.script, run: p.run, state: p.state }));
+  }
+
+  /** One process the node holds (live, or dead and held for a restart), as plain data for monitoring (the live view); undefined when it holds none. */
+  processInfo(pid: Pid): ProcessInfo | undefined {
+    const p = this.kernel.process(pid);
+    if (p === undefined) return undefined;
+    const exit = p.lastExit === null ? null : { reason: p.lastExit.reason, result: p.lastExit.result };
+    return { pid: p.pid, script: p.script, run: p.run, state: p.state, parent: p.parent, sup: p.sup, lastActive: p.lastActive, lastExit: exit };
+  }
+
+  /** A process's links and monitors as the kernel holds them now (the journal's rows trail by one commit); undefined when it keeps none for it (not held, never linked or monitored, or exited): the journal is then the record. */
+  relationsOf(pid: Pid): ProcessRelations | undefined {
+    const rel = this.kernel.process(pid)?.rel;
+    if (rel === undefined || rel === null) return undefined;
+    return {
+      links: [...rel.links],
+      monitoring: [...rel.watching].map(([ref, target]) => ({ ref, target })),
+      monitoredBy: [...rel.watchers].map(([ref, watcher]) => ({ ref, watcher })),
+    };
   }
 
   /** Counts for monitoring and benchmarks (walks every process: not for a hot loop). */
