@@ -330,12 +330,12 @@ export class Node {
     return this.kernel.process(this.kernel.whereis(target) ?? target) !== undefined;
   }
 
-  /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
   /** The current run of a process the node holds (live, or held for a restart). */
   runOf(pid: Pid): number | undefined {
     return this.kernel.process(pid)?.run;
   }
 
+  /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
   stateOf(pid: Pid): ProcState | undefined {
     return this.kernel.process(pid)?.state;
   }
