@@ -17,9 +17,8 @@
 import { BeamlineError, ErrorCodes, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
 import { Batch } from '../journal/batch.js';
-import { JournalWriter } from '../journal/writer.js';
 import type { JournalEvent } from '../journal/events.js';
-import type { EffectRow, Store } from '../journal/store.js';
+import type { EffectRow, Store, StoreWriter } from '../journal/store.js';
 import {
   ID_STRIDE,
   KERNEL_ID_SLOT,
@@ -40,6 +39,7 @@ import { HttpClient, type ApiRequest } from './http-client.js';
 import { place } from './placement.js';
 import { ThreadPool } from './pool.js';
 import { TimerService } from './timers.js';
+import type { KernelPort, SupervisionHooks } from '../supervisor/port.js';
 
 export type ProcState = 'runnable' | 'running' | 'parked' | 'dead';
 
@@ -118,6 +118,8 @@ interface Slot {
   } | null;
   /** Processes with markers to send in the next slice. */
   readonly queue: Set<KProc>;
+  /** Processes sent to the thread since it last reported no runnable work: they may still be runnable there. */
+  readonly onThread: Set<KProc>;
   /** The thread reported runnable processes of its own. */
   more: boolean;
   names: Array<[string, Pid | null]>;
@@ -167,13 +169,6 @@ export interface KernelOptions {
   natives: string[];
   /** Where process log lines go (stderr under `runtime spawn`). */
   log: (pid: Pid, line: string) => void;
-  /**
-   * Supervision hook, called at every exit: 'keep' holds the dead process
-   * (pid, mailbox) for a restart the supervisor will make; 'drop' lets it go.
-   */
-  onExit?: (proc: KProc, reason: unknown) => 'keep' | 'drop';
-  /** Supervision hook: start a dynamic child of a simple_one_for_one supervisor (by pid or name). */
-  startChild?: (sup: string, args: unknown[]) => Pid;
   /** Eviction policy: may this parked process leave its thread's memory now? */
   evict: (proc: KProc, now: number) => boolean;
   /** Keep the history of what ended only this long (ms); pruned hourly. Unset: keep everything. */
@@ -222,13 +217,15 @@ export class Kernel {
   #closing = false;
   #lastSweep = 0;
   #lastPrune = 0;
-  readonly #writer: JournalWriter;
+  readonly #writer: StoreWriter;
   #committing = false;
   #sentBatch = 0;
   #committedBatch = 0;
   #idle: Array<() => void> = [];
   #fatal: Error | null = null;
   #onFatal: (err: Error) => void = () => {};
+  /** The supervision tree, once attached: told of every supervised exit. */
+  #supervision: SupervisionHooks | null = null;
   /** Addresses outside the process table that can receive a message (gateway replies). */
   readonly #ports = new Map<string, (msg: unknown) => void>();
   #nextPort = 1;
@@ -246,6 +243,7 @@ export class Kernel {
       index,
       inflight: null,
       queue: new Set<KProc>(),
+      onThread: new Set<KProc>(),
       names: [],
       residents: new Set<KProc>(),
       idNext: counters.get(index) ?? index,
@@ -261,12 +259,12 @@ export class Kernel {
     this.#kernelMailId = counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT;
     this.#nextSerial = Number(this.store.meta('pid_next') ?? 1);
     this.#timers = new TimerService((due) => this.#timersFired(due));
-    this.#writer = new JournalWriter(this.store.path, this.store.durability);
+    this.#writer = this.store.writer();
     // Enough sockets per origin for thousands of processes waiting on one slow API at once.
     this.#http = new HttpClient({ connections: 2048 });
     this.#pool = new ThreadPool({
       threads: opts.threads,
-      journal: this.store.path,
+      journal: this.store.readerSpec(),
       natives: opts.natives,
       onWake: (slot) => this.#wake(slot),
       onLost: (slot, running) => this.#threadLost(slot, running),
@@ -279,6 +277,28 @@ export class Kernel {
   /** Called with a fatal error (journal write failed): the node must stop. */
   onFatal(fn: (err: Error) => void): void {
     this.#onFatal = fn;
+  }
+
+  /** Attach the supervision: from now on it decides what happens to supervised exits. */
+  attach(supervision: SupervisionHooks): void {
+    this.#supervision = supervision;
+  }
+
+  /** The port a supervision talks to the kernel through (see supervisor/port.ts). */
+  supervisorPort(): KernelPort {
+    return {
+      newPid: () => this.allocatePid(),
+      startChild: (script, args, o) => this.spawn(script, args, { sup: o.ref, name: o.name, parent: o.parent }),
+      restartChild: (pid, name) => this.restart(pid, name),
+      signal: (pid, reason, from) => this.kill(pid, reason, from),
+      release: (pid) => this.forget(pid),
+      runOf: (pid) => {
+        const proc = this.#procs.get(pid);
+        return proc === undefined ? null : { run: proc.run, live: proc.state !== 'dead' };
+      },
+      persist: (pid, data) => this.record({ type: 'supervisor.state', pid, data }),
+      journal: this.store,
+    };
   }
 
   // ───────────────────────────── public API ─────────────────────────────
@@ -419,6 +439,7 @@ export class Kernel {
   /** Start a process. The script must already be validated (see Node.spawn). */
   spawn(script: string, args: Uint8Array, opts: SpawnOptions = {}): Pid {
     this.#assertOpen();
+    if (opts.name) this.#assertNameFree(opts.name, 'spawn');
     const pid = `${this.store.tag}.${this.#nextSerial++}`;
     this.#countersDirty = true;
     const now = Date.now();
@@ -457,6 +478,7 @@ export class Kernel {
       }
     }
     if (proc === undefined || proc.state !== 'dead') throw new BeamlineError(ErrorCodes.NOPROC, `restart: ${pid} is not a dead process`);
+    if (name !== null) this.#assertNameFree(name, 'restart');
     proc.run++;
     proc.lastExit = null;
     proc.state = 'parked';
@@ -525,7 +547,12 @@ export class Kernel {
       if (row === undefined) throw new BeamlineError(ErrorCodes.NOPROC, `no process ${pid}`, { pid });
       return exitInfoFromRow(pid, row.run, row.reason, row.result);
     }
-    if (proc.state === 'dead' && proc.lastExit !== null) return proc.lastExit;
+    if (proc.state === 'dead' && proc.lastExit !== null) {
+      // Held for a restart: the exit is known, but may not be durable yet.
+      const info = proc.lastExit;
+      await this.flush();
+      return info;
+    }
     return new Promise((resolve) => {
       const list = this.#exitWaiters.get(pid) ?? [];
       list.push(resolve);
@@ -778,11 +805,18 @@ export class Kernel {
       proc.resident = true;
       slot.residents.add(proc);
     }
-    if (report.busy > 0) slot.more = true;
-    // Only the processes this slice touched changed state: never walk every resident here.
-    for (const proc of sent) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
-    if (report.busy === 0) {
-      for (const proc of sent) this.#maybeEvict(slot, proc, now);
+    for (const proc of sent) slot.onThread.add(proc);
+    if (report.busy > 0) {
+      // The thread still has runnable processes, and it does not say which:
+      // every process sent to it since it was last quiet may hold markers it
+      // has not applied yet, so none of them is parked (nor evictable).
+      slot.more = true;
+    } else {
+      // Quiet: everything sent to the thread has run. Only those change
+      // state: never walk every resident here.
+      for (const proc of slot.onThread) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+      for (const proc of slot.onThread) this.#maybeEvict(slot, proc, now);
+      slot.onThread.clear();
       for (const round of report.rounds) {
         const proc = this.#procs.get(round.pid);
         if (proc !== undefined) this.#maybeEvict(slot, proc, now);
@@ -849,8 +883,8 @@ export class Kernel {
         let ok = true;
         let value: unknown;
         try {
-          if (this.#opts.startChild === undefined) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: this node runs no supervision tree');
-          value = this.#opts.startChild(eff.sup, decode(eff.args) as unknown[]);
+          if (this.#supervision === null) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: this node runs no supervision tree');
+          value = this.#supervision.startDynamic(eff.sup, decode(eff.args) as unknown[]);
         } catch (err) {
           ok = false;
           value = toErrorData(err, false);
@@ -995,18 +1029,19 @@ export class Kernel {
   }
 
   #spawnChild(parent: KProc, eff: Extract<Effect, { e: 'spawn' }>): void {
-    if (eff.name !== null && this.#names.has(eff.name)) {
-      const err = new BeamlineError(ErrorCodes.NAME_TAKEN, `spawn: name '${eff.name}' is already registered to ${this.#names.get(eff.name)}`, { name: eff.name });
+    let pid: Pid;
+    try {
+      // eff.args is a view into the whole report buffer: keep a copy of its own.
+      pid = this.spawn(eff.script, Buffer.from(eff.args), {
+        parent: parent.pid,
+        link: eff.link ? [parent.pid] : [],
+        name: eff.name,
+        near: parent.slot,
+      });
+    } catch (err) {
       this.#resolveNow(parent, eff.step, 'spawn', false, toErrorData(err, false));
       return;
     }
-    // eff.args is a view into the whole report buffer: keep a copy of its own.
-    const pid = this.spawn(eff.script, Buffer.from(eff.args), {
-      parent: parent.pid,
-      link: eff.link ? [parent.pid] : [],
-      name: eff.name,
-      near: parent.slot,
-    });
     if (eff.monitor) {
       const ref = `${parent.pid}#${eff.step}`;
       rel(this.#procs.get(pid)!).watchers.set(ref, parent.pid);
@@ -1081,6 +1116,12 @@ export class Kernel {
     rel(proc).names.add(name);
     this.#events.push({ type: 'name.registered', name, pid: proc.pid });
     for (const slot of this.#slots) slot.names.push([name, proc.pid]);
+  }
+
+  /** A start that would register a taken name is refused at the call (the name is not stolen, nothing starts). */
+  #assertNameFree(name: string, op: string): void {
+    const owner = this.#names.get(name);
+    if (owner !== undefined) throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to ${owner}`, { name });
   }
 
   #unregister(name: string): void {
@@ -1185,8 +1226,8 @@ export class Kernel {
         for (const w of waiters) w(info);
       });
     }
-    const keep = this.#opts.onExit?.(proc, reason) ?? 'drop';
-    if (keep === 'drop' && proc.state === 'dead') {
+    const decision = proc.sup === null || this.#supervision === null ? 'release' : this.#supervision.childExited({ pid: proc.pid, ref: proc.sup, reason });
+    if (decision === 'release' && proc.state === 'dead') {
       // Only a process that was ever sent a stored message can have mailbox rows.
       if (proc.stored) this.#events.push({ type: 'mail.dropped', pid: proc.pid });
       this.#procs.delete(proc.pid);
@@ -1280,6 +1321,7 @@ export class Kernel {
       if (!proc.resident) continue;
       this.#evict(proc);
     }
+    slot.onThread.clear();
   }
 
   /** Evict parked processes the policy lets go: their threads forget them until their next wake. */
