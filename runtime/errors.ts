@@ -40,6 +40,8 @@ export const ErrorCodes = {
   STEP_FAILED: 'BL_STEP_FAILED',
   /** The node is closed or closing. */
   NODE_CLOSED: 'BL_NODE_CLOSED',
+  /** A server's handle(msg, state) threw: the process crashes with the message it was handling named. */
+  HANDLE_FAILED: 'BL_HANDLE_FAILED',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
 } as const;

@@ -274,6 +274,7 @@ export class SqliteStore implements Store {
         `UPDATE processes SET run = ?, status = 'live', exited_at = NULL, reason = NULL, result = NULL, last_message = NULL, restarts = restarts + 1 WHERE pid = ?`,
       ),
       continued: db.prepare(`UPDATE processes SET run = ?, args = ? WHERE pid = ?`),
+      dropEarlierRuns: db.prepare('DELETE FROM journal WHERE pid = ? AND run < ?'),
       // Exited processes that no supervisor may restart go entirely; of the
       // rest, only runs that ended (earlier runs of live processes) lose rows.
       pruneExitedRows: db.prepare(
@@ -374,6 +375,12 @@ export class SqliteStore implements Store {
       case 'process.restarted':
         if (ev.args === undefined) s.restart!.run(ev.run, ev.pid);
         else s.continued!.run(ev.run, ev.args, ev.pid);
+        if (ev.dropHistory === true) {
+          // Rows wait in #rounds until the end of the batch: the old run's
+          // last rows may be among them, and must go too.
+          this.#insertRounds();
+          s.dropEarlierRuns!.run(ev.pid, ev.run);
+        }
         return;
       case 'history.pruned':
         s.pruneExitedRows!.run(ev.before);

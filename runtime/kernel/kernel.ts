@@ -846,7 +846,7 @@ export class Kernel {
       });
     }
     if (round.exit === null) return;
-    if (round.exit.next !== undefined) this.#continued(proc, round.exit.next, round.row === null);
+    if (round.exit.next !== undefined) this.#continued(proc, round.exit.next, round.row === null, round.exit.dropHistory === true);
     else this.#exited(proc, round.exit, round.row === null);
   }
 
@@ -1139,7 +1139,7 @@ export class Kernel {
    * new arguments. Not an exit — links, monitors, names, the mailbox and the
    * supervisor are untouched — but the old run's effects are gone with it.
    */
-  #continued(proc: KProc, args: Uint8Array, writeRow: boolean): void {
+  #continued(proc: KProc, args: Uint8Array, writeRow: boolean, dropHistory = false): void {
     const now = Date.now();
     if (writeRow) this.#events.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: encode({ r: [], c: [], x: 'continued' }) });
     this.#dropEffects(proc);
@@ -1151,7 +1151,7 @@ export class Kernel {
     proc.fromJournal = true; // the new run reads its arguments (and mailbox) from the journal
     // Markers still queued go along: mail for the new run; the old run's
     // resolutions are dropped by the executor, which checks every marker's run.
-    this.#events.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args) });
+    this.#events.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args), ...(dropHistory ? { dropHistory } : {}) });
     this.#schedule(proc);
     this.#requestFlush();
   }

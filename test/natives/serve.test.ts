@@ -1,0 +1,119 @@
+// ctx.serve: the server behaviour (snapshots, calls, crashes, stop) and
+// ctx.call (reply, timeout, the target's death).
+
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decode, fixture, nodesPerTest, openNode, query, readRows, tmpdir, until } from '../helpers.js';
+
+const node = nodesPerTest();
+
+describe('ctx.serve', () => {
+  it('hands each message to handle, answers calls, and snapshots: earlier runs are deleted, ctx.args stay as started', async () => {
+    const n = await node();
+    const server = await n.spawn(fixture('server/counter.js'), [10]);
+    const caller = await n.spawn(fixture('server/caller.js'), [server, 25]);
+    const exit = await n.waitExit(caller);
+    // 25 increments at 10 per snapshot: the third run holds the last five.
+    expect(exit.result).toEqual({ ok: { count: 25, run: 3, args: [10] } });
+    await until(() => readRows(n.db, server).length > 0 && readRows(n.db, server).every((r) => r.run === 3), 10_000, 'runs 1 and 2 deleted');
+    // The snapshot is the run's start argument, kept after the script's own.
+    const [row] = query<{ args: Buffer; run: number; restarts: number }>(n.db, 'SELECT args, run, restarts FROM processes WHERE pid = ?', server);
+    expect(decode(row!.args)).toEqual([10, { '@beamline/snapshot': { state: { count: 20 } } }]);
+    // A snapshot is not a restart.
+    expect(row!.restarts).toBe(0);
+  });
+
+  it('snapshots after `idle` with messages handled, so a quiet server keeps almost no history', async () => {
+    const n = await node();
+    const server = await n.spawn(fixture('server/counter.js'), [1000, '200ms']);
+    for (let i = 0; i < 7; i++) n.send(server, { type: 'inc' });
+    await until(() => query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', server)[0]?.run === 2, 10_000, 'the idle snapshot');
+    const [row] = query<{ args: Buffer }>(n.db, 'SELECT args FROM processes WHERE pid = ?', server);
+    expect(decode(row!.args)).toEqual([1000, '200ms', { '@beamline/snapshot': { state: { count: 7 } } }]);
+    await until(() => readRows(n.db, server).every((r) => r.run === 2), 10_000, 'run 1 deleted');
+    expect(readRows(n.db, server).length).toBeLessThanOrEqual(2);
+  });
+
+  it('recovers from the last snapshot plus the messages since, after the node stops', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ db });
+    const server = await first.spawn(fixture('server/counter.js'), [10]);
+    for (let i = 0; i < 23; i++) first.send(server, { type: 'inc' });
+    // Everything handled and committed: run 3 holds the last three (in one round or more).
+    await until(
+      () => query(db, 'SELECT 1 FROM mailbox WHERE pid = ?', server).length === 0 && readRows(db, server).some((r) => r.run === 3),
+      10_000,
+      'all 23 handled',
+    );
+    await first.close();
+    const second = await node({ db });
+    const caller = await second.spawn(fixture('server/caller.js'), [server, 2]);
+    expect((await second.waitExit(caller)).result).toEqual({ ok: { count: 25, run: 3, args: [10] } });
+  });
+
+  it('a handle that throws crashes the server with BL_HANDLE_FAILED naming the message; the message is kept as the last one', async () => {
+    const n = await node();
+    const server = await n.spawn(fixture('server/counter.js'), []);
+    n.send(server, { type: 'boom', what: 'pears' });
+    const exit = await n.waitExit(server);
+    expect(exit.normal).toBe(false);
+    expect(exit.reason).toMatchObject({ code: 'BL_HANDLE_FAILED' });
+    const reason = exit.reason as { message: string; stack: string };
+    expect(reason.message).toContain(server);
+    expect(reason.message).toContain('{"type":"boom","what":"pears"}');
+    expect(reason.message).toContain('TypeError: cannot handle pears');
+    expect(reason.stack).toContain('counter.js');
+    const [row] = query<{ last_message: Buffer }>(n.db, 'SELECT last_message FROM processes WHERE pid = ?', server);
+    expect(decode(row!.last_message)).toEqual({ type: 'boom', what: 'pears' });
+  });
+
+  it('an unencodable state is BL_UNSERIALIZABLE naming the pid and the message that produced it', async () => {
+    const n = await node();
+    const server = await n.spawn(fixture('server/counter.js'), []);
+    n.send(server, { type: 'bad-state' });
+    const exit = await n.waitExit(server);
+    expect(exit.reason).toMatchObject({ code: 'BL_UNSERIALIZABLE' });
+    const message = (exit.reason as { message: string }).message;
+    expect(message).toContain(`process ${server}`);
+    expect(message).toContain('after handling {"type":"bad-state"}');
+  });
+
+  it('stops with a reason: ctx.exit inside handle, after replying to the call', async () => {
+    const n = await node();
+    const server = await n.spawn(fixture('server/counter.js'), []);
+    const caller = await n.spawn(fixture('server/caller.js'), [server, 3, 'stop']);
+    expect((await n.waitExit(caller)).result).toEqual({ ok: 'stopping' });
+    expect((await n.waitExit(server)).reason).toEqual({ stopped: 3 });
+  });
+
+  it('rejects a spec without handle at the call, naming the fix', async () => {
+    const n = await node();
+    const pid = await n.spawn(fixture('server/no-handle.js'), []);
+    const exit = await n.waitExit(pid);
+    expect(exit.reason).toMatchObject({ code: 'BL_ARG_INVALID' });
+    expect((exit.reason as { message: string }).message).toContain('serve: handle must be a function');
+  });
+});
+
+describe('ctx.call', () => {
+  it('rejects with BL_NOPROC at once when the target dies before replying, and for a dead pid', async () => {
+    const n = await node();
+    const dying = await n.spawn(fixture('server/quiet.js'), ['gone']);
+    const caller = await n.spawn(fixture('server/caller.js'), [dying, 0, 'get', '60s']);
+    const t0 = Date.now();
+    const exit = await n.waitExit(caller);
+    expect(exit.result).toMatchObject({ code: 'BL_NOPROC' });
+    expect((exit.result as { message: string }).message).toContain('"gone"');
+    expect(Date.now() - t0).toBeLessThan(30_000); // not the 60 s timeout
+    const late = await n.spawn(fixture('server/caller.js'), [dying, 0, 'get', '60s']);
+    expect((await n.waitExit(late)).result).toMatchObject({ code: 'BL_NOPROC' });
+  });
+
+  it('rejects with TimeoutError when no reply comes in time', async () => {
+    const n = await node();
+    const quiet = await n.spawn(fixture('server/quiet.js'), []);
+    const caller = await n.spawn(fixture('server/caller.js'), [quiet, 0, 'get', '300ms']);
+    const exit = await n.waitExit(caller);
+    expect(exit.result).toMatchObject({ error: 'TimeoutError', code: 'BL_TIMEOUT' });
+  });
+});
