@@ -39,7 +39,17 @@ export interface NodeOptions {
   evictMaxRounds?: number;
   /** Keep the history of finished processes and runs only this long (ms; pruned hourly). Default: keep everything. */
   retainMs?: number;
+  /**
+   * Hibernation: a process idle this long whose current run has at most
+   * HIBERNATE_MAX_ROUNDS rows (a server after its snapshot) leaves its
+   * thread's memory; the next message brings it back from its snapshot.
+   * Default 30 s.
+   */
+  hibernateAfterMs?: number;
 }
+
+/** Rows a run may have and still hibernate: a server's run right after its snapshot has one or two. */
+export const HIBERNATE_MAX_ROUNDS = 4;
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
 
@@ -116,7 +126,7 @@ export class Node {
         budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
+        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000, opts.hibernateAfterMs ?? 30_000),
         retainMs: opts.retainMs,
       });
     } catch (err) {
@@ -289,9 +299,15 @@ function encodeArgs(args: unknown[]): Uint8Array {
   }
 }
 
-/** The default eviction policy: parked long enough, and cheap enough to replay. */
-export function evictionPolicy(idleMs: number, maxRounds: number): (proc: KProc, now: number) => boolean {
-  return (proc, now) => now - proc.lastActive >= idleMs && proc.rounds <= maxRounds;
+/**
+ * The default eviction policy: parked long enough, and cheap enough to replay;
+ * a run of a few rows (a server right after its snapshot) sooner: it hibernates.
+ */
+export function evictionPolicy(idleMs: number, maxRounds: number, hibernateMs = Infinity): (proc: KProc, now: number) => boolean {
+  return (proc, now) => {
+    const idle = now - proc.lastActive;
+    return (idle >= idleMs && proc.rounds <= maxRounds) || (idle >= hibernateMs && proc.rounds <= HIBERNATE_MAX_ROUNDS);
+  };
 }
 
 function defaultLog(pid: Pid, line: string): void {

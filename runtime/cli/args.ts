@@ -78,6 +78,7 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
     retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
+    hibernateAfterMs: values['hibernate-after'] === undefined ? undefined : parseDuration(values['hibernate-after'], '--hibernate-after'),
   };
 }
 
@@ -88,4 +89,5 @@ export const nodeOptions = {
   durability: { type: 'string' },
   'slice-ms': { type: 'string' },
   natives: { type: 'string', multiple: true },
+  'hibernate-after': { type: 'string' },
 } as const satisfies Options;

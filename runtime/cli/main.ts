@@ -16,6 +16,7 @@ const USAGE = `usage: runtime <command> [options]
 
 node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
               --retain DURATION (prune history older than this, hourly)
+              --hibernate-after DURATION (an idle server leaves memory, back from its snapshot; default 30s)
 
 commands:
   spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);

@@ -1,0 +1,40 @@
+// Hibernation: a server idle for hibernateAfterMs, its history cut short by
+// its idle snapshot, leaves its thread's memory; the next message brings it
+// back from the snapshot (not by replaying what it handled before).
+
+import { describe, expect, it } from 'vitest';
+import { fixture, nodesPerTest, query, readRows, until } from '../helpers.js';
+
+const node = nodesPerTest();
+
+describe('hibernation', () => {
+  it('an idle server leaves its thread and wakes from its snapshot on the next call', async () => {
+    const n = await node({ hibernateAfterMs: 300 });
+    const server = await n.spawn(fixture('server/counter.js'), [1000, '100ms']);
+    const first = await n.spawn(fixture('server/caller.js'), [server, 40]);
+    expect((await n.waitExit(first)).result).toEqual({ ok: { count: 40, run: 1, args: [1000, '100ms'] } });
+
+    // Quiet: the idle snapshot ends run 1, then run 2 (one or two rows) hibernates.
+    await until(() => query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', server)[0]?.run === 2, 10_000, 'the idle snapshot');
+    await until(() => n.kernel.process(server)?.resident === false && n.kernel.stats().threads.every((t) => t.live === 0), 10_000, 'the server to leave its thread');
+    expect(readRows(n.db, server).every((r) => r.run === 2)).toBe(true);
+
+    // A message wakes it: the count comes from the snapshot, in the same run (a wake is not a snapshot).
+    const second = await n.spawn(fixture('server/caller.js'), [server, 2]);
+    expect((await n.waitExit(second)).result).toEqual({ ok: { count: 42, run: 2, args: [1000, '100ms'] } });
+  });
+
+  it('a process with a long current run does not hibernate', async () => {
+    const n = await node({ hibernateAfterMs: 200 });
+    const server = await n.spawn(fixture('server/counter.js'), [1000, '1h']);
+    const caller = await n.spawn(fixture('server/caller.js'), [server, 0]);
+    await n.waitExit(caller);
+    // Ten single-message rounds: more rows than a hibernating run may have, and no idle snapshot for an hour.
+    for (let i = 0; i < 10; i++) {
+      const c = await n.spawn(fixture('server/caller.js'), [server, 0]);
+      await n.waitExit(c);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(n.kernel.process(server)?.resident).toBe(true);
+  });
+});
