@@ -19,6 +19,8 @@ export interface PsRow {
   mailbox: number;
   lastStep: string;
   age: string;
+  /** Journal rows in the current run: what a recovery replays (a server's stay under its snapshot interval). */
+  history: number;
 }
 
 /** One row per live process (and, with `all`, exited ones too). */
@@ -48,13 +50,14 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
       mailbox: mailbox.get(row.pid) ?? 0,
       lastStep: lastStep(store.lastRound(row.pid, row.run)),
       age: formatDistanceStrict(row.spawnedAt, now),
+      history: store.historyLength?.(row.pid, row.run) ?? 0,
     };
   });
 }
 
 export function formatTable(rows: PsRow[]): string {
-  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'lastStep', 'age'];
-  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'LAST STEP', 'AGE'];
+  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'history', 'lastStep', 'age'];
+  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'HISTORY', 'LAST STEP', 'AGE'];
   const cells = [titles, ...rows.map((r) => header.map((h) => String(r[h])))];
   const widths = titles.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

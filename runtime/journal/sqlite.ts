@@ -489,6 +489,10 @@ export class SqliteStore implements Store {
     return new Map(rows.map((r) => [r.pid, r.n]));
   }
 
+  historyLength(pid: Pid, run: number): number {
+    return (this.#read('SELECT count(*) AS n FROM journal WHERE pid = ? AND run = ?').get(pid, run) as { n: number }).n;
+  }
+
   lastRound(pid: Pid, run: number): HistoryRow | undefined {
     return this.#read('SELECT seq, run, at, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq DESC LIMIT 1').get(pid, run) as
       | HistoryRow
