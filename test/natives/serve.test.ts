@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decode, fixture, nodesPerTest, openNode, query, readRows, tmpdir, until } from '../helpers.js';
+import { json, serversPerTest } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
 
@@ -115,5 +116,31 @@ describe('ctx.call', () => {
     const caller = await n.spawn(fixture('server/caller.js'), [quiet, 0, 'get', '300ms']);
     const exit = await n.waitExit(caller);
     expect(exit.result).toMatchObject({ error: 'TimeoutError', code: 'BL_TIMEOUT' });
+  });
+});
+
+describe('ctx.serve with callApi inside handle', () => {
+  const server = serversPerTest();
+
+  it('each charge is sent once, with a key of its own run (steps start again at 0 after a snapshot), and not again after a restart of the node', async () => {
+    let ids = 0;
+    const api = await server((seen, res) => json(res, 200, { id: `ch_${++ids}`, key: seen.key }));
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ db });
+    const pid = await first.spawn(fixture('server/charger.js'), [api.url]);
+    for (let order = 1; order <= 5; order++) first.send(pid, { type: 'charge', order });
+    await until(() => api.to('/charge').length === 5, 20_000, 'five charges');
+    await until(() => query(db, 'SELECT 1 FROM mailbox WHERE pid = ?', pid).length === 0, 10_000, 'all handled');
+    await first.close();
+
+    const second = await node({ db });
+    const caller = await second.spawn(fixture('server/caller.js'), [pid, 0, 'get', '500ms']);
+    await second.waitExit(caller); // the server recovered and took a message (it does not answer 'get': the call times out)
+    const keys = api.to('/charge').map((s) => s.key!);
+    expect(keys).toHaveLength(5);
+    expect(new Set(keys).size).toBe(5);
+    // pid:run:step — two charges per run, three runs.
+    expect(keys.map((k) => Number(k.split(':')[1]))).toEqual([1, 1, 2, 2, 3]);
+    expect(api.to('/charge').map((s) => (s.body as { order: number }).order)).toEqual([1, 2, 3, 4, 5]);
   });
 });
