@@ -6,13 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BeamlineError, ErrorCodes, revive, type ErrorData } from './errors.js';
-import { encode } from './journal/codec.js';
+import { decode, encode } from './journal/codec.js';
 import { openJournal } from './journal/sqlite.js';
 import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
 import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
-import { MAX_THREADS, type Pid } from './protocol.js';
+import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 
 export interface NodeOptions {
   /** Journal file (default `./.beamline/journal.db`). */
@@ -195,7 +195,7 @@ export class Node {
     const file = path.resolve(script);
     const bytes = Buffer.from(encodeArgs(args));
     // The journal holds every root's arguments (the kernel forgets them once started).
-    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(Buffer.from(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
+    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(startArgs(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
   }
 
   /** Deliver `msg` to a pid or name; false when no such process. `from` names the sender (default 'kernel'). */
@@ -297,6 +297,14 @@ function encodeArgs(args: unknown[]): Uint8Array {
   } catch (err) {
     throw new BeamlineError(ErrorCodes.UNSERIALIZABLE, `spawn: args: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** A run's arguments as the process was started with them: a server's snapshot (the last argument) taken off. */
+function startArgs(bytes: Uint8Array): Buffer {
+  const buf = Buffer.from(bytes);
+  const args = decode(buf) as unknown[];
+  if (!Array.isArray(args) || snapshotOf(args) === undefined) return buf;
+  return Buffer.from(encode(args.slice(0, -1)));
 }
 
 /**
