@@ -110,6 +110,8 @@ export interface NativeHost {
 export interface ProcessLocals {
   /** Named timers: name → step of the startTimer call that armed it. */
   timers: Map<string, number>;
+  /** Named timers: name → when it fires (ms since the epoch, as recorded), so a server's snapshot can carry it to the next run. */
+  timerAt: Map<string, number>;
   trapExit: boolean;
   /** Last message received (kept for the crash record). */
   lastMessage: Uint8Array | null;

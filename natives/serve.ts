@@ -7,9 +7,9 @@
 // from the script, so a handler may use every native and replay stays exact.
 //
 // Snapshots. A plain loop's run grows by a row per message for ever, and a
-// recovery replays all of it. Here, after `every` handled messages — or once
-// the mailbox has been empty for `idle` with messages handled since the last
-// snapshot — the loop ends its run and goes on as the next one with the state
+// recovery replays all of it. Here, after `every` handled messages, or
+// `interval` after the first message handled since the last snapshot
+// (whichever comes first), the loop ends its run and goes on as the next one with the state
 // as its start argument (continueAsNew), and the earlier runs' rows are
 // deleted in the same commit. Recovery is: the state of the last snapshot,
 // plus the replay of at most `every` messages since.
@@ -31,20 +31,30 @@ import { argError, BeamlineError, ErrorCodes, optionsOf, parseDuration, SNAPSHOT
 
 /** Handled messages between two snapshots (measured: see README, "server" bench). */
 export const SNAPSHOT_EVERY = 1000;
-/** With messages handled since the last snapshot, snapshot once the mailbox has been empty this long. */
-export const SNAPSHOT_IDLE_MS = 5000;
+/** Longest a handled message waits for its snapshot (so a quiet server's history is short before it hibernates). */
+export const SNAPSHOT_INTERVAL_MS = 5000;
+/** The named timer serve keeps for `interval` (its message never reaches handle). */
+export const SERVE_TIMER = '@beamline/serve';
 
 interface Spec {
   state: unknown;
   handle: (msg: unknown, state: unknown) => unknown;
   every: number;
-  idleMs: number;
+  intervalMs: number;
 }
 
 /** What serve uses of ctx (calls through it take steps like the script's own). */
 interface LoopCtx {
   receive(opts?: { timeout?: number }): Promise<unknown>;
   send(to: string, msg: unknown): void;
+  startTimer(name: string, ms: number): void;
+  now(): number;
+}
+
+/** What a snapshot holds: the state, and the named timers running at the time, with their fire times. */
+interface Snapshot {
+  state: unknown;
+  timers?: Array<[string, number]>;
 }
 
 export default defineNative<[spec: unknown]>({
@@ -65,31 +75,31 @@ function parseSpec(spec: unknown): Spec {
   if (typeof o.handle !== 'function') {
     throw argError('serve', 'handle must be a function', o.handle, 'pass handle: (msg, state) => newState, or { state, reply } for a call');
   }
-  const snap = optionsOf('serve: snapshot', o.snapshot, ['every', 'idle']);
+  const snap = optionsOf('serve: snapshot', o.snapshot, ['every', 'interval']);
   const every = snap.every ?? SNAPSHOT_EVERY;
   if (typeof every !== 'number' || !Number.isInteger(every) || every < 1) {
     throw argError('serve', 'snapshot.every must be a positive integer', every, `pass a count of messages (default ${SNAPSHOT_EVERY})`);
   }
-  const idleMs = snap.idle === undefined ? SNAPSHOT_IDLE_MS : parseDuration(snap.idle, 'serve: snapshot.idle');
-  return { state: o.state, handle: o.handle as Spec['handle'], every, idleMs };
+  const intervalMs = snap.interval === undefined ? SNAPSHOT_INTERVAL_MS : parseDuration(snap.interval, 'serve: snapshot.interval');
+  return { state: o.state, handle: o.handle as Spec['handle'], every, intervalMs };
 }
 
 async function loop(host: NativeHost, spec: Spec): Promise<never> {
   const ctx = host.ctx as LoopCtx;
-  let state = host.snapshot !== undefined ? host.snapshot.state : spec.state;
-  if (host.snapshot === undefined) checkState(host, state, undefined);
+  const snap = host.snapshot as Snapshot | undefined;
+  let state = snap !== undefined ? snap.state : spec.state;
+  if (snap === undefined) checkState(host, state, undefined);
+  // Named timers the last run left running go on in this one, at their times.
+  if (snap?.timers !== undefined && snap.timers.length > 0) {
+    const now = ctx.now();
+    for (const [name, at] of snap.timers) ctx.startTimer(name, Math.max(0, at - now));
+  }
   let handled = 0;
   for (;;) {
-    let msg: unknown;
-    if (handled === 0) {
-      msg = await ctx.receive();
-    } else {
-      try {
-        msg = await ctx.receive({ timeout: spec.idleMs });
-      } catch (err) {
-        if ((err as Error)?.name !== 'TimeoutError') throw err;
-        snapshot(host, state); // quiet for `idle`: make the history short before the server hibernates
-      }
+    const msg = await ctx.receive();
+    if (isServeTimer(msg)) {
+      if (handled > 0) snapshot(host, state);
+      continue;
     }
     let out: unknown;
     try {
@@ -104,13 +114,26 @@ async function loop(host: NativeHost, spec: Spec): Promise<never> {
     checkState(host, out, msg);
     state = out;
     if (++handled >= spec.every) snapshot(host, state);
+    // One timer per snapshot, not per message: a message waits at most `interval` for its snapshot.
+    if (handled === 1) ctx.startTimer(SERVE_TIMER, spec.intervalMs);
   }
 }
 
-/** End this run; the next starts from `state` (continueAsNew with the history dropped). Never returns. */
+/**
+ * End this run; the next starts from `state` (continueAsNew with the history
+ * dropped). The run's effects end with it, so named timers still running are
+ * carried in the snapshot and armed again by the next run. Never returns.
+ */
 function snapshot(host: NativeHost, state: unknown): never {
-  const args = host.encode([...host.args, { [SNAPSHOT_ARG]: { state } }], `serve: snapshot of process ${host.pid}`);
+  const timers: Array<[string, number]> = [];
+  for (const [name, at] of host.locals.timerAt) if (name !== SERVE_TIMER) timers.push([name, at]);
+  const snap: Snapshot = timers.length > 0 ? { state, timers } : { state };
+  const args = host.encode([...host.args, { [SNAPSHOT_ARG]: snap }], `serve: snapshot of process ${host.pid}`);
   return host.continueAsNew(args, { dropHistory: true });
+}
+
+function isServeTimer(msg: unknown): boolean {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'timer' && (msg as { name?: unknown }).name === SERVE_TIMER;
 }
 
 /** The state must survive a snapshot: refuse it at the message that produced it, not later. */
@@ -157,7 +180,7 @@ function isReply(out: unknown): out is { state: unknown; reply: unknown } {
 }
 
 /** Answer a call: tagged with its ref for ctx.call, as is for the gateway. */
-export function reply(ctx: LoopCtx, call: CallMsg, value: unknown): void {
+export function reply(ctx: { send(to: string, msg: unknown): void }, call: CallMsg, value: unknown): void {
   if (typeof call.ref === 'string') ctx.send(call.from, { type: 'reply', ref: call.ref, reply: value });
   else ctx.send(call.from, value);
 }

@@ -119,7 +119,7 @@ export interface Ctx {
    * loop, hands each message to `handle(msg, state)` and keeps what it
    * returns as the new state — or, for a call, `{state, reply}`, the reply
    * going to the caller. The state is snapshotted durably (every
-   * `snapshot.every` messages, default 1000, or after `snapshot.idle` quiet,
+   * `snapshot.every` messages, default 1000, or `snapshot.interval` after the first message it covers,
    * default 5s) and the history before it dropped. Never resolves: stop with
    * `ctx.exit(reason)` inside `handle`.
    */
@@ -135,7 +135,7 @@ export interface ServeSpec<S> {
   state: S;
   /** A new state, or `{ state, reply }` to answer a call message. May await any native. */
   handle(msg: any, state: S): S | { state: S; reply: unknown } | Promise<S | { state: S; reply: unknown }>;
-  snapshot?: { every?: number; idle?: Duration };
+  snapshot?: { every?: number; interval?: Duration };
 }
 
 /** A process script's default export. */

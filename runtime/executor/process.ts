@@ -745,9 +745,13 @@ class Locals implements ProcessLocals {
   trapExit = false;
   lastMessage: Uint8Array | null = null;
   #timers: Map<string, number> | null = null;
+  #timerAt: Map<string, number> | null = null;
   #queries: Map<string, (...args: unknown[]) => unknown> | null = null;
   get timers(): Map<string, number> {
     return (this.#timers ??= new Map());
+  }
+  get timerAt(): Map<string, number> {
+    return (this.#timerAt ??= new Map());
   }
   get queries(): Map<string, (...args: unknown[]) => unknown> {
     return (this.#queries ??= new Map());

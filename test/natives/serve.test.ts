@@ -24,11 +24,11 @@ describe('ctx.serve', () => {
     expect(row!.restarts).toBe(0);
   });
 
-  it('snapshots after `idle` with messages handled, so a quiet server keeps almost no history', async () => {
+  it('snapshots `interval` after the first message since the last snapshot, so a quiet server keeps almost no history', async () => {
     const n = await node();
     const server = await n.spawn(fixture('server/counter.js'), [1000, '200ms']);
     for (let i = 0; i < 7; i++) n.send(server, { type: 'inc' });
-    await until(() => query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', server)[0]?.run === 2, 10_000, 'the idle snapshot');
+    await until(() => query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', server)[0]?.run === 2, 10_000, 'the interval snapshot');
     const [row] = query<{ args: Buffer }>(n.db, 'SELECT args FROM processes WHERE pid = ?', server);
     expect(decode(row!.args)).toEqual([1000, '200ms', { '@beamline/snapshot': { state: { count: 7 } } }]);
     await until(() => readRows(n.db, server).every((r) => r.run === 2), 10_000, 'run 1 deleted');
@@ -142,5 +142,20 @@ describe('ctx.serve with callApi inside handle', () => {
     // pid:run:step — two charges per run, three runs.
     expect(keys.map((k) => Number(k.split(':')[1]))).toEqual([1, 1, 2, 2, 3]);
     expect(api.to('/charge').map((s) => (s.body as { order: number }).order)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('ctx.serve and named timers', () => {
+  it("a handler's named timer survives the snapshots taken before it fires, and fires once at its time", async () => {
+    const n = await node();
+    const pid = await n.spawn(fixture('server/ticker.js'), []);
+    n.send(pid, { type: 'arm', ms: 1500 });
+    for (let i = 0; i < 5; i++) n.send(pid, { type: 'noise', i });
+    await until(() => (query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', pid)[0]?.run ?? 0) >= 7, 10_000, 'six snapshots');
+    await new Promise((r) => setTimeout(r, 2500));
+    const caller = await n.spawn(fixture('server/caller.js'), [pid, 0]);
+    const { ok } = (await n.waitExit(caller)).result as { ok: { ticks: number; armedAt: number; firedAt: number } };
+    expect(ok.ticks).toBe(1);
+    expect(ok.firedAt - ok.armedAt).toBeGreaterThanOrEqual(1500);
   });
 });
