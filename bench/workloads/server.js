@@ -1,10 +1,11 @@
 // `server`: the gateway echo written with ctx.serve beside the plain-loop
 // echo (bench/scripts/echo.js), each under `runtime start --http` with 50
 // connections, in the same run. For each: requests/s; the journal on disk
-// after the load (database + WAL) per request, and the echo's history rows;
-// then the node is killed with SIGKILL and started again on the same
-// journal, and recovery is the time from that start to the first answered
-// request (node boot included, the same for both). A plain loop's history —
+// after the load (checkpointed on a copy) per request, and the echo's history
+// rows; then the node is killed with SIGKILL and started again on the same
+// journal: recovery is the time from that start to the first answered
+// request, shown whole and beyond the variant's own first boot on an empty
+// journal (node start-up costs seconds on a loaded machine, the same for both). A plain loop's history —
 // and so its recovery — grows with every request it ever answered; a
 // server's is bounded by its snapshot interval.
 //
@@ -38,7 +39,7 @@ await runWorkload(async (opts) => {
     }),
     row({
       workload: 'server',
-      metric: 'journal on disk per request (database + WAL)',
+      metric: 'journal on disk per request (checkpointed)',
       value: served.bytes / served.requests,
       unit: 'bytes',
       baseline: { name: base('journal per request'), value: plain.bytes / plain.requests },
@@ -69,13 +70,22 @@ await runWorkload(async (opts) => {
       unit: 'ms',
       baseline: { name: base('recovery'), value: plain.recoveryMs },
       better: 'lower',
-      goal: { text: '<= 100 ms beyond the plain node boot', test: (r) => r.value <= r.baseline + 100 },
+    }),
+    row({
+      workload: 'server',
+      metric: 'recovery after SIGKILL beyond a first boot on an empty journal (same variant)',
+      value: served.recoveryMs - served.bootMs,
+      unit: 'ms',
+      baseline: { name: base('recovery beyond its first boot'), value: plain.recoveryMs - plain.bootMs },
+      better: 'lower',
+      floor: 1,
+      goal: { text: '<= 100 ms', test: (r) => r.value <= 100 },
     }),
   ];
 });
 
 function describe(m) {
-  return `${m.rps.toFixed(0)} req/s (p50 ${m.p50} ms), ${(m.bytes / 2 ** 20).toFixed(1)} MiB journal, ${m.rows} rows, recovery ${m.recoveryMs.toFixed(0)} ms`;
+  return `${m.rps.toFixed(0)} req/s (p50 ${m.p50} ms), ${(m.bytes / 2 ** 20).toFixed(2)} MiB journal, ${m.rows} rows, boot ${m.bootMs.toFixed(0)} ms, recovery ${m.recoveryMs.toFixed(0)} ms`;
 }
 
 /** One echo under load, then killed and recovered. */
@@ -88,30 +98,34 @@ async function measure(opts, file, args, seconds) {
   );
   const start = () =>
     startNode([CLI, 'start', '--db', journal.db, '--threads', String(opts.threads), '--durability', opts.durability, '--http', '127.0.0.1:0', tree]);
-  let child = start();
-  try {
-    let url = GATEWAY_LINE.exec(await child.waitFor((l) => GATEWAY_LINE.test(l), 30_000))[1];
-    const load = { body: BODY, connections: CONNECTIONS, seconds };
-    await hammer(`${url}/call/echo`, { ...load, seconds: 1 }); // warm-up
-    const r = await hammer(`${url}/call/echo`, load);
-    if (r.rps === 0) throw new Error(`${file}: no request answered with 2xx (${r.non2xx} non-2xx, ${r.errors} errors)`);
-    const bytes = size(journal.db) + size(`${journal.db}-wal`);
-    child.kill('SIGKILL');
-    await child.exited;
-    const rows = historyRows(journal.db);
-    // Recovery: from the new node's start to the first answered request.
+  /** Start a node on the journal; resolves with the gateway's URL and the ms from start to the first answer. */
+  const boot = async () => {
     const t0 = process.hrtime.bigint();
     child = start();
-    url = GATEWAY_LINE.exec(await child.waitFor((l) => GATEWAY_LINE.test(l), 120_000))[1];
+    const url = GATEWAY_LINE.exec(await child.waitFor((l) => GATEWAY_LINE.test(l), 120_000))[1];
     for (;;) {
       const res = await fetch(`${url}/call/echo`, { method: 'POST', body: JSON.stringify(BODY), headers: { 'content-type': 'application/json' } }).catch(() => null);
       if (res?.status === 200) break;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    const recoveryMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    return { rps: r.rps, p50: r.p50, requests: r.rps * seconds, bytes, rows, recoveryMs };
+    return { url, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+  };
+  let child = null;
+  try {
+    const fresh = await boot();
+    const load = { body: BODY, connections: CONNECTIONS, seconds };
+    await hammer(`${fresh.url}/call/echo`, { ...load, seconds: 1 }); // warm-up
+    const r = await hammer(`${fresh.url}/call/echo`, load);
+    if (r.rps === 0) throw new Error(`${file}: no request answered with 2xx (${r.non2xx} non-2xx, ${r.errors} errors)`);
+    child.kill('SIGKILL');
+    await child.exited;
+    const disk = onDisk(journal);
+    // Recovery: from the new node's start to the first answered request,
+    // and how much longer that took than the first boot on an empty journal.
+    const again = await boot();
+    return { rps: r.rps, p50: r.p50, requests: r.rps * seconds, ...disk, bootMs: fresh.ms, recoveryMs: again.ms };
   } finally {
-    await stopNode(child);
+    if (child !== null) await stopNode(child);
     journal.remove();
   }
 }
@@ -124,13 +138,28 @@ function size(file) {
   }
 }
 
-/** Rows of the echo's current run (read-only, after the kill: what the next boot replays). */
-function historyRows(db) {
-  const conn = new Database(db, { readonly: true });
+/**
+ * The journal after the kill, on a copy (the original is left as the crash
+ * left it, WAL included, for the recovery): checkpointed, so its size is the
+ * pages in use plus the free pages deleted rows left for reuse — what the
+ * journal really grew by, not how full the WAL happened to be (it is
+ * checkpointed every 4,000 pages, about 16 MB). Also the echo's history rows:
+ * what the next boot replays.
+ */
+function onDisk(journal) {
+  const copy = `${journal.db}.copy`;
+  fs.copyFileSync(journal.db, copy);
+  if (fs.existsSync(`${journal.db}-wal`)) fs.copyFileSync(`${journal.db}-wal`, `${copy}-wal`);
+  const conn = new Database(copy);
   try {
+    conn.pragma('wal_checkpoint(TRUNCATE)');
     const { pid } = conn.prepare(`SELECT pid FROM names WHERE name = 'echo'`).get();
-    return conn.prepare('SELECT count(*) AS n FROM journal WHERE pid = ? AND run = (SELECT run FROM processes WHERE pid = ?)').get(pid, pid).n;
-  } finally {
+    const rows = conn.prepare('SELECT count(*) AS n FROM journal WHERE pid = ? AND run = (SELECT run FROM processes WHERE pid = ?)').get(pid, pid).n;
     conn.close();
+    const bytes = size(copy);
+    return { bytes, rows };
+  } finally {
+    if (conn.open) conn.close();
+    for (const f of [copy, `${copy}-wal`, `${copy}-shm`]) fs.rmSync(f, { force: true });
   }
 }
