@@ -39,12 +39,15 @@ export const SERVE_TIMER = '@beamline/serve';
 interface Spec {
   state: unknown;
   handle: (msg: unknown, state: unknown) => unknown;
+  /** onQuery handlers that read the current state: name → (state, ...args) => answer. */
+  queries: Record<string, (state: unknown, ...args: unknown[]) => unknown>;
   every: number;
   intervalMs: number;
 }
 
 /** What serve uses of ctx (calls through it take steps like the script's own). */
 interface LoopCtx {
+  onQuery(name: string, fn: (...args: unknown[]) => unknown): void;
   receive(opts?: { timeout?: number }): Promise<unknown>;
   send(to: string, msg: unknown): void;
   startTimer(name: string, ms: number): void;
@@ -71,7 +74,7 @@ function parseSpec(spec: unknown): Spec {
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
     throw argError('serve', 'expected { state, handle }', spec, 'pass ctx.serve({ state: initial, handle: (msg, state) => newState })');
   }
-  const o = optionsOf('serve', spec, ['state', 'handle', 'snapshot']);
+  const o = optionsOf('serve', spec, ['state', 'handle', 'snapshot', 'queries']);
   if (typeof o.handle !== 'function') {
     throw argError('serve', 'handle must be a function', o.handle, 'pass handle: (msg, state) => newState, or { state, reply } for a call');
   }
@@ -81,7 +84,11 @@ function parseSpec(spec: unknown): Spec {
     throw argError('serve', 'snapshot.every must be a positive integer', every, `pass a count of messages (default ${SNAPSHOT_EVERY})`);
   }
   const intervalMs = snap.interval === undefined ? SNAPSHOT_INTERVAL_MS : parseDuration(snap.interval, 'serve: snapshot.interval');
-  return { state: o.state, handle: o.handle as Spec['handle'], every, intervalMs };
+  const queries = optionsOf('serve: queries', o.queries, Object.keys((o.queries ?? {}) as object));
+  for (const [name, fn] of Object.entries(queries)) {
+    if (typeof fn !== 'function') throw argError('serve', `queries.${name} must be a function`, fn, `pass queries: { ${name}: (state) => state }`);
+  }
+  return { state: o.state, handle: o.handle as Spec['handle'], queries: queries as Spec['queries'], every, intervalMs };
 }
 
 async function loop(host: NativeHost, spec: Spec): Promise<never> {
@@ -94,6 +101,7 @@ async function loop(host: NativeHost, spec: Spec): Promise<never> {
     const now = ctx.now();
     for (const [name, at] of snap.timers) ctx.startTimer(name, Math.max(0, at - now));
   }
+  for (const [name, fn] of Object.entries(spec.queries)) ctx.onQuery(name, (...args) => fn(state, ...args));
   let handled = 0;
   for (;;) {
     const msg = await ctx.receive();

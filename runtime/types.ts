@@ -136,6 +136,8 @@ export interface ServeSpec<S> {
   /** A new state, or `{ state, reply }` to answer a call message. May await any native. */
   handle(msg: any, state: S): S | { state: S; reply: unknown } | Promise<S | { state: S; reply: unknown }>;
   snapshot?: { every?: number; interval?: Duration };
+  /** Read-only views of the state for `runtime query <pid> <name>`: name → (state, ...args) => answer. */
+  queries?: Record<string, (state: S, ...args: any[]) => unknown>;
 }
 
 /** A process script's default export. */

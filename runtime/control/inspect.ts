@@ -7,7 +7,7 @@ import { isErrorData } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
 import type { ProcState } from '../kernel/kernel.js';
-import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
+import { snapshotOf, type CommandTuple, type Pid, type RoundRecord } from '../protocol.js';
 
 export interface PsRow {
   pid: Pid;
@@ -121,13 +121,18 @@ export function historyLines(store: Store, pid: Pid): string[] | null {
   if (proc === undefined) return null;
   const lines: string[] = [];
   const t = (at: number) => format(at, 'yyyy-MM-dd HH:mm:ss.SSS');
-  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(proc.args)}${proc.parent ? ` by ${proc.parent}` : ''}`);
+  // A server's snapshot rides at the end of its run's arguments: show the arguments it was started with, and the snapshot at its run.
+  const args = decode(proc.args) as unknown[];
+  const snap = Array.isArray(args) ? snapshotOf(args) : undefined;
+  const shownArgs = snap === undefined ? proc.args : args.slice(0, -1);
+  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(shownArgs)}${proc.parent ? ` by ${proc.parent}` : ''}`);
   let run = 1;
   let last = proc.spawnedAt;
   for (const row of store.history(pid)) {
     if (row.run !== run) {
       run = row.run;
-      lines.push(`${t(row.at)}  ── run ${run} (restarted) ──`);
+      const how = snap !== undefined && run === proc.run ? `from its snapshot ${short(snap.state, 80)}; earlier history dropped` : 'restarted';
+      lines.push(`${t(row.at)}  ── run ${run} (${how}) ──`);
     }
     const rec = decode(row.row) as RoundRecord;
     const gap = row.at - last;

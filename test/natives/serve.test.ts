@@ -5,6 +5,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decode, fixture, nodesPerTest, openNode, query, readRows, tmpdir, until } from '../helpers.js';
 import { json, serversPerTest } from '../fixtures/natives/http-server.js';
+import { parseTreeFile } from '../../dist/runtime/config/tree.js';
+import { writeTree } from '../fixtures/supervisor/support.js';
 
 const node = nodesPerTest();
 
@@ -157,5 +159,23 @@ describe('ctx.serve and named timers', () => {
     const { ok } = (await n.waitExit(caller)).result as { ok: { ticks: number; armedAt: number; firedAt: number } };
     expect(ok.ticks).toBe(1);
     expect(ok.firedAt - ok.armedAt).toBeGreaterThanOrEqual(1500);
+  });
+});
+
+describe('ctx.serve under a supervisor', () => {
+  it('a restart after a crash starts from the last snapshot (its durable state), not the initial state; RESTARTS counts it, snapshots do not', async () => {
+    const dir = tmpdir();
+    const n = await node({ db: path.join(dir, 'journal.db') });
+    const spec = { strategy: 'one_for_one', intensity: 5, period: '10s', children: [{ id: 'counter', script: fixture('server/counter.js'), args: [3], name: 'counter' }] };
+    n.startTree(parseTreeFile(writeTree(spec, dir)));
+    await until(() => n.kernel.whereis('counter'), 10_000, 'the counter');
+    // 7 increments at 3 per snapshot: snapshots after 3 and 6; the 7th is in the crashed run's history only.
+    for (let i = 0; i < 7; i++) n.send('counter', { type: 'inc' });
+    n.send('counter', { type: 'boom', what: 'x' });
+    await until(() => query<{ restarts: number }>(n.db, 'SELECT restarts FROM processes WHERE pid = ?', n.kernel.whereis('counter'))[0]?.restarts === 1, 10_000, 'the restart');
+    const caller = await n.spawn(fixture('server/caller.js'), ['counter', 0]);
+    const { ok } = (await n.waitExit(caller)).result as { ok: { count: number; run: number } };
+    expect(ok.count).toBe(6);
+    expect(ok.run).toBe(4); // runs 1–3 by snapshots, 4 by the restart
   });
 });
