@@ -2,8 +2,10 @@
 // its idle snapshot, leaves its thread's memory; the next message brings it
 // back from the snapshot (not by replaying what it handled before).
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, nodesPerTest, query, readRows, until } from '../helpers.js';
+import { fixture, nodesPerTest, query, readRows, ROOT, runCli, tmpdir, until } from '../helpers.js';
 
 const node = nodesPerTest();
 
@@ -39,5 +41,17 @@ describe('hibernation', () => {
     }
     await new Promise((r) => setTimeout(r, 1500));
     expect(n.kernel.process(server)?.resident).toBe(true);
+  });
+});
+
+describe('--hibernate-after', () => {
+  it('a bad duration is one line naming the option, exit 2, and no journal written', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const run = await runCli(['spawn', '--db', db, '--hibernate-after', '5 secs', path.join(ROOT, 'scripts', 'hello.js'), 'ada']);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain('--hibernate-after');
+    expect(run.stderr).toContain('BL_ARG_INVALID');
+    expect(fs.existsSync(db)).toBe(false);
   });
 });
