@@ -29,10 +29,6 @@ export class ReplayCursor {
     return this.#round >= this.#rounds.length;
   }
 
-  get length(): number {
-    return this.#rounds.length;
-  }
-
   /** Resolutions that open the current round. */
   resolutions(): RoundRecord['r'] {
     return this.#rounds[this.#round]?.r ?? [];
