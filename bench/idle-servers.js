@@ -12,11 +12,13 @@ import { defaultThreads, percentile, script, settledRss, sortNumbers, until } fr
 
 const n = Number(process.argv[2] ?? 100_000);
 const opts = { threads: defaultThreads(), durability: 'full' };
-const { node, close } = await openNode(opts, { hibernateAfterMs: 30_000 });
+// A 10,000-spawn fan-out is one round: give it more than the default 5 s slice on a loaded machine.
+const { node, close } = await openNode(opts, { hibernateAfterMs: 30_000, sliceMs: 60_000 });
 try {
   const before = await settledRss();
   const t0 = performance.now();
-  const pids = await spawnMany(node, 'idle-server.js', n);
+  const pids = [];
+  for (let left = n; left > 0; left -= 10_000) pids.push(...(await spawnMany(node, 'idle-server.js', Math.min(10_000, left))));
   // Parked: every server has run its first round (none queued or being built); some may hibernate already if this took 30 s.
   await until(() => { const s = node.kernel.stats(); return s.processes >= n && s.queued === 0 && s.rebuilding === 0 && s.slicesInFlight === 0; }, { what: `${n} parked servers`, everyMs: 50, timeoutMs: 900_000 });
   const parkedMs = performance.now() - t0;

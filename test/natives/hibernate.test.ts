@@ -18,7 +18,7 @@ describe('hibernation', () => {
 
     // Quiet: the interval snapshot ends the run, then the next run (one or two rows) hibernates.
     await until(() => (query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', server)[0]?.run ?? 0) > 1, 10_000, 'the interval snapshot');
-    await until(() => n.kernel.process(server)?.state === 'parked' && n.kernel.process(server)?.resident === false && n.kernel.stats().threads.every((t) => t.live === 0), 10_000, 'the server to leave its thread');
+    await until(() => n.kernel.process(server)?.state === 'parked' && n.kernel.process(server)?.residency === 'journal' && n.kernel.stats().threads.every((t) => t.live === 0), 10_000, 'the server to leave its thread');
     const [{ run }] = query<{ run: number }>(n.db, 'SELECT run FROM processes WHERE pid = ?', server) as [{ run: number }];
     expect(run).toBeGreaterThan(1);
     expect(readRows(n.db, server).every((r) => r.run === run)).toBe(true);
@@ -40,7 +40,7 @@ describe('hibernation', () => {
       await n.waitExit(c);
     }
     await new Promise((r) => setTimeout(r, 1500));
-    expect(n.kernel.process(server)?.resident).toBe(true);
+    expect(n.kernel.process(server)?.residency).toBe('resident');
   });
 });
 
