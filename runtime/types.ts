@@ -79,7 +79,7 @@ export interface Ctx {
   readonly self: Pid;
   /** The arguments it was started with. */
   readonly args: readonly unknown[];
-  /** Run number: 1 on first start, +1 per supervisor restart. */
+  /** Run number: 1 on first start, +1 per supervisor restart, per continueAsNew and per server snapshot (ctx.serve). */
   readonly run: number;
 
   send(to: Pid | string, msg: unknown): void;
