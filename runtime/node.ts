@@ -126,7 +126,9 @@ export class Node {
         budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000, opts.hibernateAfterMs ?? 30_000),
+        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000, opts.hibernateAfterMs ?? 30_000, (pid, run) =>
+          store.historyLength?.(pid, run),
+        ),
         retainMs: opts.retainMs,
       });
     } catch (err) {
@@ -311,10 +313,27 @@ function startArgs(bytes: Uint8Array): Buffer {
  * The default eviction policy: parked long enough, and cheap enough to replay;
  * a run of a few rows (a server right after its snapshot) sooner: it hibernates.
  */
-export function evictionPolicy(idleMs: number, maxRounds: number, hibernateMs = Infinity): (proc: KProc, now: number) => boolean {
+export function evictionPolicy(
+  idleMs: number,
+  maxRounds: number,
+  hibernateMs = Infinity,
+  rowsOf?: (pid: Pid, run: number) => number | undefined,
+): (proc: KProc, now: number) => boolean {
+  // proc.rounds counts the rows this node wrote; a run recovered from the
+  // journal may hold many more. Before a process hibernates (which it may do
+  // soon, and often), its run's rows are counted once in the journal.
+  const counted = new WeakMap<KProc, { run: number; rows: number; rounds: number }>();
   return (proc, now) => {
     const idle = now - proc.lastActive;
-    return (idle >= idleMs && proc.rounds <= maxRounds) || (idle >= hibernateMs && proc.rounds <= HIBERNATE_MAX_ROUNDS);
+    if (idle >= idleMs && proc.rounds <= maxRounds) return true;
+    if (idle < hibernateMs || proc.rounds > HIBERNATE_MAX_ROUNDS) return false;
+    if (rowsOf === undefined) return true;
+    let c = counted.get(proc);
+    if (c === undefined || c.run !== proc.run) {
+      c = { run: proc.run, rows: rowsOf(proc.pid, proc.run) ?? proc.rounds, rounds: proc.rounds };
+      counted.set(proc, c);
+    }
+    return c.rows + (proc.rounds - c.rounds) <= HIBERNATE_MAX_ROUNDS;
   };
 }
 

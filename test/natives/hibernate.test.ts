@@ -55,3 +55,21 @@ describe('--hibernate-after', () => {
     expect(fs.existsSync(db)).toBe(false);
   });
 });
+
+describe('hibernation after a restart of the node', () => {
+  it('a recovered plain loop with a long run does not hibernate (its rows are counted in the journal, not only those this node wrote)', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await node({ db });
+    const pid = await first.spawn(fixture('server/quiet.js'), []);
+    // Ten rounds, one message each: ten rows in run 1.
+    for (let i = 0; i < 10; i++) {
+      first.send(pid, { i });
+      await until(() => query(db, 'SELECT 1 FROM journal WHERE pid = ?', pid).length >= i + 2, 10_000, `row ${i + 2}`);
+    }
+    await first.close();
+    const second = await node({ db, hibernateAfterMs: 200 });
+    await until(() => second.kernel.process(pid)?.residency === 'resident', 10_000, 'the loop rebuilt');
+    await new Promise((r) => setTimeout(r, 2500)); // two sweeps past hibernate-after
+    expect(second.kernel.process(pid)?.residency).toBe('resident');
+  });
+});
