@@ -23,6 +23,8 @@ import { cancelTimer, startTimer } from './timers.js';
 import uuid from './uuid.js';
 import withTimeout from './with-timeout.js';
 import onQuery from './query.js';
+import serve from './serve.js';
+import { call, reply } from './call.js';
 
 /** ctx members that are not natives. */
 export const RESERVED = Object.freeze(['self', 'args', 'run', 'secret']);
@@ -55,6 +57,9 @@ export const builtinNatives: readonly NativeDef[] = Object.freeze([
   unregister,
   whereis,
   onQuery,
+  serve,
+  call,
+  reply,
 ] as NativeDef[]);
 
 export type Registry = ReadonlyMap<string, NativeDef>;

@@ -59,6 +59,8 @@ export const ErrorCodes = {
    * whoever owns it could impersonate the node or read what is sent to it.
    */
   UNSAFE_PATH: 'BL_UNSAFE_PATH',
+  /** A server's handle(msg, state) threw: the process crashes with the message it was handling named. */
+  HANDLE_FAILED: 'BL_HANDLE_FAILED',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
   /** A ctx.secret(name) reference has no value (no BEAMLINE_SECRET_<NAME>, not in the --secrets file). */

@@ -16,7 +16,7 @@ import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
 import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
-import { MAX_THREADS, type Pid } from './protocol.js';
+import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 
 export interface NodeOptions {
   /** Journal file (default `./.beamline/journal.db`). */
@@ -54,6 +54,13 @@ export interface NodeOptions {
   secrets?: string;
   /** Header names to redact besides authorization, proxy-authorization, cookie, set-cookie, x-api-key. Per OS process. */
   redactHeaders?: string[];
+  /**
+   * Hibernation: a process idle this long whose current run has at most
+   * HIBERNATE_MAX_ROUNDS rows (a server after its snapshot) leaves its
+   * thread's memory; the next message brings it back from its snapshot.
+   * Default 30 s.
+   */
+  hibernateAfterMs?: number;
 }
 
 /** What a crash report says (OTP's crash reports, one JSON line): see crashReport(). */
@@ -70,6 +77,9 @@ export interface CrashReport {
   /** Supervised: `<supervisor pid>/<child id>`. */
   supervisor?: string;
 }
+
+/** Rows a run may have and still hibernate: a server's run right after its snapshot has one or two. */
+export const HIBERNATE_MAX_ROUNDS = 4;
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
 
@@ -199,7 +209,9 @@ export class Node {
         budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
+        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000, opts.hibernateAfterMs ?? 30_000, (pid, run) =>
+          store.historyLength?.(pid, run),
+        ),
         retainMs: opts.retainMs,
         onExit: crash === null ? undefined : (proc, reason, exit) => {
           if (isCrash(reason)) crash(crashReport(proc, reason, exit));
@@ -288,7 +300,7 @@ export class Node {
     const file = path.resolve(script);
     const bytes = Buffer.from(encodeArgs(args));
     // The journal holds every root's arguments (the kernel forgets them once started).
-    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(Buffer.from(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
+    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(startArgs(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
   }
 
   /** Deliver `msg` to a pid or name; false when no such process. `from` names the sender (default 'kernel'). */
@@ -445,9 +457,40 @@ function encodeArgs(args: unknown[]): Uint8Array {
   }
 }
 
-/** The default eviction policy: parked long enough, and cheap enough to replay. */
-export function evictionPolicy(idleMs: number, maxRounds: number): (proc: KProc, now: number) => boolean {
-  return (proc, now) => now - proc.lastActive >= idleMs && proc.rounds <= maxRounds;
+/** A run's arguments as the process was started with them: a server's snapshot (the last argument) taken off. */
+function startArgs(bytes: Uint8Array): Buffer {
+  const buf = Buffer.from(bytes);
+  const args = decode(buf) as unknown[];
+  if (!Array.isArray(args) || snapshotOf(args) === undefined) return buf;
+  return Buffer.from(encode(args.slice(0, -1)));
+}
+
+/**
+ * The default eviction policy: parked long enough, and cheap enough to replay;
+ * a run of a few rows (a server right after its snapshot) sooner: it hibernates.
+ */
+export function evictionPolicy(
+  idleMs: number,
+  maxRounds: number,
+  hibernateMs = Infinity,
+  rowsOf?: (pid: Pid, run: number) => number | undefined,
+): (proc: KProc, now: number) => boolean {
+  // proc.rounds counts the rows this node wrote; a run recovered from the
+  // journal may hold many more. Before a process hibernates (which it may do
+  // soon, and often), its run's rows are counted once in the journal.
+  const counted = new WeakMap<KProc, { run: number; rows: number; rounds: number }>();
+  return (proc, now) => {
+    const idle = now - proc.lastActive;
+    if (idle >= idleMs && proc.rounds <= maxRounds) return true;
+    if (idle < hibernateMs || proc.rounds > HIBERNATE_MAX_ROUNDS) return false;
+    if (rowsOf === undefined) return true;
+    let c = counted.get(proc);
+    if (c === undefined || c.run !== proc.run) {
+      c = { run: proc.run, rows: rowsOf(proc.pid, proc.run) ?? proc.rounds, rounds: proc.rounds };
+      counted.set(proc, c);
+    }
+    return c.rows + (proc.rounds - c.rounds) <= HIBERNATE_MAX_ROUNDS;
+  };
 }
 
 function defaultLog(pid: Pid, line: string): void {

@@ -109,6 +109,7 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     journalKey: values['journal-key'] as string | undefined,
     secrets: values.secrets as string | undefined,
     redactHeaders: redactHeaders(values['redact-headers']),
+    hibernateAfterMs: values['hibernate-after'] === undefined ? undefined : parseDuration(values['hibernate-after'], '--hibernate-after'),
   };
 }
 
@@ -194,4 +195,5 @@ export const nodeOptions = {
   'journal-key': { type: 'string' },
   secrets: { type: 'string' },
   'redact-headers': { type: 'string' },
+  'hibernate-after': { type: 'string' },
 } as const satisfies Options;

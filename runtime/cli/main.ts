@@ -39,7 +39,8 @@ const NODE_OPTIONS = `node options:
   --secrets FILE         owner-only NAME=value lines: values of ctx.secret (else BEAMLINE_SECRET_<NAME>)
   --redact-headers LIST  credential headers never journaled in clear, besides authorization, cookie, x-api-key, ...
   --ui HOST:PORT         serve the live view and /metrics (127.0.0.1 when HOST is left out)
-  --ui-token TOKEN       the token the view's actions (send, kill) need (default: a random one, printed)`;
+  --ui-token TOKEN       the token the view's actions (send, kill) need (default: a random one, printed)
+  --hibernate-after DURATION  an idle server leaves memory and comes back from its snapshot (default 30s)`;
 
 const DB = '  --db FILE              journal (default .beamline/journal.db)\n  --journal-key FILE     key file of an encrypted journal (or BEAMLINE_JOURNAL_KEY)';
 

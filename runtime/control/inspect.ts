@@ -7,7 +7,7 @@ import { isErrorData } from '../errors.js';
 import { decode, decodeRound } from '../journal/codec.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
 import type { ProcState } from '../kernel/kernel.js';
-import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
+import { snapshotOf, type CommandTuple, type Pid, type RoundRecord } from '../protocol.js';
 
 export interface PsRow {
   pid: Pid;
@@ -19,6 +19,8 @@ export interface PsRow {
   mailbox: number;
   lastStep: string;
   age: string;
+  /** Journal rows in the current run: what a recovery replays (a server's stay under its snapshot interval). */
+  history: number;
 }
 
 /** One row per live process (and, with `all`, exited ones too). */
@@ -48,13 +50,14 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
       mailbox: mailbox.get(row.pid) ?? 0,
       lastStep: lastStep(store.lastRound(row.pid, row.run)),
       age: formatDistanceStrict(row.spawnedAt, now),
+      history: store.historyLength?.(row.pid, row.run) ?? 0,
     };
   });
 }
 
 export function formatTable(rows: PsRow[]): string {
-  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'lastStep', 'age'];
-  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'LAST STEP', 'AGE'];
+  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'history', 'lastStep', 'age'];
+  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'HISTORY', 'LAST STEP', 'AGE'];
   const cells = [titles, ...rows.map((r) => header.map((h) => String(r[h])))];
   const widths = titles.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
@@ -131,13 +134,18 @@ export function historyLines(store: Store, pidOrName: Pid): string[] | null {
   if (proc === undefined) return supervisorLines(store, pid);
   const lines: string[] = [];
   const t = (at: number) => format(at, 'yyyy-MM-dd HH:mm:ss.SSS');
-  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(proc.args)}${proc.parent ? ` by ${proc.parent}` : ''}`);
+  // A server's snapshot rides at the end of its run's arguments: show the arguments it was started with, and the snapshot at its run.
+  const args = decode(proc.args) as unknown[];
+  const snap = Array.isArray(args) ? snapshotOf(args) : undefined;
+  const shownArgs = snap === undefined ? proc.args : args.slice(0, -1);
+  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(shownArgs)}${proc.parent ? ` by ${proc.parent}` : ''}`);
   let run = 1;
   let last = proc.spawnedAt;
   for (const row of store.history(pid)) {
     if (row.run !== run) {
       run = row.run;
-      lines.push(`${t(row.at)}  ── run ${run} (restarted) ──`);
+      const how = snap !== undefined && run === proc.run ? `from its snapshot ${short(snap.state, 80)}; earlier history dropped` : 'restarted';
+      lines.push(`${t(row.at)}  ── run ${run} (${how}) ──`);
     }
     const rec = decodeRound<RoundRecord>(row.row, { what: 'journal row', pid, seq: row.seq });
     const gap = row.at - last;

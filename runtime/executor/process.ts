@@ -19,6 +19,7 @@ import { serialOf } from '../pid.js';
 import {
   MAIL_MESSAGE,
   MAIL_SIGNAL,
+  snapshotOf,
   type CommandTuple,
   type Effect,
   type ExitOut,
@@ -89,6 +90,8 @@ export class Proc implements NativeHost {
   readonly run: number;
   readonly script: string;
   readonly args: readonly unknown[];
+  /** A server's state as its last snapshot left it (this run started from it). */
+  readonly snapshot: { state: unknown } | undefined;
   readonly locals: ProcessLocals = new Locals();
   readonly ctx: object;
 
@@ -122,6 +125,8 @@ export class Proc implements NativeHost {
   #exitRecorded = true;
   /** Local work in flight (step functions running). */
   #localWork = 0;
+  /** Journal rows of this run so far (replayed and live): the history a recovery replays. */
+  #rows = 0;
 
   constructor(env: ThreadEnv, fields: { pid: Pid; run: number; script: string; args: unknown[]; fn: ScriptFn; ctx: (p: Proc) => object }) {
     this.#env = env;
@@ -129,7 +134,8 @@ export class Proc implements NativeHost {
     this.serial = serialOf(fields.pid);
     this.run = fields.run;
     this.script = fields.script;
-    this.args = fields.args;
+    this.snapshot = snapshotOf(fields.args);
+    this.args = this.snapshot === undefined ? fields.args : fields.args.slice(0, -1);
     this.#fn = fields.fn;
     this.ctx = fields.ctx(this);
     this.state = 'live';
@@ -139,6 +145,7 @@ export class Proc implements NativeHost {
   /** Rebuild from history: replay `rounds`, then take over `mailbox` and go live. */
   replay(rounds: RoundRecord[], mailbox: MailMarker[]): void {
     this.#cursor = new ReplayCursor(this.pid, rounds);
+    this.#rows = rounds.length;
     this.#storedMail = mailbox;
     this.state = this.#cursor.done ? 'live' : 'replaying';
     if (this.state === 'live') this.#goLive();
@@ -241,6 +248,14 @@ export class Proc implements NativeHost {
       if (round.logs.length > 0) rec.l = round.logs;
       if (exit !== null) rec.x = exit.reason;
       row = encode(rec);
+      // A loop that never ends its run grows its history for ever: say so
+      // once, when it passes the mark (a server or continueAsNew keeps it short).
+      if (++this.#rows === HISTORY_WARN_ROWS && exit === null) {
+        round.logs.push(
+          `warning: process ${this.pid} (${this.script}) has ${HISTORY_WARN_ROWS} journal rows in run ${this.run}; ` +
+            'every recovery replays them all — write it with ctx.serve({state, handle}) or call ctx.continueAsNew(...) now and then',
+        );
+      }
     }
     return { pid: this.pid, run: this.run, row, effects: round.effects, settled: round.settled, logs: round.logs, exit };
   }
@@ -526,7 +541,7 @@ export class Proc implements NativeHost {
     throw new ProcessExit();
   }
 
-  continueAsNew(args: Uint8Array): never {
+  continueAsNew(args: Uint8Array, opts?: { dropHistory?: boolean }): never {
     if (this.state === 'replaying') {
       const err = this.#cursor!.finishedEarly(this.#step, 'continueAsNew');
       this.#fail(err);
@@ -534,6 +549,7 @@ export class Proc implements NativeHost {
     }
     this.#end('continued', null);
     this.#exit!.next = args;
+    if (opts?.dropHistory === true) this.#exit!.dropHistory = true;
     throw new ProcessExit();
   }
 
@@ -743,6 +759,9 @@ interface RoundAcc {
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+
+/** A run whose history passes this many rows gets one warning line. */
+export const HISTORY_WARN_ROWS = 10_000;
 const EMPTY_ROUND: RoundAcc = Object.freeze({ r: [], c: [], effects: [], settled: [], logs: [] }) as unknown as RoundAcc;
 
 /** Process-local state natives share; the maps exist only once used. */
@@ -750,9 +769,13 @@ class Locals implements ProcessLocals {
   trapExit = false;
   lastMessage: Uint8Array | null = null;
   #timers: Map<string, number> | null = null;
+  #timerAt: Map<string, number> | null = null;
   #queries: Map<string, (...args: unknown[]) => unknown> | null = null;
   get timers(): Map<string, number> {
     return (this.#timers ??= new Map());
+  }
+  get timerAt(): Map<string, number> {
+    return (this.#timerAt ??= new Map());
   }
   get queries(): Map<string, (...args: unknown[]) => unknown> {
     return (this.#queries ??= new Map());

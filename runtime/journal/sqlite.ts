@@ -334,6 +334,7 @@ export class SqliteStore implements Store {
         `UPDATE processes SET run = ?, status = 'live', exited_at = NULL, reason = NULL, result = NULL, last_message = NULL, restarts = restarts + 1 WHERE pid = ?`,
       ),
       continued: db.prepare(`UPDATE processes SET run = ?, args = ? WHERE pid = ?`),
+      dropEarlierRuns: db.prepare('DELETE FROM journal WHERE pid = ? AND run < ?'),
       // Exited processes that no supervisor may restart go entirely; of the
       // rest, only runs that ended (earlier runs of live processes) lose rows.
       pruneExitedRows: db.prepare(
@@ -472,6 +473,12 @@ export class SqliteStore implements Store {
       case 'process.restarted':
         if (ev.args === undefined) s.restart!.run(ev.run, ev.pid);
         else s.continued!.run(ev.run, this.#seal(ev.args, 'args'), ev.pid);
+        if (ev.dropHistory === true) {
+          // Rows wait in #rounds until the end of the batch: the old run's
+          // last rows may be among them, and must go too.
+          this.#insertRounds();
+          s.dropEarlierRuns!.run(ev.pid, ev.run);
+        }
         return;
       case 'history.pruned':
         s.pruneExitedRows!.run(ev.before);
@@ -587,6 +594,10 @@ export class SqliteStore implements Store {
   mailboxCounts(): Map<Pid, number> {
     const rows = this.#read('SELECT pid, count(*) AS n FROM mailbox GROUP BY pid').all() as Array<{ pid: string; n: number }>;
     return new Map(rows.map((r) => [r.pid, r.n]));
+  }
+
+  historyLength(pid: Pid, run: number): number {
+    return (this.#read('SELECT count(*) AS n FROM journal WHERE pid = ? AND run = ?').get(pid, run) as { n: number }).n;
   }
 
   lastRound(pid: Pid, run: number): HistoryRow | undefined {

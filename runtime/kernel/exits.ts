@@ -59,7 +59,7 @@ export class Exits {
    * new arguments. Not an exit — links, monitors, names, the mailbox and the
    * supervisor are untouched — but the old run's effects are gone with it.
    */
-  continued(proc: KProc, args: Uint8Array, writeRow: boolean): void {
+  continued(proc: KProc, args: Uint8Array, writeRow: boolean, dropHistory = false): void {
     const now = Date.now();
     if (writeRow) this.#commit.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: encode({ r: [], c: [], x: 'continued' }) });
     this.#opts.effects.dropAll(proc);
@@ -71,7 +71,8 @@ export class Exits {
     proc.args = null;
     // Markers still queued go along: mail for the new run; the old run's
     // resolutions are dropped by the executor, which checks every marker's run.
-    this.#commit.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args) });
+    // dropHistory: a server's snapshot; the journal deletes the earlier runs' rows in this commit.
+    this.#commit.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args), ...(dropHistory ? { dropHistory } : {}) });
     this.#scheduler.schedule(proc);
     this.#commit.requestFlush();
   }

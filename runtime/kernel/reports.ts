@@ -122,7 +122,7 @@ export class Reports {
       });
     }
     if (round.exit === null) return;
-    if (round.exit.next !== undefined) this.#opts.exits.continued(proc, round.exit.next, round.row === null);
+    if (round.exit.next !== undefined) this.#opts.exits.continued(proc, round.exit.next, round.row === null, round.exit.dropHistory === true);
     else this.#opts.exits.exited(proc, round.exit, round.row === null);
   }
 }
