@@ -2,14 +2,14 @@
 // runs on the journal through its control socket; with no node running,
 // ps/tree/history read the journal (read-only: nothing is written).
 
-import { formatTable, historyLines, psRows, type PsRow } from '../control/inspect.js';
+import { formatTable, historyJson, historyLines, psRows, type HistoryExport, type PsRow } from '../control/inspect.js';
 import { NoNodeError, request } from '../control/socket.js';
 import { parseDuration } from '../config/duration.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { openJournal } from '../journal/sqlite.js';
 import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
-import { parseCommand, scriptArgs, UsageError } from './args.js';
+import { parseAnywhere, parseCommand, scriptArgs, UsageError } from './args.js';
 
 const dbOption = { db: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' } } as const;
 
@@ -57,10 +57,16 @@ export async function treeCommand(argv: string[]): Promise<number> {
 }
 
 export async function historyCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, dbOption);
+  const { values, rest } = parseAnywhere(argv, dbOption);
   const [pid, ...extra] = rest;
-  if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] PID');
+  if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] [--json] PID');
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  if (values.json === true) {
+    const doc = await ask<HistoryExport | null>(db, { cmd: 'history', pid, json: true }, () => readJournal(db, (store) => historyJson(store, pid)));
+    if (doc === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${pid} in ${db}`, { pid });
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    return 0;
+  }
   const lines = await ask<string[] | null>(db, { cmd: 'history', pid }, () => readJournal(db, (store) => historyLines(store, pid)));
   if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${pid} in ${db}`, { pid });
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -149,3 +149,102 @@ function describeCommand([step, native, key, record, done, result]: CommandTuple
   const inline = done === 1 ? (result === undefined || result === null ? '' : ` = ${short(received(result))}`) : done === 2 ? ` ! ${short(result)}` : ' …';
   return `${step} ${native}${k}${rec}${inline}`;
 }
+
+// ───────────────────────────── history as JSON ─────────────────────────────
+
+/**
+ * `runtime history PID --json`: a process's history, decoded, as one JSON
+ * document — to read, to diff, and to keep as a fixture that `replay()`
+ * checks a changed script against. The decoded fields are for people; the
+ * base64 `row` of each round (and `argsBytes`) are the journal's exact bytes,
+ * which is what replay uses, so nothing is lost to JSON (undefined, Dates,
+ * binary data).
+ */
+export interface HistoryExport {
+  format: 'beamline.history/1';
+  pid: Pid;
+  script: string;
+  args: unknown;
+  /** base64 of the msgpack argument array, as journaled. */
+  argsBytes: string;
+  parent: Pid | null;
+  status: 'live' | 'exited';
+  /** The current (or last) run. */
+  run: number;
+  restarts: number;
+  spawnedAt: string;
+  exitedAt: string | null;
+  reason: unknown;
+  result: unknown;
+  rounds: HistoryRound[];
+}
+
+export interface HistoryRound {
+  seq: number;
+  run: number;
+  at: string;
+  resolutions: Array<{ step: number; ok: boolean; value: unknown }>;
+  commands: Array<{ step: number; native: string; key: string | null; record: unknown; outcome: 'waits' | 'returned' | 'threw'; result: unknown }>;
+  logs: string[];
+  exit?: unknown;
+  /** base64 of the journal row (msgpack of the round record). */
+  row: string;
+}
+
+export function historyJson(store: Store, pid: Pid): HistoryExport | null {
+  const proc = store.process(pid);
+  if (proc === undefined) return null;
+  const iso = (at: number) => new Date(at).toISOString();
+  return {
+    format: 'beamline.history/1',
+    pid: proc.pid,
+    script: proc.script,
+    args: readable(decode(proc.args)),
+    argsBytes: Buffer.from(proc.args).toString('base64'),
+    parent: proc.parent,
+    status: proc.status,
+    run: proc.run,
+    restarts: proc.restarts,
+    spawnedAt: iso(proc.spawnedAt),
+    exitedAt: proc.exitedAt === null ? null : iso(proc.exitedAt),
+    reason: proc.status === 'live' ? null : readable(reasonOf(proc)),
+    result: proc.result === null ? null : readable(decode(proc.result)),
+    rounds: store.history(pid).map((h) => {
+      const rec = decode(h.row) as RoundRecord;
+      const round: HistoryRound = {
+        seq: h.seq,
+        run: h.run,
+        at: iso(h.at),
+        resolutions: rec.r.map(([step, ok, value]) => ({ step, ok, value: readable(value) })),
+        commands: rec.c.map(([step, native, key, record, done, result]) => ({
+          step,
+          native,
+          key,
+          record: readable(record),
+          outcome: done === 0 ? 'waits' : done === 1 ? 'returned' : 'threw',
+          result: readable(result),
+        })),
+        logs: rec.l ?? [],
+        row: Buffer.from(h.row).toString('base64'),
+      };
+      if (rec.x !== undefined) round.exit = readable(rec.x);
+      return round;
+    }),
+  };
+}
+
+/** A journaled value made JSON-readable: message bytes decoded (`{$msgpack: value}`), other bytes as base64. */
+function readable(value: unknown, depth = 0): unknown {
+  if (value === undefined) return null;
+  if (value instanceof Uint8Array) {
+    try {
+      return { $msgpack: readable(decode(value), depth + 1) };
+    } catch {
+      return { $bytes: Buffer.from(value).toString('base64') };
+    }
+  }
+  if (depth > 64 || typeof value !== 'object' || value === null) return value;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map((v) => readable(v, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, readable(v, depth + 1)]));
+}

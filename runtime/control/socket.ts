@@ -11,7 +11,7 @@ import path from 'node:path';
 import { BeamlineError, ErrorCodes, toErrorData, type ErrorData, revive } from '../errors.js';
 import type { Node } from '../node.js';
 import type { Pid } from '../protocol.js';
-import { historyLines, psRows } from './inspect.js';
+import { historyJson, historyLines, psRows } from './inspect.js';
 
 /** Where a journal's node listens. Unix socket paths are short (~107 bytes), so long ones move to the temp dir. */
 export function socketPath(journal: string): string {
@@ -24,7 +24,7 @@ export function socketPath(journal: string): string {
 export type ControlRequest =
   | { cmd: 'ps'; all?: boolean }
   | { cmd: 'tree' }
-  | { cmd: 'history'; pid: string }
+  | { cmd: 'history'; pid: string; json?: boolean }
   | { cmd: 'send'; to: string; msg: unknown }
   | { cmd: 'kill'; pid: string; reason?: unknown }
   | { cmd: 'query'; pid: string; name: string; args?: unknown[] }
@@ -117,7 +117,7 @@ export class ControlServer {
         return node.supervision.view();
       case 'history': {
         await kernel.flush();
-        const lines = historyLines(kernel.store, req.pid);
+        const lines = req.json === true ? historyJson(kernel.store, req.pid) : historyLines(kernel.store, req.pid);
         if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${req.pid} in ${node.db}`, { pid: req.pid });
         return lines;
       }
