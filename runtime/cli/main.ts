@@ -9,6 +9,7 @@ import { BeamlineError } from '../errors.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './bench.js';
 import { historyCommand, killCommand, psCommand, pruneCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
+import { replayCommand } from './replay.js';
 import { spawnCommand } from './spawn.js';
 import { startCommand } from './start.js';
 
@@ -24,13 +25,16 @@ commands:
                                           run a long-lived node with a supervision tree
   ps [--db FILE] [--all] [--json]         processes (live node, or the journal)
   tree [--db FILE] [--json]               the supervision tree
-  history [--db FILE] PID                 a process's timeline
+  history [--db FILE] PID [--json]        a process's timeline (--json: decoded, replayable)
   send [--db FILE] PID|NAME JSON          send a message (needs a running node)
   kill [--db FILE] PID [REASON]           send an exit signal (default 'kill')
   query [--db FILE] PID NAME [ARGS...]    ask a process's onQuery handler
   start-child [--db FILE] SUP [ARGS...]   start a dynamic child of a simple_one_for_one supervisor (pid or name)
   prune [--db FILE] --keep DURATION       forget history that ended more than DURATION ago
   bench [--quick] [WORKLOAD...]           run the benchmark harness
+  replay [--db FILE] [PID...] [--script FILE] [--all]
+                                          replay histories against the current code, no effect performed;
+                                          exit 0 only if all replay cleanly (--json, --history FILE.json)
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -45,6 +49,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   'start-child': startChildCommand,
   prune: pruneCommand,
   bench: benchCommand,
+  replay: replayCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

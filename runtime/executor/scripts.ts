@@ -24,13 +24,24 @@ export function loadScript(file: string): Promise<ScriptFn> {
   return loaded;
 }
 
-async function importScript(file: string): Promise<ScriptFn> {
+let freshImports = 0;
+
+/**
+ * Import the file as it is on disk now, past the module cache (the replay
+ * check, in a process that may have imported an older version of the file).
+ * Only the file itself is re-read; modules it imports come from the cache.
+ */
+export function loadScriptFresh(file: string): Promise<ScriptFn> {
+  return importScript(file, `?v=${++freshImports}`);
+}
+
+async function importScript(file: string, query = ''): Promise<ScriptFn> {
   if (!fs.existsSync(file)) {
     throw new BeamlineError(ErrorCodes.SCRIPT_NOT_FOUND, `${file}: script not found`, { file });
   }
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = (await import(pathToFileURL(file).href + query)) as { default?: unknown };
   } catch (err) {
     throw describeLoadError(file, err);
   }
