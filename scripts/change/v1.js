@@ -3,5 +3,5 @@ export default async function order(ctx, orderId) {
   const placed = ctx.now();
   ctx.log(`order ${orderId}: waiting 15 s before shipping`);
   await ctx.sleep('15s');
-  return { orderId, shipped: true, placed };
+  return { orderId, pid: ctx.self, shipped: true, placed };
 }

@@ -5,5 +5,5 @@ export default async function order(ctx, orderId) {
   const receipt = await ctx.step('receipt', () => `R-${orderId}`);
   ctx.log(`order ${orderId}: waiting 15 s before shipping`);
   await ctx.sleep('15s');
-  return { orderId, shipped: true, placed, receipt };
+  return { orderId, pid: ctx.self, shipped: true, placed, receipt };
 }
