@@ -175,6 +175,7 @@ export function defineNative<A extends unknown[], S = undefined, P extends Prepa
 
 export { parseDuration } from '../runtime/config/duration.js';
 export { BeamlineError, ErrorCodes, TimeoutError, toErrorData, revive } from '../runtime/errors.js';
+export { looksLikePid } from '../runtime/pid.js';
 import { BeamlineError, ErrorCodes } from '../runtime/errors.js';
 
 /** A one-line argument error naming the native and the argument. */

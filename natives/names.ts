@@ -4,15 +4,13 @@
 // the kernel: the later claim loses and its process exits with
 // BL_NAME_TAKEN (Erlang's badarg). Names disappear with their process.
 
-import { argError, BeamlineError, defineNative, ErrorCodes, toErrorData } from './api.js';
-
-const PID_LIKE = /^[0-9a-z]{4}\.\d+$/;
+import { argError, BeamlineError, defineNative, ErrorCodes, looksLikePid, toErrorData } from './api.js';
 
 function nameOf(native: string, name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || /\s/.test(name)) {
     throw argError(native, 'name must be a non-empty string without spaces', name, `pass ${native}('inventory')`);
   }
-  if (PID_LIKE.test(name)) throw argError(native, 'name looks like a pid', name, 'pick a name that is not of the form xxxx.N');
+  if (looksLikePid(name)) throw argError(native, 'name looks like a pid', name, 'pick a name that is not of the form xxxx.N');
   return name;
 }
 

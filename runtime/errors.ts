@@ -36,7 +36,10 @@ export const ErrorCodes = {
   HTTP: 'BL_HTTP',
   /** A native was called where it may not be (a recording native inside onQuery). */
   NATIVE_MISUSE: 'BL_NATIVE_MISUSE',
-  /** A step(name, fn) function threw; the error is journaled and replayed. */
+  /**
+   * Not raised today: a step(name, fn) whose fn throws rejects with fn's own
+   * error (journaled and replayed). Kept so the code stays reserved.
+   */
   STEP_FAILED: 'BL_STEP_FAILED',
   /** The node is closed or closing. */
   NODE_CLOSED: 'BL_NODE_CLOSED',

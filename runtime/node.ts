@@ -8,9 +8,9 @@ import path from 'node:path';
 import { BeamlineError, ErrorCodes, revive, type ErrorData } from './errors.js';
 import { encode } from './journal/codec.js';
 import { openJournal } from './journal/sqlite.js';
-import type { Durability } from './journal/store.js';
+import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
-import { Kernel, type ExitInfo, type KProc } from './kernel/kernel.js';
+import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
 import { MAX_THREADS, type Pid } from './protocol.js';
 
@@ -60,6 +60,7 @@ export interface RootExit {
 }
 
 export class Node {
+  /** The kernel behind this facade: for tests and debugging; callers use Node's methods. */
   readonly kernel: Kernel;
   readonly supervision: Supervision;
   /** Live processes found in the journal at boot (now resuming). */
@@ -106,8 +107,6 @@ export class Node {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
     const store = openJournal(opts.db ?? DEFAULT_DB, { durability });
-    // The kernel calls into supervision at every exit; supervision needs the kernel.
-    let supervision: Supervision | undefined;
     let kernel: Kernel;
     try {
       kernel = new Kernel({
@@ -117,11 +116,6 @@ export class Node {
         budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        onExit: (proc, reason) => supervision?.onExit(proc, reason) ?? 'drop',
-        startChild: (sup, args) => {
-          if (supervision === undefined) throw new BeamlineError(ErrorCodes.NOPROC, 'startChild: no supervision tree');
-          return supervision.startChild(sup, args);
-        },
         evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
         retainMs: opts.retainMs,
       });
@@ -131,12 +125,13 @@ export class Node {
     }
     const fatal = new Promise<Error>((resolve) => kernel.onFatal(resolve));
     const rootExits: Array<(e: RootExit) => void> = [];
-    const sup = new Supervision(kernel, {
+    // The supervision talks to the kernel through its port; the kernel tells it of supervised exits.
+    const sup = new Supervision(kernel.supervisorPort(), {
       rootExited: (pid, reason, escalated, failure) => {
         for (const fn of rootExits) fn({ pid, reason, escalated, failure });
       },
     });
-    supervision = sup;
+    kernel.attach(sup);
     const recovered = kernel.recover();
     sup.recover();
     return new Node(kernel, sup, recovered, fatal, rootExits);
@@ -144,6 +139,16 @@ export class Node {
 
   get db(): string {
     return this.kernel.store.path;
+  }
+
+  /** This journal's node tag (the prefix of its pids). */
+  get tag(): string {
+    return this.kernel.store.tag;
+  }
+
+  /** The journal, for reading (ps, history). */
+  get store(): Store {
+    return this.kernel.store;
   }
 
   /** Rejects if the journal becomes unwritable; race it against your own waits. */
@@ -183,12 +188,80 @@ export class Node {
     return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(Buffer.from(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
   }
 
-  send(to: string, msg: unknown): boolean {
-    return this.kernel.send(to, msg);
+  /** Deliver `msg` to a pid or name; false when no such process. `from` names the sender (default 'kernel'). */
+  send(to: string, msg: unknown, from?: string): boolean {
+    return this.kernel.send(to, msg, from);
   }
 
-  kill(pid: string, reason: unknown = 'kill'): boolean {
-    return this.kernel.kill(pid, reason);
+  kill(pid: string, reason: unknown = 'kill', from?: string): boolean {
+    return this.kernel.kill(pid, reason, from);
+  }
+
+  /** Ask a process's onQuery handler. */
+  query(pid: string, name: string, args: unknown[] = []): Promise<unknown> {
+    return this.kernel.query(pid, name, args);
+  }
+
+  /** Resolves once everything done so far is committed. */
+  flush(): Promise<void> {
+    return this.kernel.flush();
+  }
+
+  /** Forget history that ended before `before` (ms since the epoch). */
+  prune(before: number): Promise<void> {
+    return this.kernel.prune(before);
+  }
+
+  /** The pid a name is registered to. */
+  whereis(name: string): Pid | undefined {
+    return this.kernel.whereis(name);
+  }
+
+  /** Registered names. */
+  names(): ReadonlyMap<string, Pid> {
+    return this.kernel.names();
+  }
+
+  /** True when `target` (pid or name) is a process of this node: live, or held by its supervisor for a restart. */
+  exists(target: string): boolean {
+    return this.kernel.process(this.kernel.whereis(target) ?? target) !== undefined;
+  }
+
+  /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
+  stateOf(pid: Pid): ProcState | undefined {
+    return this.kernel.process(pid)?.state;
+  }
+
+  /** Live processes: pid, script, run and state. */
+  processes(): Array<{ pid: Pid; script: string; run: number; state: ProcState }> {
+    return this.kernel.processes().map((p) => ({ pid: p.pid, script: p.script, run: p.run, state: p.state }));
+  }
+
+  /** Counts for monitoring and benchmarks (walks every process: not for a hot loop). */
+  kernelStats(): KernelStats {
+    return this.kernel.stats();
+  }
+
+  /** Timers armed right now (cheap). */
+  get timersArmed(): number {
+    return this.kernel.timersArmed;
+  }
+
+  /**
+   * An address a process can reply to (the HTTP gateway's `from`); messages
+   * sent to it reach `fn` once the send is committed. Close it when done.
+   */
+  openPort(fn: (msg: unknown) => void): string {
+    return this.kernel.openPort(fn);
+  }
+
+  closePort(port: string): void {
+    this.kernel.closePort(port);
+  }
+
+  /** Deliver a request whose sender waits on a connection (see Kernel.sendRequest): not stored on arrival. */
+  sendRequest(to: string, msg: unknown, from: string): boolean {
+    return this.kernel.sendRequest(to, msg, from);
   }
 
   /** Resolves once the exit is committed. */

@@ -100,6 +100,8 @@ export interface Ctx {
   /** Returns the previous setting. */
   trapExit(on: boolean): boolean;
   exit(reason?: unknown): never;
+  /** End this run and go on as the next one with `args`: same pid, mailbox, links, monitors and names. */
+  continueAsNew(...args: unknown[]): never;
   kill(pid: Pid | string, reason?: unknown): true;
   register(name: string): true;
   unregister(name: string): boolean;

@@ -3,7 +3,7 @@
 // on its journal and we time how long until all `n` are back: rebuilt by
 // replay into a thread's memory and parked again on their timers.
 //
-// "Parked again" is read from the kernel's own counters (Node.kernel.stats():
+// "Parked again" is read from the kernel's own counters (Node.kernelStats():
 // no process left to rebuild, every live process resident, no slice in
 // flight), polled every millisecond. A second row keeps the earlier, cruder
 // measure: every sleeper is sent a `poke` it can only receive once rebuilt,
@@ -30,11 +30,11 @@ await runWorkload(async (opts) => {
     const { node, close } = await openNode(opts, { db: journal.db });
     const openMs = since(start);
     try {
-      const sleepers = node.kernel.processes().filter((p) => path.basename(p.script) === 'napper.js');
+      const sleepers = node.processes().filter((p) => path.basename(p.script) === 'napper.js');
       if (sleepers.length !== n) throw new Error(`expected ${n} sleepers in the killed node's journal, found ${sleepers.length}`);
-      const live = node.kernel.processes().length;
+      const live = node.processes().length;
       for (;;) {
-        const st = node.kernel.stats();
+        const st = node.kernelStats();
         if (st.rebuilding === 0 && st.slicesInFlight === 0 && st.resident === live) break;
         await new Promise((r) => setTimeout(r, 1));
       }

@@ -57,7 +57,7 @@ async function parkedMemory(opts, n) {
     await spawnMany(node, 'parked.js', n, [3_600_000]);
     // A timer is armed by its process's first round: once all `n` are, every
     // process has run up to its sleep and is parked in a thread's memory.
-    await until(() => node.kernel.timersArmed >= n, { what: `${n} parked processes`, everyMs: 20, timeoutMs: 900_000 });
+    await until(() => node.timersArmed >= n, { what: `${n} parked processes`, everyMs: 20, timeoutMs: 900_000 });
     const parkedMs = since(start);
     const after = await settledRss(1000);
     const bytes = (after - before) / n;

@@ -49,7 +49,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       process.stderr.write(`runtime: http gateway on http://${addr.address}:${addr.port}\n`);
     }
     process.stderr.write(
-      `runtime: node ${node.kernel.store.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
+      `runtime: node ${node.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
     );
     const stop = () => {
       void node.supervision.shutdownAll().then(() => finish(0));

@@ -93,7 +93,6 @@ const BRUTAL_KILL: Shutdown = Object.freeze({ kind: 'brutal_kill' });
 
 const SUPERVISOR_KEYS = ['strategy', 'intensity', 'period', 'auto_shutdown', 'children'] as const;
 const ROOT_KEYS = ['id', ...SUPERVISOR_KEYS] as const;
-const COMMON_CHILD_KEYS = ['id', 'restart', 'shutdown', 'name', 'significant'] as const;
 const CHILD_KEYS = ['id', 'script', 'args', 'supervisor', 'restart', 'shutdown', 'name', 'significant'] as const;
 
 // Keys people carry over from OTP, Elixir or other tools. An unknown-key error

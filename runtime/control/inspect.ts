@@ -6,7 +6,7 @@ import { format, formatDistanceStrict } from 'date-fns';
 import { isErrorData } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
-import type { Kernel } from '../kernel/kernel.js';
+import type { ProcState } from '../kernel/kernel.js';
 import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
 
 export interface PsRow {
@@ -22,7 +22,13 @@ export interface PsRow {
 }
 
 /** One row per live process (and, with `all`, exited ones too). */
-export function psRows(store: Store, kernel: Kernel | null, opts: { all?: boolean; now?: number } = {}): PsRow[] {
+/** What a running node adds to the journal's view: its names and each process's state. */
+export interface LiveView {
+  names(): ReadonlyMap<string, Pid>;
+  stateOf(pid: Pid): ProcState | undefined;
+}
+
+export function psRows(store: Store, kernel: LiveView | null, opts: { all?: boolean; now?: number } = {}): PsRow[] {
   const now = opts.now ?? Date.now();
   const rows = opts.all ? store.processes() : store.liveProcesses();
   const names = new Map<Pid, string[]>();
@@ -31,8 +37,7 @@ export function psRows(store: Store, kernel: Kernel | null, opts: { all?: boolea
   }
   const mailbox = store.mailboxCounts();
   return rows.map((row) => {
-    const live = kernel?.process(row.pid);
-    const state = live !== undefined ? live.state : row.status === 'live' ? 'parked' : 'dead';
+    const state = kernel?.stateOf(row.pid) ?? (row.status === 'live' ? 'parked' : 'dead');
     return {
       pid: row.pid,
       name: (names.get(row.pid) ?? []).join(',') || '-',

@@ -108,29 +108,28 @@ export class ControlServer {
 
   async #handle(req: ControlRequest): Promise<unknown> {
     const node = this.#node;
-    const kernel = node.kernel;
     switch (req.cmd) {
       case 'ps':
-        await kernel.flush();
-        return psRows(kernel.store, kernel, { all: req.all });
+        await node.flush();
+        return psRows(node.store, node, { all: req.all });
       case 'tree':
         return node.supervision.view();
       case 'history': {
-        await kernel.flush();
-        const lines = req.json === true ? historyJson(kernel.store, req.pid) : historyLines(kernel.store, req.pid);
+        await node.flush();
+        const lines = req.json === true ? historyJson(node.store, req.pid) : historyLines(node.store, req.pid);
         if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${req.pid} in ${node.db}`, { pid: req.pid });
         return lines;
       }
       case 'send':
-        if (!kernel.send(req.to, req.msg, 'cli')) throw new BeamlineError(ErrorCodes.NOPROC, `send: no live process ${req.to}`, { pid: req.to });
+        if (!node.send(req.to, req.msg, 'cli')) throw new BeamlineError(ErrorCodes.NOPROC, `send: no live process ${req.to}`, { pid: req.to });
         await committed(node);
         return true;
       case 'kill':
-        if (!kernel.kill(req.pid, req.reason ?? 'kill', 'cli')) throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${req.pid}`, { pid: req.pid });
+        if (!node.kill(req.pid, req.reason ?? 'kill', 'cli')) throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${req.pid}`, { pid: req.pid });
         await committed(node);
         return true;
       case 'query':
-        return kernel.query(req.pid, req.name, req.args ?? []);
+        return node.query(req.pid, req.name, req.args ?? []);
       case 'spawn': {
         const pid = await node.spawn(req.script, req.args);
         if (!req.wait) return { pid };
@@ -140,7 +139,7 @@ export class ControlServer {
       case 'startChild':
         return { pid: node.supervision.startChild(req.sup, req.args) };
       case 'prune':
-        await kernel.prune(req.before);
+        await node.prune(req.before);
         return true;
       default:
         throw new BeamlineError(ErrorCodes.ARG_INVALID, `unknown control command ${JSON.stringify((req as { cmd?: unknown }).cmd)}`);
@@ -149,7 +148,7 @@ export class ControlServer {
 }
 
 function committed(node: Node): Promise<void> {
-  return new Promise((resolve) => node.kernel.afterCommit(resolve));
+  return node.flush();
 }
 
 /** No node is listening on this journal's socket. */

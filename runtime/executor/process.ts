@@ -15,6 +15,7 @@ import type { Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } f
 import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
+import { serialOf } from '../pid.js';
 import {
   MAIL_MESSAGE,
   MAIL_SIGNAL,
@@ -131,7 +132,7 @@ export class Proc implements NativeHost {
   constructor(env: ThreadEnv, fields: { pid: Pid; run: number; script: string; args: unknown[]; fn: ScriptFn; ctx: (p: Proc) => object }) {
     this.#env = env;
     this.pid = fields.pid;
-    this.serial = Number(fields.pid.slice(fields.pid.lastIndexOf('.') + 1)) || 0;
+    this.serial = serialOf(fields.pid);
     this.run = fields.run;
     this.script = fields.script;
     this.args = fields.args;
@@ -160,10 +161,6 @@ export class Proc implements NativeHost {
 
   get querying(): boolean {
     return this.#querying;
-  }
-
-  get step(): number {
-    return this.#step;
   }
 
   /** Not yet run, or being rebuilt: its rounds can wait behind work already under way. */
@@ -765,11 +762,6 @@ export class Proc implements NativeHost {
       if (this.state !== 'live') break;
       p.def.resume?.(this, p.state, p.step);
     }
-  }
-
-  /** Live processes only: the current unconsumed mailbox (for ps and tests). */
-  get mailboxLength(): number {
-    return this.#mailboxOrNull?.size ?? 0;
   }
 
   get #mailbox(): Mailbox {

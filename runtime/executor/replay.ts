@@ -34,23 +34,9 @@ export class ReplayCursor {
     return this.#round >= this.#rounds.length;
   }
 
-  get length(): number {
-    return this.#rounds.length;
-  }
-
-  /** Index of the round being replayed (0 = the script's first synchronous run). */
-  get round(): number {
-    return this.#round;
-  }
-
   /** The current round is the last one and records the process's exit. */
   get atExit(): boolean {
     return this.#round === this.#rounds.length - 1 && this.#rounds[this.#round]!.x !== undefined;
-  }
-
-  /** The exit the last round records (undefined when the history does not end in an exit). */
-  get recordedExit(): unknown {
-    return this.#rounds.at(-1)?.x;
   }
 
   /** Resolutions that open the current round. */

@@ -20,7 +20,8 @@ import { builtinNatives, createRegistry, type Registry } from '../../natives/reg
 import type { NativeDef } from '../../natives/api.js';
 import { BeamlineError, ErrorCodes, toErrorData, type ErrorData } from '../errors.js';
 import { decode, decodeWire, encode, encodeWire } from '../journal/codec.js';
-import { JournalReader } from '../journal/sqlite.js';
+import { openReader } from '../journal/reader.js';
+import type { ReaderSpec, StoreReader } from '../journal/store.js';
 import {
   ID_STRIDE,
   MAIL_MESSAGE,
@@ -40,7 +41,8 @@ import { RunQueue } from './run-queue.js';
 import { loadScript, type ScriptFn } from './scripts.js';
 
 export interface WorkerData {
-  journal: string;
+  /** How to open this thread's read-only view of the journal (from the store). */
+  journal: ReaderSpec;
   /** Float64 per slot: the serial of the process running now (0: none). */
   current: SharedArrayBuffer;
   /** Module paths of user natives (each default-exports a NativeDef or an array). */
@@ -57,7 +59,7 @@ let nativesLoaded: Promise<void> | null = null;
 const live = new Map<Pid, Proc>();
 const names = new Map<string, Pid>();
 const queue = new RunQueue<Proc>();
-let reader: JournalReader | null = null;
+let reader: StoreReader | null = null;
 let scopes: AsyncLocalStorage<object> | null = null;
 
 let slot = -1;
@@ -297,10 +299,11 @@ async function applyItems(task: SliceTask): Promise<void> {
         break;
       }
       case 'drop': {
-        // A process with work running on this thread (a step's fn) stays: the
-        // kernel is told, and evicts it another time.
+        // A process with work running on this thread (a step's fn), or with
+        // markers it has not applied yet, stays: the kernel is told, and
+        // evicts it another time. Dropping it would lose those markers.
         const proc = live.get(item.pid);
-        if (proc !== undefined && proc.busy) report.kept.push(item.pid);
+        if (proc !== undefined && (proc.busy || proc.hasWork)) report.kept.push(item.pid);
         else live.delete(item.pid);
         break;
       }
@@ -322,7 +325,7 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   try {
     let bytes = item.args;
     if (bytes === null) {
-      reader ??= new JournalReader(data.journal);
+      reader ??= openReader(data.journal);
       bytes = reader.args(item.pid);
       if (bytes === null) throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `process ${item.pid} is not in the journal`, { pid: item.pid });
     }
@@ -333,7 +336,7 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   }
   const proc = new Proc(env, { pid: item.pid, run: item.run, script: item.script, args, fn: script, ctx: makeCtx });
   if (item.cold) {
-    reader ??= new JournalReader(data.journal);
+    reader ??= openReader(data.journal);
     const rounds = reader.history(item.pid, item.run).map((row) => decode(row) as RoundRecord);
     const mailbox: MailMarker[] = reader
       .mailbox(item.pid)

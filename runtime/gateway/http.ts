@@ -69,11 +69,8 @@ export class Gateway {
     } catch {
       return reply(res, 400, { error: 'bad target in path' }, req);
     }
-    const kernel = this.#node.kernel;
-    const pid = kernel.whereis(target) ?? target;
-    const proc = kernel.process(pid);
     // A dead process still in the table is restarting under its supervisor: the call waits for its next run.
-    if (proc === undefined) return reply(res, 404, { error: `no process ${target}` }, req);
+    if (!this.#node.exists(target)) return reply(res, 404, { error: `no process ${target}` }, req);
 
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.#opts.maxBodyBytes) return reply(res, 413, { error: `body over ${this.#opts.maxBodyBytes} bytes` }, req);
@@ -113,40 +110,40 @@ export class Gateway {
   }
 
   #call(target: string, body: unknown, res: http.ServerResponse, req: http.IncomingMessage): void {
-    const kernel = this.#node.kernel;
+    const node = this.#node;
     let done = false;
-    const port = kernel.openPort((answer) => {
+    const port = node.openPort((answer) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      kernel.closePort(port);
+      node.closePort(port);
       reply(res, 200, answer, req);
     });
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
-      kernel.closePort(port);
+      node.closePort(port);
       reply(res, 504, { error: `no answer from ${target} within ${this.#opts.timeoutMs} ms` }, req);
     }, this.#opts.timeoutMs);
     res.on('close', () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      kernel.closePort(port);
+      node.closePort(port);
     });
     let delivered: boolean;
     try {
-      delivered = kernel.sendRequest(target, { type: 'call', from: port, body }, port);
+      delivered = node.sendRequest(target, { type: 'call', from: port, body }, port);
     } catch (err) {
       done = true;
       clearTimeout(timer);
-      kernel.closePort(port);
+      node.closePort(port);
       throw err;
     }
     if (!delivered) {
       done = true;
       clearTimeout(timer);
-      kernel.closePort(port);
+      node.closePort(port);
       reply(res, 404, { error: `no process ${target}` }, req);
     }
   }

@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
-import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, Store } from './store.js';
+import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreReader, StoreWriter } from './store.js';
+import { JournalWriter } from './writer.js';
 import type { Pid } from '../protocol.js';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -522,6 +523,14 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  writer(): StoreWriter {
+    return new JournalWriter(this.path, this.durability);
+  }
+
+  readerSpec(): ReaderSpec {
+    return { kind: 'sqlite', path: this.path };
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -570,7 +579,7 @@ function toProcess(r: RawProcess): ProcessRow {
  * The worker side's read-only view: a process's history and mailbox for a
  * cold start. Opened once per thread; WAL lets it read while the kernel writes.
  */
-export class JournalReader {
+export class JournalReader implements StoreReader {
   readonly #db: Database.Database;
   readonly #history: Stmt;
   readonly #mailbox: Stmt;

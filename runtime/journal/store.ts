@@ -54,6 +54,35 @@ export interface EffectRow {
   value: Uint8Array | null;
 }
 
+/** Commits batches for the kernel, off its thread; one transaction per batch. */
+export interface StoreWriter {
+  /** Resolves once `events` are durable, in one transaction. */
+  commit(events: readonly JournalEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * How a worker thread opens its own read-only view of the journal: plain
+ * data, sent to the thread as it starts (see reader.ts, which opens it).
+ */
+export type ReaderSpec = { kind: 'sqlite'; path: string };
+
+/** What a worker thread reads to rebuild a process. */
+export interface StoreReader {
+  /** The run's journal rows, in order. */
+  history(pid: Pid, run: number): Uint8Array[];
+  /** Unconsumed mailbox entries, in arrival order. */
+  mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }>;
+  /** The arguments the process was (last) started with; null when it is not in the journal. */
+  args(pid: Pid): Uint8Array | null;
+  close(): void;
+}
+
+/**
+ * The only door to the journal. The kernel commits through the writer it
+ * gets here and reads through the calls below; worker threads open the
+ * reader this store describes. Nothing else opens the database.
+ */
 export interface Store {
   /** Absolute path of the journal file. */
   readonly path: string;
@@ -82,5 +111,9 @@ export interface Store {
   supervisors(): Array<{ pid: Pid; data: Uint8Array }>;
   /** Next unallocated message id per id slot, so restarted counters never reuse a stored id. */
   mailIdCounters(stride: number): Map<number, number>;
+  /** A writer for the kernel's group commits (its own connection, on its own thread). */
+  writer(): StoreWriter;
+  /** What a worker thread needs to open its own reader. */
+  readerSpec(): ReaderSpec;
   close(): void;
 }

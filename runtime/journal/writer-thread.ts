@@ -13,13 +13,7 @@ import { decodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
 import { openJournal } from './sqlite.js';
 import type { Durability } from './store.js';
-
-export interface BatchPart {
-  id: number;
-  part: number;
-  last: boolean;
-  batch: Uint8Array;
-}
+import type { BatchPart } from './writer.js';
 
 const { path, durability } = workerData as { path: string; durability: Durability };
 const store = openJournal(path, { durability, lock: false, trusted: true });

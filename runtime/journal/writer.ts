@@ -8,7 +8,14 @@ import { BeamlineError, ErrorCodes, revive, type ErrorData } from '../errors.js'
 import { encodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
 import type { Durability } from './store.js';
-import type { BatchPart } from './writer-thread.js';
+
+/** One part of a batch, as the writer thread receives it (see commit). */
+export interface BatchPart {
+  id: number;
+  part: number;
+  last: boolean;
+  batch: Uint8Array;
+}
 
 const THREAD = fileURLToPath(new URL('./writer-thread.js', import.meta.url));
 /** Events per part of a batch (see commit). */

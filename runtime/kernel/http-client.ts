@@ -1,6 +1,7 @@
 // The kernel-side executor for `ctx.callApi`. Worker threads never do HTTP:
-// the kernel commits `ApiCallStarted`, then calls `HttpClient.request`, then
-// commits the outcome as `ApiCallCompleted`. Everything here runs on the main
+// the kernel commits the call as an `effect.armed` event (kind 'http'), then
+// calls `HttpClient.request`, then commits the outcome as `effect.done`
+// (see effects.ts). Everything here runs on the main
 // thread, so it must never block: all I/O goes through one undici Agent.
 //
 // Shape of one call:

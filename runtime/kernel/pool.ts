@@ -13,12 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { MAX_THREADS } from '../protocol.js';
 import type { WorkerData } from '../executor/worker.js';
+import type { ReaderSpec } from '../journal/store.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../executor/worker.js', import.meta.url));
 
 export interface PoolOptions {
   threads: number;
-  journal: string;
+  /** How worker threads open the journal (from the store). */
+  journal: ReaderSpec;
   natives: string[];
   /** A thread has work of its own between slices (a step() function finished). */
   onWake(slot: number): void;

@@ -2,11 +2,13 @@
 // the tree API, child exits, restarts, shutdown, persistence, recovery.
 //
 // Supervisors live in the kernel's thread (they are policy, not user code)
-// and take pids from the node's sequence. A supervisor's children are
-// processes (or nested supervisors) tagged `<supervisor pid>/<child id>`;
-// the kernel tells us of every exit through `onExit`, synchronously, and we
-// answer whether to hold the dead process for a restart ('keep': same pid,
-// same mailbox, next run) or to let it go ('drop').
+// and talk to the kernel only through its port (port.ts): they take pids
+// from the node's sequence, start, restart, signal and release children, and
+// persist their own state. A supervisor's children are processes (or nested
+// supervisors) tagged `<supervisor pid>/<child id>`; the kernel tells us of
+// every such exit (childExited), synchronously, and we answer whether to hold
+// the dead process for a restart ('hold': same pid, same mailbox, next run)
+// or to let it go ('release').
 //
 // Work that has to wait (stopping children one by one, each within its
 // shutdown grace) runs as operations queued on the supervisor, one at a time,
@@ -16,11 +18,10 @@
 // tree is rebuilt as it was and an interrupted operation is finished, not
 // started over.
 
-import { BeamlineError, ErrorCodes } from '../errors.js';
+import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
-import type { Kernel, KProc } from '../kernel/kernel.js';
-import type { Store } from '../journal/store.js';
+import type { ChildExit, ExitDecision, KernelPort, StoredTree, SupervisionHooks } from './port.js';
 import type { Pid } from '../protocol.js';
 import { addRestart, isShutdown, RESTART, STRATEGY } from './policy.js';
 
@@ -112,14 +113,14 @@ class Supervisor {
 
 }
 
-export class Supervision {
-  readonly #kernel: Kernel;
+export class Supervision implements SupervisionHooks {
+  readonly #kernel: KernelPort;
   readonly #events: SupervisionEvents;
   readonly #sups = new Map<Pid, Supervisor>();
   /** Registered names of nested supervisors (for startChild by name). */
   readonly #names = new Map<string, Pid>();
 
-  constructor(kernel: Kernel, events: SupervisionEvents) {
+  constructor(kernel: KernelPort, events: SupervisionEvents) {
     this.#kernel = kernel;
     this.#events = events;
   }
@@ -175,35 +176,39 @@ export class Supervision {
 
   // ───────────────────────────── child exits ─────────────────────────────
 
-  /** Kernel hook: a process exited. Hold it for a restart, or let it go. */
-  onExit(proc: KProc, reason: unknown): 'keep' | 'drop' {
-    if (proc.sup === null) return 'drop';
-    const slash = proc.sup.indexOf('/');
-    const sup = this.#sups.get(proc.sup.slice(0, slash));
-    const child = sup?.children.find((c) => c.id === proc.sup!.slice(slash + 1) && c.pid === proc.pid);
-    if (sup === undefined || child === undefined) return 'drop';
-    return this.#childExited(sup, child, reason);
+  /** A supervised process exited: hold it for a restart, or let it go. Decides and queues; never waits. */
+  childExited(exit: ChildExit): ExitDecision {
+    const slash = exit.ref.indexOf('/');
+    const sup = this.#sups.get(exit.ref.slice(0, slash));
+    const id = exit.ref.slice(slash + 1);
+    const child = sup?.children.find((c) => c.id === id && c.pid === exit.pid);
+    if (sup === undefined || child === undefined) return 'release';
+    return this.#childExited(sup, child, exit.reason);
   }
 
-  #childExited(sup: Supervisor, child: Child, reason: unknown): 'keep' | 'drop' {
+  startDynamic(ref: string, args: unknown[]): Pid {
+    return this.startChild(ref, args);
+  }
+
+  #childExited(sup: Supervisor, child: Child, reason: unknown): ExitDecision {
     if (child.state === 'terminating') {
       // We asked it to stop.
       child.state = 'stopped';
       const done = child.stopped;
       child.stopped = null;
       done?.();
-      return child.restartAfter ? 'keep' : 'drop';
+      return child.restartAfter ? 'hold' : 'release';
     }
     if (sup.status !== 'running') {
       child.state = 'stopped';
-      return 'drop';
+      return 'release';
     }
     if (RESTART[child.spec.restart](reason)) {
       sup.lastFailure = { id: child.id, pid: child.pid, reason };
       child.state = 'restarting';
       void sup.enqueue(() => this.#restartOp(sup, child));
       this.#persist(sup);
-      return 'keep';
+      return 'hold';
     }
     child.state = 'stopped';
     if (child.spec.restart === 'temporary' || sup.spec.strategy === 'simple_one_for_one') {
@@ -211,7 +216,7 @@ export class Supervision {
     }
     this.#persist(sup);
     if (child.spec.significant) void sup.enqueue(() => this.#autoShutdown(sup));
-    return 'drop';
+    return 'release';
   }
 
   /** A nested supervisor stopped on its own (intensity, auto_shutdown): its parent treats it as a child exit. */
@@ -232,27 +237,63 @@ export class Supervision {
 
   async #restartOp(sup: Supervisor, child: Child): Promise<void> {
     if (sup.status !== 'running' || child.state !== 'restarting') return;
-    const { times, exceeded } = addRestart(sup.restarts, Date.now(), sup.spec.periodMs, sup.spec.intensity);
-    sup.restarts = times;
-    if (exceeded) {
-      this.#persist(sup);
-      await this.#shutdownOp(sup, 'shutdown', true);
-      return;
-    }
+    if (await this.#gaveUp(sup)) return;
     const index = sup.children.indexOf(child);
     const plan = STRATEGY[sup.spec.strategy](sup.children, index);
     const restartable = (c: Child) => c.spec.restart !== 'temporary' || c === child;
     sup.pending = plan.start.map((c) => [c.id, this.#runOf(c)]);
     this.#persist(sup);
     for (const c of plan.stop) await this.#terminate(sup, c, restartable(c));
+    const start: Child[] = [];
     for (const c of plan.start) {
-      if (!restartable(c)) {
-        sup.children = sup.children.filter((x) => x !== c);
-        if (c.pid !== null) this.#kernel.forget(c.pid);
+      if (restartable(c)) {
+        start.push(c);
         continue;
       }
+      sup.children = sup.children.filter((x) => x !== c);
+      if (c.pid !== null) this.#kernel.release(c.pid);
+    }
+    this.#startPlanned(sup, start);
+  }
+
+  /** A restart that failed, tried again from the queue: it counts against intensity like any restart. */
+  async #retryOp(sup: Supervisor, children: Child[]): Promise<void> {
+    if (sup.status !== 'running') return;
+    if (await this.#gaveUp(sup)) return;
+    this.#startPlanned(sup, children.filter((c) => c.state === 'restarting'));
+  }
+
+  /** Count one restart; past the intensity the supervisor stops every child, then itself. */
+  async #gaveUp(sup: Supervisor): Promise<boolean> {
+    const { times, exceeded } = addRestart(sup.restarts, Date.now(), sup.spec.periodMs, sup.spec.intensity);
+    sup.restarts = times;
+    if (!exceeded) return false;
+    this.#persist(sup);
+    await this.#shutdownOp(sup, 'shutdown', true);
+    return true;
+  }
+
+  /**
+   * Start `children` again in order. As in OTP, a start that fails is not
+   * retried on the spot: the rest are queued as a new operation, so an exit
+   * or a shutdown that arrived meanwhile goes first, and the retry counts
+   * against intensity (a start that keeps failing ends the supervisor).
+   */
+  #startPlanned(sup: Supervisor, children: Child[]): void {
+    for (let i = 0; i < children.length; i++) {
       if (sup.status !== 'running') break;
-      this.#restartChild(sup, c);
+      const c = children[i]!;
+      try {
+        this.#restartChild(sup, c);
+      } catch (err) {
+        const left = children.slice(i);
+        for (const l of left) l.state = 'restarting';
+        sup.lastFailure = { id: c.id, pid: c.pid, reason: toErrorData(err, false) };
+        sup.pending = left.map((l) => [l.id, this.#runOf(l)]);
+        this.#persist(sup);
+        void sup.enqueue(() => this.#retryOp(sup, left));
+        return;
+      }
     }
     sup.pending = null;
     this.#persist(sup);
@@ -261,14 +302,14 @@ export class Supervision {
   #runOf(child: Child): number {
     if (child.pid === null) return 0;
     if (child.spec.kind === 'supervisor') return this.#sups.get(child.pid)?.restarts.length ?? 0;
-    return this.#kernel.process(child.pid)?.run ?? 0;
+    return this.#kernel.runOf(child.pid)?.run ?? 0;
   }
 
   /** Start a child for the first time. */
   #startChild(sup: Supervisor, child: Child): void {
     const spec = child.spec;
     if (spec.kind === 'worker') {
-      child.pid = this.#kernel.spawn(spec.script, encode(spec.args), { sup: `${sup.pid}/${spec.id}`, name: spec.name ?? null, parent: sup.pid });
+      child.pid = this.#kernel.startChild(spec.script, encode(spec.args), { ref: `${sup.pid}/${spec.id}`, name: spec.name ?? null, parent: sup.pid });
     } else {
       const nested = this.#create(spec.spec, sup, spec.id, spec.name ?? null);
       child.pid = nested.pid;
@@ -284,12 +325,11 @@ export class Supervision {
       return;
     }
     if (child.spec.kind === 'worker') {
-      const proc = this.#kernel.process(child.pid);
-      if (proc !== undefined && proc.state !== 'dead') {
+      if (this.#kernel.runOf(child.pid)?.live === true) {
         child.state = 'running';
         return;
       }
-      this.#kernel.restart(child.pid, child.spec.name ?? null);
+      this.#kernel.restartChild(child.pid, child.spec.name ?? null);
     } else {
       // As in OTP, a restarted supervisor is a new supervisor: its children
       // start afresh (the old ones were stopped with it).
@@ -330,13 +370,13 @@ export class Supervision {
     const pid = child.pid;
     const shutdown = child.spec.shutdown;
     let grace: NodeJS.Timeout | null = null;
-    const alive = this.#kernel.kill(pid, shutdown.kind === 'brutal_kill' ? 'kill' : 'shutdown', sup.pid);
+    const alive = this.#kernel.signal(pid, shutdown.kind === 'brutal_kill' ? 'kill' : 'shutdown', sup.pid);
     if (!alive) {
       child.state = 'stopped';
       child.stopped = null;
       return;
     }
-    if (shutdown.kind === 'timeout') grace = setTimeout(() => this.#kernel.kill(pid, 'kill', sup.pid), shutdown.ms);
+    if (shutdown.kind === 'timeout') grace = setTimeout(() => this.#kernel.signal(pid, 'kill', sup.pid), shutdown.ms);
     await exited;
     if (grace !== null) clearTimeout(grace);
   }
@@ -347,7 +387,7 @@ export class Supervision {
     sup.status = 'stopping';
     this.#persist(sup);
     for (const child of [...sup.children].reverse()) await this.#terminate(sup, child, false);
-    for (const child of sup.children) if (child.spec.kind === 'worker' && child.pid !== null) this.#kernel.forget(child.pid);
+    for (const child of sup.children) if (child.spec.kind === 'worker' && child.pid !== null) this.#kernel.release(child.pid);
     sup.status = 'dead';
     this.#persist(sup);
   }
@@ -369,7 +409,7 @@ export class Supervision {
   // ───────────────────────────── persistence and recovery ─────────────────────────────
 
   #create(spec: SupervisorSpec, parent: Supervisor | null, idInParent: string | null, name: string | null): Supervisor {
-    const sup = new Supervisor(this.#kernel.allocatePid(), spec, parent, idInParent);
+    const sup = new Supervisor(this.#kernel.newPid(), spec, parent, idInParent);
     this.#sups.set(sup.pid, sup);
     if (name !== null) this.#names.set(name, sup.pid);
     return sup;
@@ -377,7 +417,7 @@ export class Supervision {
 
   #persist(sup: Supervisor): void {
     if (sup.status === 'dead') {
-      this.#kernel.record({ type: 'supervisor.state', pid: sup.pid, data: null });
+      this.#kernel.persist(sup.pid, null);
       this.#sups.delete(sup.pid);
       for (const [name, pid] of this.#names) if (pid === sup.pid) this.#names.delete(name);
       return;
@@ -387,13 +427,13 @@ export class Supervision {
       spec: sup.spec,
       parent: sup.parent?.pid ?? null,
       idInParent: sup.idInParent,
-      children: sup.children.map((c) => ({ id: c.id, pid: c.pid, spec: c.spec, state: c.state === 'terminating' ? 'running' : c.state })),
+      children: persistedChildren(sup),
       restarts: sup.restarts,
       status: sup.status,
       dynamic: sup.dynamic,
       pending: sup.pending,
     };
-    this.#kernel.record({ type: 'supervisor.state', pid: sup.pid, data: encode(record) });
+    this.#kernel.persist(sup.pid, encode(record));
   }
 
   /**
@@ -403,8 +443,18 @@ export class Supervision {
    * just carry on: no new runs, no restart storm.
    */
   recover(): void {
-    const records = this.#kernel.store.supervisors().map((row) => ({ pid: row.pid, rec: decode(row.data) as SupRecord }));
+    const records = this.#kernel.journal.supervisors().map((row) => ({ pid: row.pid, rec: decode(row.data) as SupRecord }));
     const pending: Array<() => void> = [];
+    // Running dynamic children are not in their supervisor's record (see
+    // persistedChildren): their process rows name them.
+    const dynamicRows = new Map<Pid, DynamicRow[]>();
+    for (const row of this.#kernel.journal.liveProcesses()) {
+      if (row.sup === null) continue;
+      const owner = row.sup.slice(0, row.sup.indexOf('/'));
+      const list = dynamicRows.get(owner);
+      if (list === undefined) dynamicRows.set(owner, [row]);
+      else list.push(row);
+    }
     // Parents before children, so each nested supervisor finds its parent.
     const byPid = new Map(records.map((r) => [r.pid, r]));
     const build = (pid: Pid): Supervisor | null => {
@@ -419,6 +469,7 @@ export class Supervision {
       sup.dynamic = r.rec.dynamic;
       sup.pending = r.rec.pending;
       sup.children = r.rec.children.map((c) => ({ id: c.id, spec: c.spec, pid: c.pid, state: c.state, restartAfter: false, stopped: null }));
+      if (sup.spec.strategy === 'simple_one_for_one') sup.children = withRunningDynamic(sup, dynamicRows.get(pid) ?? []);
       this.#sups.set(pid, sup);
       if (parent !== null) {
         const name = parent.children.find((c) => c.pid === pid)?.spec.name;
@@ -440,11 +491,10 @@ export class Supervision {
       }
       for (const child of sup.children) {
         if (child.spec.kind !== 'worker' || child.pid === null) continue;
-        const proc = this.#kernel.process(child.pid);
-        if (proc !== undefined && proc.state !== 'dead') continue;
+        if (this.#kernel.runOf(child.pid)?.live === true) continue;
         if (child.state === 'stopped') continue;
         // Died before its supervisor acted (or was waiting for a restart): decide now.
-        const row = this.#kernel.store.process(child.pid);
+        const row = this.#kernel.journal.process(child.pid);
         const reason = row?.reason === null || row?.reason === undefined ? 'normal' : decode(row.reason);
         child.state = 'running';
         pending.push(() => void this.#childExited(sup, child, reason));
@@ -457,14 +507,14 @@ export class Supervision {
     for (const [id, run] of [...plan].reverse()) {
       const child = sup.children.find((c) => c.id === id);
       if (child === undefined || child.pid === null || child.spec.kind !== 'worker') continue;
-      const proc = this.#kernel.process(child.pid);
-      if (proc !== undefined && proc.state !== 'dead' && proc.run === run) await this.#terminate(sup, child, true);
+      const now = this.#kernel.runOf(child.pid);
+      if (now !== null && now.live && now.run === run) await this.#terminate(sup, child, true);
     }
     for (const [id, run] of plan) {
       const child = sup.children.find((c) => c.id === id);
       if (child === undefined) continue;
-      const proc = child.pid === null ? undefined : this.#kernel.process(child.pid);
-      if (proc !== undefined && proc.state !== 'dead' && proc.run > run) {
+      const now = child.pid === null ? null : this.#kernel.runOf(child.pid);
+      if (now !== null && now.live && now.run > run) {
         child.state = 'running';
         continue;
       }
@@ -485,7 +535,7 @@ export class Supervision {
         if (c.spec.kind === 'supervisor' && c.pid !== null && this.#sups.has(c.pid)) {
           return { kind: 'supervisor' as const, ...this.#view(this.#sups.get(c.pid)!) };
         }
-        const proc = c.pid === null ? undefined : this.#kernel.process(c.pid);
+        const proc = c.pid === null ? null : this.#kernel.runOf(c.pid);
         return {
           kind: 'worker' as const,
           id: c.id,
@@ -502,6 +552,41 @@ export class Supervision {
 
 export { isShutdown };
 
+/**
+ * The children a supervisor's record holds. A simple_one_for_one supervisor
+ * may have thousands of dynamic children, all alike: its record leaves the
+ * running ones out (their process rows say who they are), so a start or an
+ * exit writes a record of constant size instead of the whole list — n
+ * children would otherwise cost O(n²) journal bytes.
+ */
+function persistedChildren(sup: Supervisor): SupRecord['children'] {
+  const out: SupRecord['children'] = [];
+  for (const c of sup.children) {
+    const state = c.state === 'terminating' ? 'running' : c.state;
+    if (state === 'running' && sup.spec.strategy === 'simple_one_for_one') continue;
+    out.push({ id: c.id, pid: c.pid, spec: c.spec, state });
+  }
+  return out;
+}
+
+/** A simple_one_for_one supervisor's children after a restart of the node: its record's, plus the running ones from their process rows. */
+type DynamicRow = ReturnType<StoredTree['liveProcesses']>[number];
+
+function withRunningDynamic(sup: Supervisor, rows: DynamicRow[]): Child[] {
+  const template = sup.spec.children[0] as WorkerChildSpec;
+  const known = new Set(sup.children.map((c) => c.pid));
+  const children = [...sup.children];
+  for (const row of rows) {
+    if (known.has(row.pid)) continue;
+    const id = row.sup!.slice(row.sup!.indexOf('/') + 1);
+    const spec: WorkerChildSpec = Object.freeze({ ...template, id, args: Object.freeze(decode(row.args) as unknown[]) });
+    children.push({ id, spec, pid: row.pid, state: 'running', restartAfter: false, stopped: null });
+  }
+  // In start order: the number after the template's id.
+  const order = (c: Child) => Number(c.id.slice(c.id.lastIndexOf('-') + 1));
+  return children.sort((a, b) => order(a) - order(b));
+}
+
 /** Follow escalations down to the worker exit that started them. */
 function deepest(sup: Supervisor): Failure | null {
   let failure = sup.lastFailure;
@@ -510,7 +595,7 @@ function deepest(sup: Supervisor): Failure | null {
 }
 
 /** The tree as the journal has it, for `runtime tree` when no node runs. */
-export function viewFromJournal(store: Store): TreeView[] {
+export function viewFromJournal(store: StoredTree): TreeView[] {
   const records = new Map(store.supervisors().map((row) => [row.pid, decode(row.data) as SupRecord]));
   const build = (pid: Pid, id: string): TreeView => {
     const rec = records.get(pid)!;

@@ -1,0 +1,18 @@
+// A worker thread's read-only view of the journal, opened from the plain
+// description the store gave the kernel (Store.readerSpec). Threads never
+// know which database is behind it.
+
+import { BeamlineError, ErrorCodes } from '../errors.js';
+import { JournalReader } from './sqlite.js';
+import type { ReaderSpec, StoreReader } from './store.js';
+
+export function openReader(spec: ReaderSpec): StoreReader {
+  switch (spec.kind) {
+    case 'sqlite':
+      return new JournalReader(spec.path);
+    default: {
+      const never: never = spec.kind;
+      throw new BeamlineError(ErrorCodes.INTERNAL, `no journal reader for ${JSON.stringify(never)}`);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// Group commit: the pending batch, the store's writer, and what waits for a
+// commit. Every event since the last commit goes in one transaction (on the
+// writer's thread), then the work waiting on it runs. While a commit is on
+// its way to disk the next batch keeps growing; it goes as soon as the
+// commit returns.
+//
+// The id counters (next pid serial, next message id per slot) are persisted
+// with the batch that moved them, so a restarted node never reuses one.
+
+import { BeamlineError, ErrorCodes } from '../errors.js';
+import { Batch } from '../journal/batch.js';
+import type { JournalEvent } from '../journal/events.js';
+import type { StoreWriter } from '../journal/store.js';
+import { ID_STRIDE, KERNEL_ID_SLOT } from '../protocol.js';
+
+export interface CommitOptions {
+  writer: StoreWriter;
+  /** The next pid serial and the kernel's next message id, as the journal last recorded them. */
+  nextSerial: number;
+  kernelMailId: number;
+  /** [slot, next message id] of every slot, persisted with the counters. */
+  slotIds: () => Array<[number, number]>;
+  /** A commit landed: work waiting on it (cold starts) may go. */
+  committed: () => void;
+  /** The journal cannot be written: the node must stop. */
+  fatal: (err: BeamlineError) => void;
+}
+
+export class Commit {
+  readonly #opts: CommitOptions;
+  readonly #events = new Batch();
+  #after: Array<() => void> = [];
+  #flushScheduled = false;
+  #state: 'idle' | 'committing' | 'failed' = 'idle';
+  #sent = 0;
+  #committed = 0;
+  #nextSerial: number;
+  #kernelMailId: number;
+  #countersMoved = false;
+  #error: BeamlineError | null = null;
+
+  constructor(opts: CommitOptions) {
+    this.#opts = opts;
+    this.#nextSerial = opts.nextSerial;
+    this.#kernelMailId = opts.kernelMailId;
+  }
+
+  /** Set once a commit failed: nothing is written after it. */
+  get error(): BeamlineError | null {
+    return this.#error;
+  }
+
+  get committing(): boolean {
+    return this.#state === 'committing';
+  }
+
+  /** The last batch known durable. */
+  get committedBatch(): number {
+    return this.#committed;
+  }
+
+  /** The batch a cold start must wait for: everything recorded until now. */
+  batchSoFar(): number {
+    return this.#events.size > 0 ? this.#sent + 1 : this.#sent;
+  }
+
+  /** Add an event to the pending batch (committed with the next flush). */
+  push(event: JournalEvent): void {
+    this.#events.push(event);
+  }
+
+  /** Run `fn` once everything recorded so far is committed. */
+  after(fn: () => void): void {
+    this.#after.push(fn);
+  }
+
+  /** Resolves once everything recorded so far is committed. */
+  flushed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#after.push(resolve);
+      this.requestFlush();
+    });
+  }
+
+  serial(): number {
+    this.#countersMoved = true;
+    return this.#nextSerial++;
+  }
+
+  /** A message id from the kernel's own id space (see ID_STRIDE). */
+  newMailId(): number {
+    const id = this.#kernelMailId;
+    this.#kernelMailId += ID_STRIDE;
+    this.#countersMoved = true;
+    return id;
+  }
+
+  /** A thread used message ids: persist the slot's counter with the next commit. */
+  countersMoved(): void {
+    this.#countersMoved = true;
+  }
+
+  requestFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#state !== 'idle') return;
+    if (this.#countersMoved) {
+      this.#countersMoved = false;
+      this.#events.push({ type: 'meta.set', key: 'pid_next', value: String(this.#nextSerial) });
+      const ids = this.#opts.slotIds();
+      ids.push([KERNEL_ID_SLOT, this.#kernelMailId]);
+      this.#events.push({ type: 'meta.set', key: 'mail_ids', value: JSON.stringify(ids) });
+    }
+    const after = this.#after;
+    if (this.#events.size === 0 && after.length === 0) return;
+    this.#after = [];
+    if (this.#events.size === 0) {
+      // Nothing new, nothing in flight: everything they wait for is durable.
+      for (const fn of after) fn();
+      return;
+    }
+    const events = this.#events.drain();
+    const batch = ++this.#sent;
+    this.#state = 'committing';
+    this.#opts.writer.commit(events).then(
+      () => {
+        this.#state = 'idle';
+        this.#committed = batch;
+        for (const fn of after) fn();
+        if (this.#events.size > 0 || this.#after.length > 0) this.#flush();
+        this.#opts.committed();
+      },
+      (err: Error) => {
+        this.#state = 'failed';
+        this.#error = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
+        this.#opts.fatal(this.#error);
+      },
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#opts.writer.close();
+  }
+}

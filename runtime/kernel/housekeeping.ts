@@ -1,0 +1,54 @@
+// What the kernel does on its own, on the watchdog's clock: evicting parked
+// processes the policy lets go (they come back by replay on their next
+// wake), and pruning history past the retention period.
+
+import type { Commit } from './commit.js';
+import type { Scheduler, Slot } from './scheduler.js';
+import type { KProc } from './table.js';
+
+export interface HousekeepingOptions {
+  scheduler: Scheduler;
+  commit: Commit;
+  /** Eviction policy: may this parked process leave its thread's memory now? */
+  evict: (proc: KProc, now: number) => boolean;
+  /** Keep the history of what ended only this long (ms); unset: keep everything. */
+  retainMs?: number;
+}
+
+/** How often eviction sweeps every idle slot. */
+const SWEEP_EVERY = 1000;
+/** How often a node with a retention period prunes its journal. */
+const PRUNE_EVERY = 3_600_000;
+
+export class Housekeeping {
+  readonly #opts: HousekeepingOptions;
+  #lastSweep = 0;
+  #lastPrune = 0;
+
+  constructor(opts: HousekeepingOptions) {
+    this.#opts = opts;
+  }
+
+  /** Called by the watchdog: sweep and prune when their time has come. */
+  tick(wall: number): void {
+    const { retainMs } = this.#opts;
+    if (retainMs !== undefined && wall - this.#lastPrune >= PRUNE_EVERY) {
+      this.#lastPrune = wall;
+      this.#opts.commit.push({ type: 'history.pruned', before: wall - retainMs });
+      this.#opts.commit.requestFlush();
+    }
+    if (wall - this.#lastSweep >= SWEEP_EVERY) {
+      this.#lastSweep = wall;
+      // A slot with a slice in flight is swept another time: its processes' states are about to change.
+      for (const slot of this.#opts.scheduler.slots) if (slot.phase.is === 'idle') for (const proc of slot.residents) this.maybeEvict(slot, proc, wall);
+      this.#opts.scheduler.requestPump();
+    }
+  }
+
+  /** Evict `proc` if it is parked on `slot` with nothing queued and the policy lets it go. */
+  maybeEvict(slot: Slot, proc: KProc, now: number): void {
+    if (proc.residency !== 'resident' || proc.slot !== slot.index || proc.state !== 'parked' || slot.queue.has(proc) || !this.#opts.evict(proc, now)) return;
+    slot.drops.push(proc.pid);
+    this.#opts.scheduler.evict(proc);
+  }
+}

@@ -1,0 +1,160 @@
+// Links, monitors, names, and the kernel's own mailbox entries (exit
+// signals, 'down' messages). Each change is journaled; names are also sent
+// to every thread's replica with its next slice.
+
+import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
+import { encode } from '../journal/codec.js';
+import type { Store } from '../journal/store.js';
+import { MAIL_MESSAGE, MAIL_SIGNAL, type Pid } from '../protocol.js';
+import type { Commit } from './commit.js';
+import type { Scheduler } from './scheduler.js';
+import { relationsOf, type KProc, type ProcessTable } from './table.js';
+
+export interface RelationsOptions {
+  table: ProcessTable;
+  commit: Commit;
+  scheduler: Scheduler;
+  /** End a process at once (an untrappable kill of a process in no thread's memory). */
+  killNow: (proc: KProc) => void;
+}
+
+export class Relations {
+  readonly #table: ProcessTable;
+  readonly #commit: Commit;
+  readonly #scheduler: Scheduler;
+  readonly #killNow: (proc: KProc) => void;
+
+  constructor(opts: RelationsOptions) {
+    this.#table = opts.table;
+    this.#commit = opts.commit;
+    this.#scheduler = opts.scheduler;
+    this.#killNow = opts.killNow;
+  }
+
+  /** Rebuild names, links and monitors of the recovered processes. */
+  recover(store: Store): void {
+    const table = this.#table;
+    for (const [name, pid] of store.names()) {
+      const proc = table.get(pid);
+      if (proc === undefined) continue;
+      table.names.set(name, pid);
+      relationsOf(proc).names.add(name);
+    }
+    for (const [a, b] of store.links()) {
+      const pa = table.get(a);
+      const pb = table.get(b);
+      if (pa !== undefined) relationsOf(pa).links.add(b);
+      if (pb !== undefined) relationsOf(pb).links.add(a);
+    }
+    for (const m of store.monitors()) {
+      const target = table.get(m.target);
+      const watcher = table.get(m.watcher);
+      if (target !== undefined) relationsOf(target).watchers.set(m.ref, m.watcher);
+      if (watcher !== undefined) relationsOf(watcher).watching.set(m.ref, m.target);
+    }
+    for (const slot of this.#scheduler.slots) slot.names = [...table.names.entries()];
+  }
+
+  link(proc: KProc, otherPid: Pid): void {
+    const other = this.#table.get(otherPid);
+    if (other === undefined || other.state === 'dead' || other === proc || proc.rel?.links.has(otherPid)) return;
+    relationsOf(proc).links.add(otherPid);
+    relationsOf(other).links.add(proc.pid);
+    const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
+    this.#commit.push({ type: 'link.added', a, b });
+  }
+
+  unlink(proc: KProc, otherPid: Pid): void {
+    if (proc.rel?.links.delete(otherPid) !== true) return;
+    this.#table.get(otherPid)?.rel?.links.delete(proc.pid);
+    const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
+    this.#commit.push({ type: 'link.removed', a, b });
+  }
+
+  /** `watcher` monitors `target`: a 'down' message when it ends. */
+  monitor(watcher: KProc, ref: string, target: KProc): void {
+    relationsOf(target).watchers.set(ref, watcher.pid);
+    relationsOf(watcher).watching.set(ref, target.pid);
+    this.#commit.push({ type: 'monitor.added', ref, watcher: watcher.pid, target: target.pid });
+  }
+
+  demonitor(watcher: KProc, ref: string): void {
+    const target = this.#table.get(watcher.rel?.watching.get(ref) ?? '');
+    watcher.rel?.watching.delete(ref);
+    target?.rel?.watchers.delete(ref);
+    this.#commit.push({ type: 'monitor.removed', ref });
+  }
+
+  /** An exit signal: stored in the target's mailbox, handled by the target's thread (which knows whether it traps). */
+  signal(from: Pid, target: KProc, reason: unknown): void {
+    if (target.state === 'dead') return;
+    if (reason === 'kill' && target.residency !== 'resident') {
+      // Untrappable and the process is in no thread's memory: end it here.
+      this.#killNow(target);
+      return;
+    }
+    this.mail(target, from, MAIL_SIGNAL, encode({ reason }));
+  }
+
+  /** A kernel-made mailbox entry: stored, then delivered. */
+  mail(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
+    const id = this.#commit.newMailId();
+    this.#commit.push({ type: 'mail.put', id, to: target.pid, from, kind, data });
+    target.mailbox = 'stored';
+    // mark() ignores a dead (held) process: the stored entry waits for its next run.
+    this.#scheduler.mark(target, { m: 'mail', id, from, kind: kind as 0 | 1, data });
+  }
+
+  /** A start that would register a taken name is refused at the call (the name is not stolen, nothing starts). */
+  assertNameFree(name: string, op: string): void {
+    const owner = this.#table.names.get(name);
+    if (owner !== undefined) throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to ${owner}`, { name });
+  }
+
+  register(proc: KProc, name: string): void {
+    const owner = this.#table.names.get(name);
+    if (owner === proc.pid) return;
+    if (owner !== undefined) {
+      // Two threads raced for the name; the later claim loses, like a badarg in Erlang.
+      const err = new BeamlineError(ErrorCodes.NAME_TAKEN, `register: name '${name}' is already registered to ${owner}`, { name });
+      this.signal('kernel', proc, toErrorData(err, false));
+      this.#scheduler.broadcastName(name, owner);
+      return;
+    }
+    this.#table.names.set(name, proc.pid);
+    relationsOf(proc).names.add(name);
+    this.#commit.push({ type: 'name.registered', name, pid: proc.pid });
+    this.#scheduler.broadcastName(name, proc.pid);
+  }
+
+  unregister(name: string): void {
+    const owner = this.#table.get(this.#table.names.get(name) ?? '');
+    owner?.rel?.names.delete(name);
+    this.#table.names.delete(name);
+    this.#commit.push({ type: 'name.unregistered', name });
+    this.#scheduler.broadcastName(name, null);
+  }
+
+  /** The process ended: its names go, linked processes get an exit signal, watchers a 'down' message. */
+  exited(proc: KProc, reason: unknown): void {
+    const r = proc.rel;
+    if (r === null) return;
+    for (const name of [...r.names]) this.unregister(name);
+    for (const other of [...r.links]) {
+      this.unlink(proc, other);
+      const target = this.#table.get(other);
+      if (target !== undefined) this.signal(proc.pid, target, reason);
+    }
+    for (const [ref, watcher] of r.watchers) {
+      const w = this.#table.get(watcher);
+      w?.rel?.watching.delete(ref);
+      this.#commit.push({ type: 'monitor.removed', ref });
+      if (w !== undefined && w.state !== 'dead') this.mail(w, proc.pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid: proc.pid, reason }));
+    }
+    for (const [ref, target] of r.watching) {
+      this.#table.get(target)?.rel?.watchers.delete(ref);
+      this.#commit.push({ type: 'monitor.removed', ref });
+    }
+    proc.rel = null;
+  }
+}

@@ -1,0 +1,128 @@
+// A slice report, turned into journal events, effects and markers for other
+// processes. Only the processes the slice touched are visited: never every
+// resident.
+
+import { decode } from '../journal/codec.js';
+import { MAIL_MESSAGE, type Pid, type RoundOut, type SliceReport } from '../protocol.js';
+import type { Commit } from './commit.js';
+import type { Effects } from './effects.js';
+import type { Exits } from './exits.js';
+import type { Scheduler, Slice, Slot } from './scheduler.js';
+import type { KProc, ProcessTable } from './table.js';
+
+export interface ReportsOptions {
+  table: ProcessTable;
+  commit: Commit;
+  scheduler: Scheduler;
+  effects: Effects;
+  exits: Exits;
+  /** Eviction: may this parked process leave its thread now? (housekeeping.ts) */
+  maybeEvict: (slot: Slot, proc: KProc, now: number) => void;
+  /** Where process log lines go, once the round that wrote them is committed. */
+  log: (pid: Pid, line: string) => void;
+}
+
+export class Reports {
+  readonly #opts: ReportsOptions;
+  readonly #table: ProcessTable;
+  readonly #commit: Commit;
+  readonly #scheduler: Scheduler;
+
+  constructor(opts: ReportsOptions) {
+    this.#opts = opts;
+    this.#table = opts.table;
+    this.#commit = opts.commit;
+    this.#scheduler = opts.scheduler;
+  }
+
+  apply(slot: Slot, report: SliceReport, slice: Slice): void {
+    slot.thread = 'ready';
+    // Persisted with the next commit, only when the thread used ids (two fewer
+    // writes on every other commit).
+    if (report.nextId > slot.idNext) {
+      slot.idNext = report.nextId;
+      this.#commit.countersMoved();
+    }
+    slot.heap = report.heap;
+    slot.live = report.live;
+    const now = Date.now();
+    this.#mail(report);
+    for (const id of report.taken) this.#commit.push({ type: 'mail.taken', id });
+    for (const t of report.trapped) this.#commit.push({ type: 'mail.rewritten', id: t.id, kind: MAIL_MESSAGE, data: t.data });
+    for (const round of report.rounds) this.#round(round, now);
+    for (const f of report.failed) {
+      const proc = this.#table.get(f.pid);
+      if (proc === undefined || proc.state === 'dead') continue;
+      // The markers went out with the wake and were cleared here at dispatch: give them back.
+      const item = slice.items.find((i) => i.pid === f.pid && (i.op === 'wake' || i.op === 'start'));
+      this.#scheduler.wakeFailed(proc, item !== undefined && item.op !== 'drop' && item.op !== 'query' ? item.marks : []);
+    }
+    for (const pid of report.kept) {
+      const proc = this.#table.get(pid);
+      if (proc === undefined || proc.state === 'dead' || proc.residency === 'resident' || proc.slot !== slot.index) continue;
+      // Still in that thread's memory: a start queued meanwhile becomes a wake at dispatch.
+      proc.residency = 'resident';
+      slot.residents.add(proc);
+    }
+    for (const proc of slice.procs) slot.onThread.add(proc);
+    if (report.busy > 0) {
+      // The thread still has runnable processes, and it does not say which:
+      // every process sent to it since it was last quiet may hold markers it
+      // has not applied yet, so none of them is parked (nor evictable).
+      slot.more = true;
+    } else {
+      // Quiet: everything sent to the thread has run.
+      for (const proc of slot.onThread) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+      for (const proc of slot.onThread) this.#opts.maybeEvict(slot, proc, now);
+      slot.onThread.clear();
+      for (const round of report.rounds) {
+        const proc = this.#table.get(round.pid);
+        if (proc !== undefined) this.#opts.maybeEvict(slot, proc, now);
+      }
+    }
+    this.#commit.requestFlush();
+    this.#scheduler.pump();
+    this.#scheduler.checkIdle();
+  }
+
+  /** Messages the slice sent: stored, and delivered to their targets (or to a gateway port). */
+  #mail(report: SliceReport): void {
+    for (const m of report.mail) {
+      const pid = this.#table.names.get(m.to) ?? m.to;
+      const target = this.#table.get(pid);
+      if (target === undefined) {
+        const port = this.#table.ports.get(pid);
+        // A reply leaves the node: only once the send that caused it is committed.
+        if (port !== undefined) this.#commit.after(() => port(decode(m.data)));
+        continue; // like Erlang: a send to a dead pid is dropped
+      }
+      // A dead process still in the table is held for a supervisor restart:
+      // its mailbox is kept for the next run, so the message is stored.
+      this.#commit.push({ type: 'mail.put', id: m.id, to: pid, from: m.from, kind: m.kind, data: m.data });
+      target.mailbox = 'stored';
+      if (!m.local && target.state !== 'dead') this.#scheduler.mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
+    }
+  }
+
+  #round(round: RoundOut, now: number): void {
+    const proc = this.#table.get(round.pid);
+    if (proc === undefined || proc.run !== round.run || proc.state === 'dead') return;
+    proc.lastActive = now;
+    if (round.row !== null) {
+      this.#commit.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: round.row });
+      proc.rounds++;
+    }
+    for (const eff of round.effects) this.#opts.effects.apply(proc, eff);
+    for (const step of round.settled) this.#opts.effects.settle(proc, step);
+    if (round.logs.length > 0) {
+      const lines = round.logs;
+      const pid = proc.pid;
+      this.#commit.after(() => {
+        for (const line of lines) this.#opts.log(pid, line);
+      });
+    }
+    if (round.exit === null) return;
+    if (round.exit.next !== undefined) this.#opts.exits.continued(proc, round.exit.next, round.row === null);
+    else this.#opts.exits.exited(proc, round.exit, round.row === null);
+  }
+}
