@@ -71,7 +71,7 @@ describe('a script changed under a live journal', () => {
       expect.stringMatching(new RegExp(`^ok +${newPid.replace('.', '\\.')} run 1 .*order\\.js: 2 rounds$`)),
       '2 histories replay cleanly',
     ]);
-  });
+  }, 120_000);
 
   it('runtime replay: clean for v1 -> v2 with the patch; names pid, run, step, expected, actual and line for v1 -> v2 without', async () => {
     const { db, dir, pid } = await v1KilledMidSleep(60_000);
@@ -108,7 +108,7 @@ describe('a script changed under a live journal', () => {
     // Replay read the journal and wrote nothing.
     expect(sha256(db)).toBe(before);
     expect(query(db, "SELECT pid FROM processes WHERE status = 'live'")).toEqual([{ pid }]);
-  });
+  }, 120_000);
 
   it('runtime replay: bad input is one line and exit 2; nothing to replay is exit 0', async () => {
     const { db, dir } = await v1KilledMidSleep(60_000);
@@ -126,7 +126,7 @@ describe('a script changed under a live journal', () => {
     const nothing = await cliRun(['replay', '--db', db, '--script', other], 30_000);
     expect(nothing.code).toBe(0);
     expect(lines(nothing.stdout)).toEqual(['nothing to replay (no live process of other.js)']);
-  });
+  }, 120_000);
 
   it('history --json is a fixture replay() checks: the three stages of a patch', async () => {
     const { db, dir, script, pid } = await v1KilledMidSleep(60_000);
@@ -170,7 +170,7 @@ describe('a script changed under a live journal', () => {
     const file = path.join(dir, 'stage-v3', 'order.js');
     const cliCheck = await cliRun(['replay', '--history', fixtureFile, '--script', file, newPid], 30_000);
     expect(cliCheck.code).toBe(0);
-  });
+  }, 120_000);
 
   it('replay performs no effect: a step parked in the history is not run again, a live node keeps the journal', async () => {
     const dir = tmpdir();
@@ -194,5 +194,5 @@ export default async function stuck(ctx, file) {
     expect(lines(out.stdout).at(-1)).toBe('1 history replays cleanly');
     expect(fs.readFileSync(effects, 'utf8')).toBe('ran\n');
     expect(await kill9(node)).toBe('SIGKILL');
-  });
+  }, 120_000);
 });
