@@ -39,6 +39,13 @@ export interface NodeOptions {
   evictMaxRounds?: number;
   /** Keep the history of finished processes and runs only this long (ms; pruned hourly). Default: keep everything. */
   retainMs?: number;
+  /**
+   * A process whose replay diverges from its journal (the script changed):
+   * 'fail' ends it with BL_NONDETERMINISM (default); 'pause' keeps it in state
+   * 'diverged' — storing its messages, running nothing — until `resume(pid)`
+   * retries it under the script as it is then, or a kill ends it.
+   */
+  onDivergence?: 'fail' | 'pause';
 }
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
@@ -106,6 +113,10 @@ export class Node {
     if (!Number.isFinite(sliceMs) || sliceMs < 10) {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
+    const onDivergence = opts.onDivergence ?? 'fail';
+    if (onDivergence !== 'fail' && onDivergence !== 'pause') {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--on-divergence: must be 'fail' or 'pause' (got ${String(onDivergence)})`);
+    }
     const store = openJournal(opts.db ?? DEFAULT_DB, { durability });
     let kernel: Kernel;
     try {
@@ -118,6 +129,7 @@ export class Node {
         log: opts.log ?? defaultLog,
         evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
         retainMs: opts.retainMs,
+        onDivergence,
       });
     } catch (err) {
       store.close();
@@ -265,6 +277,11 @@ export class Node {
   }
 
   /** Resolves once the exit is committed. */
+  /** Retry a process paused by `onDivergence: 'pause'` under the script as it is now (BL_NOPROC if it is not paused). */
+  resume(pid: Pid): Promise<void> {
+    return this.kernel.resume(pid);
+  }
+
   waitExit(pid: Pid): Promise<ExitInfo> {
     return this.kernel.waitExit(pid);
   }

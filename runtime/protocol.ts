@@ -55,6 +55,8 @@ export interface StartItem {
   cold: boolean;
   /** Markers that arrived for the process after its history was committed. */
   marks: Marker[];
+  /** The script's version: bumped by `runtime resume`, so threads import the file as it is now. Absent: 0. */
+  v?: number;
 }
 
 /** Deliver markers to a process that is live on this thread. */
@@ -217,6 +219,12 @@ export interface RoundRecord {
   l?: string[];
   /** Present when the process exited in this round: the exit reason. */
   x?: unknown;
+  /**
+   * History only: replay diverged here under `--on-divergence pause` (the
+   * NonDeterminismError) and the process was paused. No resolution, no
+   * command: replay passes over it like a quiet round.
+   */
+  d?: unknown;
 }
 
 /**

@@ -78,7 +78,13 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
     natives: (values.natives as unknown as string[] | undefined) ?? [],
     retainMs: values.retain === undefined ? undefined : parseDuration(values.retain, '--retain'),
+    onDivergence: divergenceOption(values['on-divergence']),
   };
+}
+
+function divergenceOption(value: string | boolean | undefined): 'fail' | 'pause' | undefined {
+  if (value === undefined || value === 'fail' || value === 'pause') return value;
+  throw new UsageError(`--on-divergence: expected 'fail' or 'pause' (got ${String(value)})`);
 }
 
 export const nodeOptions = {
@@ -88,4 +94,5 @@ export const nodeOptions = {
   durability: { type: 'string' },
   'slice-ms': { type: 'string' },
   natives: { type: 'string', multiple: true },
+  'on-divergence': { type: 'string' },
 } as const satisfies Options;

@@ -95,6 +95,16 @@ export async function killCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `runtime resume PID`: retry a process paused by --on-divergence pause under the script as it is now. */
+export async function resumeCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [pid, ...extra] = rest;
+  if (pid === undefined || extra.length > 0) throw new UsageError('resume: usage: runtime resume [--db FILE] PID');
+  await ask((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'resume', pid }, null);
+  process.stdout.write(`resumed ${pid}\n`);
+  return 0;
+}
+
 export async function queryCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseCommand(argv, dbOption);
   const [pid, name, ...args] = rest;

@@ -8,7 +8,7 @@
 import { BeamlineError } from '../errors.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './bench.js';
-import { historyCommand, killCommand, psCommand, pruneCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
+import { historyCommand, killCommand, resumeCommand, psCommand, pruneCommand, queryCommand, sendCommand, startChildCommand, treeCommand } from './inspect.js';
 import { replayCommand } from './replay.js';
 import { spawnCommand } from './spawn.js';
 import { startCommand } from './start.js';
@@ -16,7 +16,7 @@ import { startCommand } from './start.js';
 const USAGE = `usage: runtime <command> [options]
 
 node options: --db FILE (default .beamline/journal.db)  --threads N  --durability full|normal  --slice-ms MS
-              --retain DURATION (prune history older than this, hourly)
+              --retain DURATION (prune history older than this, hourly)   --on-divergence fail|pause (default fail)
 
 commands:
   spawn [node options] SCRIPT [ARGS...]   run SCRIPT as a root process and print its result (JSON);
@@ -28,6 +28,7 @@ commands:
   history [--db FILE] PID [--json]        a process's timeline (--json: decoded, replayable)
   send [--db FILE] PID|NAME JSON          send a message (needs a running node)
   kill [--db FILE] PID [REASON]           send an exit signal (default 'kill')
+  resume [--db FILE] PID                  retry a process paused by --on-divergence pause, under the current script
   query [--db FILE] PID NAME [ARGS...]    ask a process's onQuery handler
   start-child [--db FILE] SUP [ARGS...]   start a dynamic child of a simple_one_for_one supervisor (pid or name)
   prune [--db FILE] --keep DURATION       forget history that ended more than DURATION ago
@@ -50,6 +51,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   prune: pruneCommand,
   bench: benchCommand,
   replay: replayCommand,
+  resume: resumeCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

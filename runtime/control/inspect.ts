@@ -37,7 +37,8 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
   }
   const mailbox = store.mailboxCounts();
   return rows.map((row) => {
-    const state = kernel?.stateOf(row.pid) ?? (row.status === 'live' ? 'parked' : 'dead');
+    const last = store.lastRound(row.pid, row.run);
+    const state = kernel?.stateOf(row.pid) ?? (row.status === 'live' ? (pausedAt(last) ? 'diverged' : 'parked') : 'dead');
     return {
       pid: row.pid,
       name: (names.get(row.pid) ?? []).join(',') || '-',
@@ -46,7 +47,7 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
       run: row.run,
       restarts: row.restarts,
       mailbox: mailbox.get(row.pid) ?? 0,
-      lastStep: lastStep(store.lastRound(row.pid, row.run)),
+      lastStep: lastStep(last),
       age: formatDistanceStrict(row.spawnedAt, now),
     };
   });
@@ -64,10 +65,16 @@ function lastStep(row: HistoryRow | undefined): string {
   if (row === undefined) return '-';
   const rec = decode(row.row) as RoundRecord;
   if (rec.x !== undefined) return `exit ${short(rec.x)}`;
+  if (rec.d !== undefined) return `diverged at step ${String((rec.d as { details?: { step?: unknown } }).details?.step ?? '?')}`;
   const cmd = rec.c.at(-1);
   if (cmd !== undefined) return `${cmd[0]} ${cmd[1]}${cmd[2] ? `(${cmd[2]})` : ''}`;
   const res = rec.r.at(-1);
   return res === undefined ? '-' : `${res[0]} resolved`;
+}
+
+/** The run's last row says its replay diverged and it was paused (--on-divergence pause). */
+function pausedAt(row: HistoryRow | undefined): boolean {
+  return row !== undefined && (decode(row.row) as RoundRecord).d !== undefined;
 }
 
 function reasonOf(row: ProcessRow): unknown {
@@ -134,6 +141,7 @@ export function historyLines(store: Store, pid: Pid): string[] | null {
     for (const c of rec.c) lines.push(`${prefix}  → ${describeCommand(c)}`);
     for (const l of rec.l ?? []) lines.push(`${prefix}  log ${l}`);
     if (rec.x !== undefined) lines.push(`${prefix}  exit ${short(rec.x, 120)}`);
+    if (rec.d !== undefined) lines.push(`${prefix}  diverged, paused: ${short(rec.d, 160)}`);
   }
   if (proc.status === 'live') lines.push(`(live, run ${proc.run})`);
   else if (proc.result !== null) lines.push(`result ${short(proc.result, 200)}`);
@@ -192,6 +200,8 @@ export interface HistoryRound {
   commands: Array<{ step: number; native: string; key: string | null; record: unknown; outcome: 'waits' | 'returned' | 'threw'; result: unknown }>;
   logs: string[];
   exit?: unknown;
+  /** Replay diverged here and the process was paused (--on-divergence pause): the NonDeterminismError. */
+  diverged?: unknown;
   /** base64 of the journal row (msgpack of the round record). */
   row: string;
 }
@@ -233,6 +243,7 @@ export function historyJson(store: Store, pid: Pid): HistoryExport | null {
         row: Buffer.from(h.row).toString('base64'),
       };
       if (rec.x !== undefined) round.exit = readable(rec.x);
+      if (rec.d !== undefined) round.diverged = readable(rec.d);
       return round;
     }),
   };

@@ -27,6 +27,7 @@ export type ControlRequest =
   | { cmd: 'history'; pid: string; json?: boolean }
   | { cmd: 'send'; to: string; msg: unknown }
   | { cmd: 'kill'; pid: string; reason?: unknown }
+  | { cmd: 'resume'; pid: string }
   | { cmd: 'query'; pid: string; name: string; args?: unknown[] }
   | { cmd: 'spawn'; script: string; args: unknown[]; wait: boolean }
   | { cmd: 'startChild'; sup: string; args: unknown[] }
@@ -127,6 +128,9 @@ export class ControlServer {
       case 'kill':
         if (!node.kill(req.pid, req.reason ?? 'kill', 'cli')) throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${req.pid}`, { pid: req.pid });
         await committed(node);
+        return true;
+      case 'resume':
+        await node.resume(req.pid);
         return true;
       case 'query':
         return node.query(req.pid, req.name, req.args ?? []);

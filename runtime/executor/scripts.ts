@@ -12,14 +12,19 @@ export type ScriptFn = (ctx: unknown, ...args: unknown[]) => unknown;
 
 const cache = new Map<string, Promise<ScriptFn>>();
 
-/** Import `file` once per thread; rejects with BL_SCRIPT_NOT_FOUND or BL_SCRIPT_INVALID. */
-export function loadScript(file: string): Promise<ScriptFn> {
-  let loaded = cache.get(file);
+/**
+ * Import `file` once per thread (and per `version`: a version above 0 is the
+ * file as it was when `runtime resume` bumped it, past the module cache);
+ * rejects with BL_SCRIPT_NOT_FOUND or BL_SCRIPT_INVALID.
+ */
+export function loadScript(file: string, version = 0): Promise<ScriptFn> {
+  const key = version === 0 ? file : `${file}#${version}`;
+  let loaded = cache.get(key);
   if (loaded === undefined) {
-    loaded = importScript(file);
-    cache.set(file, loaded);
+    loaded = importScript(file, version === 0 ? '' : `?resume=${version}`);
+    cache.set(key, loaded);
     // Do not keep a failure forever: a fixed file is picked up on the next start.
-    loaded.catch(() => cache.delete(file));
+    loaded.catch(() => cache.delete(key));
   }
   return loaded;
 }
