@@ -75,7 +75,7 @@ export class Reports {
       slot.more = true;
     } else {
       // Quiet: everything sent to the thread has run.
-      for (const proc of slot.onThread) if (proc.state === 'running' && !slot.queue.has(proc)) proc.state = 'parked';
+      for (const proc of slot.onThread) if (proc.state === 'running' && !slot.queue.has(proc)) this.#scheduler.park(proc);
       for (const proc of slot.onThread) this.#opts.maybeEvict(slot, proc, now);
       slot.onThread.clear();
       for (const round of report.rounds) {

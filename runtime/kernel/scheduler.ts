@@ -341,6 +341,14 @@ export class Scheduler {
     slot.onThread.clear();
   }
 
+  /** Its thread reported it quiet. A parked process holds no markers in the kernel: one would never be delivered. */
+  park(proc: KProc): void {
+    if (proc.marks.length > 0) {
+      throw new BeamlineError(ErrorCodes.INTERNAL, `scheduler: ${proc.pid} parked with ${proc.marks.length} markers it would never get`, { pid: proc.pid });
+    }
+    proc.state = 'parked';
+  }
+
   /** A wake the thread could not apply (it does not hold the process): rebuild it, with the markers it was sent. */
   wakeFailed(proc: KProc, marks: Marker[]): void {
     proc.marks = [...marks, ...proc.marks];

@@ -8,11 +8,7 @@ import { decode } from '../journal/codec.js';
 import type { Marker, Pid, QueryItem } from '../protocol.js';
 import type { TimerEntry } from './timers.js';
 
-/**
- * What the kernel knows of a process's place:
- * - 'queued' / 'running' / 'parked' / 'dead', see ProcState;
- * - residency: where its next start comes from.
- */
+/** Where a process is in its life, as the kernel sees it. */
 export type ProcState =
   /** Waiting in its slot's queue for a slice. */
   | 'runnable'
