@@ -11,6 +11,7 @@
 // resolutions), let the script run until it is quiet (the thread drains the
 // microtask queue), then emit one journal row with what happened.
 
+import { fileURLToPath } from 'node:url';
 import type { Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
 import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
@@ -28,7 +29,6 @@ import {
   type RoundOut,
   type RoundRecord,
 } from '../protocol.js';
-import { fileURLToPath } from 'node:url';
 import { Mailbox, type MailEntry } from './mailbox.js';
 import { ReplayCursor } from './replay.js';
 

@@ -138,6 +138,9 @@ function fromStore(opts: ReplayOptions, override: string | undefined): Subject[]
 }
 
 function fromExports(histories: HistoryExport[], pids: Pid[] | undefined): Subject[] {
+  for (const pid of pids ?? []) {
+    if (!histories.some((h) => h?.pid === pid)) throw new BeamlineError(ErrorCodes.NOPROC, `replay: no history of process ${pid} among the ${histories.length} given`, { pid });
+  }
   return histories
     .filter((h) => pids === undefined || pids.length === 0 || pids.includes(h.pid))
     .map((h, i) => {
