@@ -29,7 +29,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${REPLAY_USAGE}\n`);
     return 0;
   }
-  const histories = (values.history as unknown as string[] | undefined)?.map(readExport);
+  const histories = (values.history as unknown as string[] | undefined)?.flatMap(readExport);
   if (histories !== undefined && values.db !== undefined) throw new UsageError(`replay: pass --db or --history, not both; ${REPLAY_USAGE}`);
   const script = values.script as string | undefined;
   if (script !== undefined && !fs.existsSync(script)) {
@@ -75,7 +75,8 @@ function shortPath(file: string): string {
   return file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
 }
 
-function readExport(file: string): HistoryExport {
+/** One `runtime history PID --json` document, or an array of them. */
+function readExport(file: string): HistoryExport[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -83,7 +84,8 @@ function readExport(file: string): HistoryExport {
     throw new BeamlineError(ErrorCodes.ARG_INVALID, `--history: ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file });
   }
   try {
-    return JSON.parse(text) as HistoryExport;
+    const doc = JSON.parse(text) as HistoryExport | HistoryExport[];
+    return Array.isArray(doc) ? doc : [doc];
   } catch (err) {
     throw new BeamlineError(ErrorCodes.ARG_INVALID, `--history: ${file}: not JSON (${(err as Error).message}); write it with 'runtime history PID --json > ${file}'`, { file });
   }

@@ -170,6 +170,10 @@ describe('a script changed under a live journal', () => {
     const file = path.join(dir, 'stage-v3', 'order.js');
     const cliCheck = await cliRun(['replay', '--history', fixtureFile, '--script', file, newPid], 30_000);
     expect(cliCheck.code).toBe(0);
+    expect(lines(cliCheck.stdout)).toEqual([expect.stringMatching(new RegExp(`^ok +${newPid.replace('.', '\\.')} run 1 `)), '1 history replays cleanly']);
+    const cliAll = await cliRun(['replay', '--history', fixtureFile, '--script', file], 30_000);
+    expect(cliAll.code).toBe(1);
+    expect(lines(cliAll.stdout)[0]).toMatch(new RegExp(`^diverged +${pid.replace('.', '\\.')} run 1 .*step 1: expected sleep at step 1, got step\\("receipt"\\)`));
   }, 120_000);
 
   it('replay performs no effect: a step parked in the history is not run again, a live node keeps the journal', async () => {
