@@ -157,6 +157,18 @@ export interface NativeDef<A extends unknown[] = any[], S = any, P extends Prepa
   readonly records?: boolean;
   /** May run inside onQuery (reads only). */
   readonly readOnly?: boolean;
+  /**
+   * A marker (patched, deprecatePatch): a 'sync' call that takes no step and
+   * that a history recorded before the script made it does not have. Live it
+   * records like any sync native, under `journalName` (default: `name`), at
+   * the step of the next command. On replay it takes the marker recorded at
+   * this point with the same journal name and key, if there is one (its
+   * result goes through `settle`); if there is none, the call returns
+   * `absent`, records nothing, and is not a divergence. A recorded marker the
+   * script no longer asks for is skipped. Markers sharing a `journalName`
+   * answer for each other (deprecatePatch(id) takes what patched(id) left).
+   */
+  readonly marker?: { readonly journalName?: string; readonly absent: unknown };
   prepare?(host: NativeHost, args: A): P;
   start(host: NativeHost, args: A, step: number, prepared: P): Start<S>;
   restore?(host: NativeHost, args: A, record: unknown, step: number, prepared: P): S;

@@ -100,7 +100,8 @@ export class BeamlineError extends Error {
 
 /** Replay diverged: the script issued a different command than the journal recorded. */
 export class NonDeterminismError extends BeamlineError {
-  constructor(message: string, details: { pid: string; step: number; expected: string; actual: string }) {
+  /** `line`: where in the script the diverging call was made (`file:line:column`), when it was a call. */
+  constructor(message: string, details: { pid: string; step: number; expected: string; actual: string; line?: string }) {
     super(ErrorCodes.NONDETERMINISM, message, details);
   }
   override get name(): string {

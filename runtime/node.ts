@@ -61,6 +61,13 @@ export interface NodeOptions {
    * Default 30 s.
    */
   hibernateAfterMs?: number;
+  /**
+   * A process whose replay diverges from its journal (the script changed):
+   * 'fail' ends it with BL_NONDETERMINISM (default); 'pause' keeps it in state
+   * 'diverged' — storing its messages, running nothing — until `resume(pid)`
+   * retries it under the script as it is then, or a kill ends it.
+   */
+  onDivergence?: 'fail' | 'pause';
 }
 
 /** What a crash report says (OTP's crash reports, one JSON line): see crashReport(). */
@@ -190,6 +197,10 @@ export class Node {
     if (!Number.isFinite(sliceMs) || sliceMs < 10) {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
+    const onDivergence = opts.onDivergence ?? 'fail';
+    if (onDivergence !== 'fail' && onDivergence !== 'pause') {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--on-divergence: must be 'fail' or 'pause' (got ${String(onDivergence)})`);
+    }
     const crash = opts.crashReports === true ? printCrash : typeof opts.crashReports === 'function' ? opts.crashReports : null;
     // Secrets, keys and the redaction list are checked before the journal is touched.
     const keys = resolveKeys(opts.journalKey);
@@ -216,6 +227,7 @@ export class Node {
         onExit: crash === null ? undefined : (proc, reason, exit) => {
           if (isCrash(reason)) crash(crashReport(proc, reason, exit));
         },
+        onDivergence,
       });
     } catch (err) {
       store.close();
@@ -404,6 +416,11 @@ export class Node {
   }
 
   /** Resolves once the exit is committed. */
+  /** Retry a process paused by `onDivergence: 'pause'` under the script as it is now (BL_NOPROC if it is not paused). */
+  resume(pid: Pid): Promise<void> {
+    return this.kernel.resume(pid);
+  }
+
   waitExit(pid: Pid): Promise<ExitInfo> {
     return this.kernel.waitExit(pid);
   }
@@ -416,7 +433,7 @@ export class Node {
    * monitoring pace, not per event.
    */
   stats(): NodeStats {
-    const states: Record<ProcState, number> = { runnable: 0, running: 0, parked: 0, dead: 0 };
+    const states: Record<ProcState, number> = { runnable: 0, running: 0, parked: 0, diverged: 0, dead: 0 };
     for (const proc of this.kernel.processes()) states[proc.state]++;
     const k = this.kernel.stats();
     const c = this.kernel.counters();

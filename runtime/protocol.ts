@@ -70,6 +70,8 @@ export interface StartItem {
   cold: boolean;
   /** Markers that arrived for the process after its history was committed. */
   marks: Marker[];
+  /** The script's version: bumped by `runtime resume`, so threads import the file as it is now. Absent: 0. */
+  v?: number;
 }
 
 /** Deliver markers to a process that is live on this thread. */
@@ -234,6 +236,12 @@ export interface RoundRecord {
   l?: string[];
   /** Present when the process exited in this round: the exit reason. */
   x?: unknown;
+  /**
+   * History only: replay diverged here under `--on-divergence pause` (the
+   * NonDeterminismError) and the process was paused. No resolution, no
+   * command: replay passes over it like a quiet round.
+   */
+  d?: unknown;
 }
 
 /**

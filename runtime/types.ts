@@ -118,6 +118,10 @@ export interface Ctx {
   now(): number;
   random(): number;
   uuid(): string;
+  /** True where this point runs under code that has patch `id`, false where the history was recorded here before it (recorded; takes no step). */
+  patched(id: string): boolean;
+  /** Stage two of a patch: the new branch only; leaves the same marker as patched(id), accepts a history with or without it. */
+  deprecatePatch(id: string): void;
   log(...args: unknown[]): void;
   onQuery(name: string, fn: (...args: any[]) => unknown): void;
   /**

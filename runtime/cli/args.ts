@@ -110,6 +110,7 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     secrets: values.secrets as string | undefined,
     redactHeaders: redactHeaders(values['redact-headers']),
     hibernateAfterMs: values['hibernate-after'] === undefined ? undefined : parseDuration(values['hibernate-after'], '--hibernate-after'),
+    onDivergence: divergenceOption(values['on-divergence']),
   };
 }
 
@@ -183,6 +184,11 @@ function redactHeaders(value: string | boolean | undefined): string[] | undefine
   return names;
 }
 
+function divergenceOption(value: string | boolean | undefined): 'fail' | 'pause' | undefined {
+  if (value === undefined || value === 'fail' || value === 'pause') return value;
+  throw new UsageError(`--on-divergence: expected 'fail' or 'pause' (got ${String(value)})`);
+}
+
 export const nodeOptions = {
   db: { type: 'string' },
   retain: { type: 'string' },
@@ -196,4 +202,5 @@ export const nodeOptions = {
   secrets: { type: 'string' },
   'redact-headers': { type: 'string' },
   'hibernate-after': { type: 'string' },
+  'on-divergence': { type: 'string' },
 } as const satisfies Options;

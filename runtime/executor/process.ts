@@ -11,8 +11,9 @@
 // resolutions), let the script run until it is quiet (the thread drains the
 // microtask queue), then emit one journal row with what happened.
 
+import { fileURLToPath } from 'node:url';
 import type { Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
-import type { Registry } from '../../natives/registry.js';
+import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import { serialOf } from '../pid.js';
@@ -52,7 +53,11 @@ export interface ThreadEnv {
   withinScope<T>(scope: object, fn: () => T): T;
 }
 
-export type ProcState = 'replaying' | 'live' | 'exited';
+/**
+ * 'replayed': a dry replay (`runtime replay`) reached the end of the history;
+ * nothing more runs, nothing live is picked up.
+ */
+export type ProcState = 'replaying' | 'live' | 'exited' | 'replayed';
 
 export type { MailEntry };
 
@@ -104,6 +109,7 @@ export class Proc implements NativeHost {
   #step = 0;
   #querying = false;
   #fresh = true;
+  #dry = false;
   readonly #pending = new Map<number, Pending>();
   // Everything below is created on first use: a parked process should cost
   // little more than its script's suspended frame (see the timers benchmark).
@@ -142,9 +148,14 @@ export class Proc implements NativeHost {
     this.#cursor = null;
   }
 
-  /** Rebuild from history: replay `rounds`, then take over `mailbox` and go live. */
-  replay(rounds: RoundRecord[], mailbox: MailMarker[]): void {
-    this.#cursor = new ReplayCursor(this.pid, rounds);
+  /**
+   * Rebuild from history: replay `rounds`, then take over `mailbox` and go
+   * live. `dry`: replay only (the replay check) — at the end of the history
+   * the process stops in state 'replayed' instead of going live.
+   */
+  replay(rounds: RoundRecord[], mailbox: MailMarker[], opts: { dry?: boolean } = {}): void {
+    this.#cursor = new ReplayCursor(this.pid, rounds, markersOf(this.#env.registry));
+    this.#dry = opts.dry === true;
     this.#rows = rounds.length;
     this.#storedMail = mailbox;
     this.state = this.#cursor.done ? 'live' : 'replaying';
@@ -264,7 +275,7 @@ export class Proc implements NativeHost {
 
   /** The one driver every native call goes through. */
   call(def: NativeDef, args: unknown[]): unknown {
-    if (this.state === 'exited') {
+    if (this.state === 'exited' || this.state === 'replayed') {
       throw new BeamlineError(ErrorCodes.NOPROC, `${def.name}: process ${this.pid} has exited`, { pid: this.pid });
     }
     if (def.records === false) {
@@ -276,14 +287,16 @@ export class Proc implements NativeHost {
     const prepared = def.prepare?.(this, args);
     const key = prepared?.key ?? null;
     const step = this.#step;
+    if (def.marker !== undefined) return this.#marker(def, args, prepared, key ?? '');
 
     if (this.state === 'replaying') {
       let rec: CommandTuple;
       try {
         rec = this.#cursor!.command(step, def.name, key);
       } catch (err) {
-        this.#fail(err as NonDeterminismError);
-        throw err;
+        const located = this.#located(err as NonDeterminismError);
+        this.#fail(located);
+        throw located;
       }
       this.#step++;
       const [, , , record, done, result] = rec;
@@ -304,6 +317,33 @@ export class Proc implements NativeHost {
     if (started.done === true) return this.#settleInline(def, undefined, result, failed);
     if (started.effect !== undefined) round.effects.push({ ...started.effect, step } as Effect);
     return this.#park(step, def, started.wait, started.effect !== undefined);
+  }
+
+  /**
+   * A marker (patched): takes no step. Replaying, the answer is the marker
+   * recorded here or, when the history has none, `absent`; live, it is
+   * recorded at the step of the next command.
+   */
+  #marker(def: NativeDef, args: unknown[], prepared: unknown, key: string): unknown {
+    const name = def.marker!.journalName ?? def.name;
+    if (this.state === 'replaying') {
+      const rec = this.#cursor!.marker(this.#step, name, key);
+      if (rec === undefined) return def.marker!.absent;
+      return this.#settleInline(def, undefined, rec[5], rec[4] === 2);
+    }
+    const started: Start = def.start(this, args, this.#step, prepared);
+    const failed = started.error !== undefined;
+    const result = failed ? started.error : started.result;
+    this.#acc().c.push([this.#step, name, key, started.record ?? null, failed ? 2 : 1, result]);
+    return this.#settleInline(def, undefined, result, failed);
+  }
+
+  /** A divergence found at a call: add where in the script the call was made. */
+  #located(err: NonDeterminismError, stack = new Error().stack ?? ''): NonDeterminismError {
+    const line = scriptLine(stack, this.script);
+    if (line === undefined || !(err instanceof NonDeterminismError)) return err;
+    const d = err.details as { pid: string; step: number; expected: string; actual: string };
+    return new NonDeterminismError(`${err.message} at ${line}`, { ...d, line });
   }
 
   #settleInline(def: NativeDef, state: unknown, value: unknown, failed: boolean): unknown {
@@ -533,7 +573,9 @@ export class Proc implements NativeHost {
 
   exit(reason: unknown): never {
     if (this.state === 'replaying') {
-      const err = this.#cursor!.finishedEarly(this.#step, `exit(${safeJson(reason)})`);
+      const how = reason === 'normal' ? 'normal' : `exit(${safeJson(reason)})`;
+      if (this.#endOfDryReplay(how)) throw new ProcessExit();
+      const err = this.#located(this.#cursor!.finishedEarly(this.#step, how === 'normal' ? 'exit("normal")' : how));
       this.#fail(err);
       throw err;
     }
@@ -543,7 +585,8 @@ export class Proc implements NativeHost {
 
   continueAsNew(args: Uint8Array, opts?: { dropHistory?: boolean }): never {
     if (this.state === 'replaying') {
-      const err = this.#cursor!.finishedEarly(this.#step, 'continueAsNew');
+      if (this.#endOfDryReplay('continueAsNew')) throw new ProcessExit();
+      const err = this.#located(this.#cursor!.finishedEarly(this.#step, 'continueAsNew'));
       this.#fail(err);
       throw err;
     }
@@ -646,7 +689,11 @@ export class Proc implements NativeHost {
   #finished(ok: boolean, value: unknown): void {
     if (this.state === 'exited') return;
     if (this.state === 'replaying') {
-      this.#fail(this.#cursor!.finishedEarly(this.#step, ok ? 'a return' : `a throw (${String((value as Error)?.message ?? value)})`));
+      const how = ok ? 'normal' : `a throw (${String((value as Error)?.message ?? value)})`;
+      if (this.#endOfDryReplay(how)) return;
+      const err = this.#cursor!.finishedEarly(this.#step, ok ? 'a return' : how);
+      const stack = !ok && value instanceof Error ? value.stack : undefined;
+      this.#fail(stack === undefined ? err : this.#located(err, stack));
       return;
     }
     if (!ok) {
@@ -706,6 +753,26 @@ export class Proc implements NativeHost {
     this.#pending.clear();
   }
 
+  /**
+   * A dry replay of a history that ends in an exit: the script ended (`how`)
+   * in that last round. True when that is where the history ends (the state
+   * is then 'replayed', or 'exited' with the divergence when the script ended
+   * otherwise than recorded); false outside a dry replay's last round.
+   */
+  #endOfDryReplay(how: string): boolean {
+    if (!this.#dry || !this.#cursor!.atExit) return false;
+    const err = this.#cursor!.finishedAtExit(this.#step, how);
+    if (err !== null) this.#fail(err);
+    else this.#stopDry();
+    return true;
+  }
+
+  #stopDry(): void {
+    this.state = 'replayed';
+    this.#cursor = null;
+    this.#pending.clear();
+  }
+
   /** Replay diverged: end the process without adding to its history (the kernel records the exit). */
   #fail(err: Error): void {
     if (this.state === 'exited') return;
@@ -716,6 +783,10 @@ export class Proc implements NativeHost {
   }
 
   #goLive(): void {
+    if (this.#dry) {
+      this.#stopDry();
+      return;
+    }
     this.state = 'live';
     this.#cursor = null;
     const seen = new Set<number>();
@@ -780,6 +851,24 @@ class Locals implements ProcessLocals {
   get queries(): Map<string, (...args: unknown[]) => unknown> {
     return (this.#queries ??= new Map());
   }
+}
+
+/** `file:line:column` of the innermost stack frame in `script` (a module URL may carry a query). */
+export function scriptLine(stack: string, script: string): string | undefined {
+  for (const frame of stack.split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?[^()\s]+?)(?:\?[^:()\s]*)?:(\d+):(\d+)\)?\s*$/.exec(frame);
+    if (m === null) continue;
+    let file = m[1]!;
+    if (file.startsWith('file://')) {
+      try {
+        file = fileURLToPath(file);
+      } catch {
+        continue;
+      }
+    }
+    if (file === script) return `${file}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
 }
 
 function safeJson(value: unknown): string {

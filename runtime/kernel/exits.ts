@@ -77,6 +77,23 @@ export class Exits {
     this.#commit.requestFlush();
   }
 
+  /**
+   * Replay diverged under `--on-divergence pause`: the process stays (pid,
+   * mailbox, effects, links), out of every thread and scheduled by nothing,
+   * until `resume` or a kill. Its history records the divergence (a row with
+   * `d`, which replay passes over). Not an exit: nobody is told.
+   */
+  diverged(proc: KProc, reason: unknown): void {
+    if (proc.state === 'dead') return;
+    this.#commit.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: Date.now(), row: encode({ r: [], c: [], d: reason }) });
+    proc.rounds++;
+    this.#scheduler.leaveThread(proc);
+    proc.residency = 'journal';
+    proc.state = 'diverged';
+    this.#scheduler.failQueries(proc, new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} is paused (its replay diverged)`));
+    this.#commit.requestFlush();
+  }
+
   exited(proc: KProc, exit: ExitOut, writeRow: boolean): void {
     if (proc.state === 'dead') return;
     const now = Date.now();
