@@ -47,6 +47,8 @@ describe('a ctx.serve counter under SIGKILL', () => {
       if (run.child.exitCode !== null) break; // finished before we could kill it again
       await sleep(Math.floor(Math.random() * 400));
       seen = Math.max(seen, progress(run.stderr));
+      // A run that ended by itself in the random pause is a finding: say how it ended.
+      if (run.child.exitCode !== null) throw new Error(`run ${kills} exited ${run.child.exitCode} before its kill: ${run.stderr.slice(-600)}`);
       expect(await kill9(run)).toBe('SIGKILL');
       // Recovery never replays more than the server's messages since its last snapshot.
       const [server] = query<{ pid: string }>(db, `SELECT pid FROM processes WHERE script LIKE '%counter.js'`);
