@@ -70,8 +70,22 @@ export interface NativeHost {
   readonly locals: ProcessLocals;
   /** End the process now with `reason`. */
   exit(reason: unknown): never;
-  /** End this run now; the process goes on as its next run with these (msgpack) arguments. */
-  continueAsNew(args: Uint8Array): never;
+  /**
+   * End this run now; the process goes on as its next run with these (msgpack)
+   * arguments. `dropHistory`: a server snapshot (the state is in the arguments),
+   * so the earlier runs' rows are deleted in the same commit.
+   */
+  continueAsNew(args: Uint8Array, opts?: { dropHistory?: boolean }): never;
+  /**
+   * The process's `ctx`, for natives built from other natives (serve, call):
+   * every call they make goes through the one call path, takes its own step
+   * and is journaled and replayed like a call from the script.
+   */
+  readonly ctx: object;
+  /** The start arguments (without a snapshot). */
+  readonly args: readonly unknown[];
+  /** The state a server's last snapshot left, when this run started from one. */
+  readonly snapshot: { state: unknown } | undefined;
   /** Live: a formatted log line, printed once its round is committed. */
   emitLog(line: string): void;
   /** Say that work started on this thread will end with a resolveLocal (keeps the process in memory). */
@@ -96,6 +110,8 @@ export interface NativeHost {
 export interface ProcessLocals {
   /** Named timers: name → step of the startTimer call that armed it. */
   timers: Map<string, number>;
+  /** Named timers: name → when it fires (ms since the epoch, as recorded), so a server's snapshot can carry it to the next run. */
+  timerAt: Map<string, number>;
   trapExit: boolean;
   /** Last message received (kept for the crash record). */
   lastMessage: Uint8Array | null;
@@ -141,6 +157,18 @@ export interface NativeDef<A extends unknown[] = any[], S = any, P extends Prepa
   readonly records?: boolean;
   /** May run inside onQuery (reads only). */
   readonly readOnly?: boolean;
+  /**
+   * A marker (patched, deprecatePatch): a 'sync' call that takes no step and
+   * that a history recorded before the script made it does not have. Live it
+   * records like any sync native, under `journalName` (default: `name`), at
+   * the step of the next command. On replay it takes the marker recorded at
+   * this point with the same journal name and key, if there is one (its
+   * result goes through `settle`); if there is none, the call returns
+   * `absent`, records nothing, and is not a divergence. A recorded marker the
+   * script no longer asks for is skipped. Markers sharing a `journalName`
+   * answer for each other (deprecatePatch(id) takes what patched(id) left).
+   */
+  readonly marker?: { readonly journalName?: string; readonly absent: unknown };
   prepare?(host: NativeHost, args: A): P;
   start(host: NativeHost, args: A, step: number, prepared: P): Start<S>;
   restore?(host: NativeHost, args: A, record: unknown, step: number, prepared: P): S;
@@ -163,6 +191,7 @@ export function defineNative<A extends unknown[], S = undefined, P extends Prepa
 
 export { parseDuration } from '../runtime/config/duration.js';
 export { BeamlineError, ErrorCodes, TimeoutError, toErrorData, revive } from '../runtime/errors.js';
+export { SNAPSHOT_ARG } from '../runtime/protocol.js';
 export { looksLikePid } from '../runtime/pid.js';
 import { BeamlineError, ErrorCodes } from '../runtime/errors.js';
 

@@ -11,6 +11,7 @@ import { demonitor, exit, kill, link, monitor, trapExit, unlink } from './links.
 import log from './log.js';
 import { register, unregister, whereis } from './names.js';
 import now from './now.js';
+import { deprecatePatch, patched } from './patched.js';
 import random from './random.js';
 import receive from './receive.js';
 import send from './send.js';
@@ -23,6 +24,8 @@ import { cancelTimer, startTimer } from './timers.js';
 import uuid from './uuid.js';
 import withTimeout from './with-timeout.js';
 import onQuery from './query.js';
+import serve from './serve.js';
+import { call, reply } from './call.js';
 
 /** ctx members that are not natives. */
 export const RESERVED = Object.freeze(['self', 'args', 'run', 'secret']);
@@ -55,9 +58,26 @@ export const builtinNatives: readonly NativeDef[] = Object.freeze([
   unregister,
   whereis,
   onQuery,
+  serve,
+  call,
+  reply,
+  patched,
+  deprecatePatch,
 ] as NativeDef[]);
 
 export type Registry = ReadonlyMap<string, NativeDef>;
+
+const markerNames = new WeakMap<Registry, ReadonlySet<string>>();
+
+/** Journal names of the registry's markers (natives that take no step; see NativeDef.marker). */
+export function markersOf(registry: Registry): ReadonlySet<string> {
+  let names = markerNames.get(registry);
+  if (names === undefined) {
+    names = new Set([...registry.values()].filter((d) => d.marker !== undefined).map((d) => d.marker!.journalName ?? d.name));
+    markerNames.set(registry, names);
+  }
+  return names;
+}
 
 export function createRegistry(natives: readonly NativeDef[] = builtinNatives): Registry {
   const map = new Map<string, NativeDef>();
@@ -68,6 +88,7 @@ export function createRegistry(natives: readonly NativeDef[] = builtinNatives): 
     if (RESERVED.includes(def.name)) throw new TypeError(`native '${def.name}' would shadow ctx.${def.name}`);
     if (map.has(def.name)) throw new TypeError(`two natives are named '${def.name}'`);
     if (typeof def.start !== 'function') throw new TypeError(`native '${def.name}' has no start()`);
+    if (def.marker !== undefined && def.kind !== 'sync') throw new TypeError(`native '${def.name}' is a marker, so it must be 'sync'`);
     map.set(def.name, def);
   }
   return map;

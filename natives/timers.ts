@@ -18,10 +18,11 @@ function nameOf(native: string, name: unknown): string {
 }
 
 /** Arm `name` at `step`, replacing a running timer of that name (live and on replay alike). */
-function arm(host: NativeHost, name: string, step: number): { name: string } {
+function arm(host: NativeHost, name: string, step: number, at: number): { name: string } {
   const previous = host.locals.timers.get(name);
   if (previous !== undefined) host.cancelStep(previous);
   host.locals.timers.set(name, step);
+  host.locals.timerAt.set(name, at);
   return { name };
 }
 
@@ -34,14 +35,15 @@ export const startTimer = defineNative<[name: unknown, d: unknown], { name: stri
   },
   start(host, _args, step, p) {
     const at = host.clock() + p.ms;
-    return { record: at, wait: arm(host, p.name, step), effect: { e: 'timer', at } };
+    return { record: at, wait: arm(host, p.name, step, at), effect: { e: 'timer', at } };
   },
-  restore(host, _args, _record, step, p) {
-    return arm(host, p.name, step);
+  restore(host, _args, record, step, p) {
+    return arm(host, p.name, step, typeof record === 'number' ? record : 0);
   },
   settle(host, state) {
     if (state === undefined) return undefined;
     host.locals.timers.delete(state.name);
+    host.locals.timerAt.delete(state.name);
     host.mailSelf({ type: 'timer', name: state.name });
     return undefined;
   },
@@ -64,6 +66,7 @@ export const cancelTimer = defineNative<[name: unknown], undefined, { key: strin
     const step = host.locals.timers.get(value);
     if (step !== undefined) host.cancelStep(step);
     host.locals.timers.delete(value);
+    host.locals.timerAt.delete(value);
     return true;
   },
 });

@@ -59,6 +59,8 @@ export const ErrorCodes = {
    * whoever owns it could impersonate the node or read what is sent to it.
    */
   UNSAFE_PATH: 'BL_UNSAFE_PATH',
+  /** A server's handle(msg, state) threw: the process crashes with the message it was handling named. */
+  HANDLE_FAILED: 'BL_HANDLE_FAILED',
   /** Something that should be impossible happened: a bug in beamline. */
   INTERNAL: 'BL_INTERNAL',
   /** A ctx.secret(name) reference has no value (no BEAMLINE_SECRET_<NAME>, not in the --secrets file). */
@@ -104,7 +106,8 @@ export class BeamlineError extends Error {
 
 /** Replay diverged: the script issued a different command than the journal recorded. */
 export class NonDeterminismError extends BeamlineError {
-  constructor(message: string, details: { pid: string; step: number; expected: string; actual: string }) {
+  /** `line`: where in the script the diverging call was made (`file:line:column`), when it was a call. */
+  constructor(message: string, details: { pid: string; step: number; expected: string; actual: string; line?: string }) {
     super(ErrorCodes.NONDETERMINISM, message, details);
   }
   override get name(): string {

@@ -17,3 +17,5 @@ export {
 export { parseTreeFile, parseTreeText, type SupervisorSpec, type ChildSpec } from './config/tree.js';
 export { parseDuration } from './config/duration.js';
 export type * from './types.js';
+export { replay, type ReplayOptions, type ReplayReport, type ReplayResult, type Divergence } from './replay/check.js';
+export type { HistoryExport, HistoryRound } from './control/inspect.js';

@@ -16,7 +16,7 @@ import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
 import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
-import { MAX_THREADS, type Pid } from './protocol.js';
+import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 
 export interface NodeOptions {
   /** Journal file (default `./.beamline/journal.db`). */
@@ -60,6 +60,20 @@ export interface NodeOptions {
   maxMailbox?: number;
   /** The only hosts callApi may reach (`host`, `host:port`, `*.domain`); others fail with BL_HOST_FORBIDDEN before any connection. Default: any. */
   allowHosts?: string[];
+  /**
+   * Hibernation: a process idle this long whose current run has at most
+   * HIBERNATE_MAX_ROUNDS rows (a server after its snapshot) leaves its
+   * thread's memory; the next message brings it back from its snapshot.
+   * Default 30 s.
+   */
+  hibernateAfterMs?: number;
+  /**
+   * A process whose replay diverges from its journal (the script changed):
+   * 'fail' ends it with BL_NONDETERMINISM (default); 'pause' keeps it in state
+   * 'diverged' — storing its messages, running nothing — until `resume(pid)`
+   * retries it under the script as it is then, or a kill ends it.
+   */
+  onDivergence?: 'fail' | 'pause';
 }
 
 /** What a crash report says (OTP's crash reports, one JSON line): see crashReport(). */
@@ -76,6 +90,9 @@ export interface CrashReport {
   /** Supervised: `<supervisor pid>/<child id>`. */
   supervisor?: string;
 }
+
+/** Rows a run may have and still hibernate: a server's run right after its snapshot has one or two. */
+export const HIBERNATE_MAX_ROUNDS = 4;
 
 export const DEFAULT_DB = path.join('.beamline', 'journal.db');
 
@@ -103,6 +120,30 @@ export interface NodeStats {
   threads: Array<{ slices: number; sliceMs: number; heap: number; live: number }>;
   rss: number;
   heapUsed: number;
+}
+
+/** See Node.processInfo(): the kernel's record of one process, copied out. */
+export interface ProcessInfo {
+  pid: Pid;
+  script: string;
+  run: number;
+  state: ProcState;
+  parent: Pid | null;
+  /** Supervised: `<supervisor pid>/<child id>`. */
+  sup: string | null;
+  /** When it last ran a slice (ms since the epoch; its spawn time before the first). */
+  lastActive: number;
+  /** How its last run ended, while a supervisor holds it dead for a restart. */
+  lastExit: { reason: unknown; result: unknown } | null;
+}
+
+/** See Node.relationsOf(). */
+export interface ProcessRelations {
+  links: Pid[];
+  /** Monitors this process holds. */
+  monitoring: Array<{ ref: string; target: Pid }>;
+  /** Monitors on this process. */
+  monitoredBy: Array<{ ref: string; watcher: Pid }>;
 }
 
 /** How a supervision tree's root ended. */
@@ -162,6 +203,10 @@ export class Node {
     if (!Number.isFinite(sliceMs) || sliceMs < 10) {
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--slice-ms: must be a number of milliseconds >= 10 (got ${String(sliceMs)})`);
     }
+    const onDivergence = opts.onDivergence ?? 'fail';
+    if (onDivergence !== 'fail' && onDivergence !== 'pause') {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--on-divergence: must be 'fail' or 'pause' (got ${String(onDivergence)})`);
+    }
     const crash = opts.crashReports === true ? printCrash : typeof opts.crashReports === 'function' ? opts.crashReports : null;
     // Secrets, keys and the redaction list are checked before the journal is touched.
     const keys = resolveKeys(opts.journalKey);
@@ -181,7 +226,9 @@ export class Node {
         budgetMs: opts.budgetMs ?? 10,
         natives: (opts.natives ?? []).map((n) => path.resolve(n)),
         log: opts.log ?? defaultLog,
-        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000),
+        evict: evictionPolicy(opts.evictIdleMs ?? 600_000, opts.evictMaxRounds ?? 2000, opts.hibernateAfterMs ?? 30_000, (pid, run) =>
+          store.historyLength?.(pid, run),
+        ),
         retainMs: opts.retainMs,
         maxProcesses: opts.maxProcesses,
         maxMailbox: opts.maxMailbox,
@@ -189,6 +236,7 @@ export class Node {
         onExit: crash === null ? undefined : (proc, reason, exit) => {
           if (isCrash(reason)) crash(crashReport(proc, reason, exit));
         },
+        onDivergence,
       });
     } catch (err) {
       store.close();
@@ -273,7 +321,7 @@ export class Node {
     const file = path.resolve(script);
     const bytes = Buffer.from(encodeArgs(args));
     // The journal holds every root's arguments (the kernel forgets them once started).
-    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(Buffer.from(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
+    return this.kernel.store.liveRoots().find((p) => p.script === file && bytes.equals(startArgs(p.args)) && this.kernel.process(p.pid) !== undefined)?.pid;
   }
 
   /** Deliver `msg` to a pid or name; false when no such process. `from` names the sender (default 'kernel'). */
@@ -315,12 +363,12 @@ export class Node {
     return this.kernel.process(this.kernel.whereis(target) ?? target) !== undefined;
   }
 
-  /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
   /** The current run of a process the node holds (live, or held for a restart). */
   runOf(pid: Pid): number | undefined {
     return this.kernel.process(pid)?.run;
   }
 
+  /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
   stateOf(pid: Pid): ProcState | undefined {
     return this.kernel.process(pid)?.state;
   }
@@ -328,6 +376,25 @@ export class Node {
   /** Live processes: pid, script, run and state. */
   processes(): Array<{ pid: Pid; script: string; run: number; state: ProcState }> {
     return this.kernel.processes().map((p) => ({ pid: p.pid, script: p.script, run: p.run, state: p.state }));
+  }
+
+  /** One process the node holds (live, or dead and held for a restart), as plain data for monitoring (the live view); undefined when it holds none. */
+  processInfo(pid: Pid): ProcessInfo | undefined {
+    const p = this.kernel.process(pid);
+    if (p === undefined) return undefined;
+    const exit = p.lastExit === null ? null : { reason: p.lastExit.reason, result: p.lastExit.result };
+    return { pid: p.pid, script: p.script, run: p.run, state: p.state, parent: p.parent, sup: p.sup, lastActive: p.lastActive, lastExit: exit };
+  }
+
+  /** A process's links and monitors as the kernel holds them now (the journal's rows trail by one commit); undefined when it keeps none for it (not held, never linked or monitored, or exited): the journal is then the record. */
+  relationsOf(pid: Pid): ProcessRelations | undefined {
+    const rel = this.kernel.process(pid)?.rel;
+    if (rel === undefined || rel === null) return undefined;
+    return {
+      links: [...rel.links],
+      monitoring: [...rel.watching].map(([ref, target]) => ({ ref, target })),
+      monitoredBy: [...rel.watchers].map(([ref, watcher]) => ({ ref, watcher })),
+    };
   }
 
   /** Counts for monitoring and benchmarks (walks every process: not for a hot loop). */
@@ -358,6 +425,11 @@ export class Node {
   }
 
   /** Resolves once the exit is committed. */
+  /** Retry a process paused by `onDivergence: 'pause'` under the script as it is now (BL_NOPROC if it is not paused). */
+  resume(pid: Pid): Promise<void> {
+    return this.kernel.resume(pid);
+  }
+
   waitExit(pid: Pid): Promise<ExitInfo> {
     return this.kernel.waitExit(pid);
   }
@@ -370,7 +442,7 @@ export class Node {
    * monitoring pace, not per event.
    */
   stats(): NodeStats {
-    const states: Record<ProcState, number> = { runnable: 0, running: 0, parked: 0, dead: 0 };
+    const states: Record<ProcState, number> = { runnable: 0, running: 0, parked: 0, diverged: 0, dead: 0 };
     for (const proc of this.kernel.processes()) states[proc.state]++;
     const k = this.kernel.stats();
     const c = this.kernel.counters();
@@ -411,9 +483,40 @@ function encodeArgs(args: unknown[]): Uint8Array {
   }
 }
 
-/** The default eviction policy: parked long enough, and cheap enough to replay. */
-export function evictionPolicy(idleMs: number, maxRounds: number): (proc: KProc, now: number) => boolean {
-  return (proc, now) => now - proc.lastActive >= idleMs && proc.rounds <= maxRounds;
+/** A run's arguments as the process was started with them: a server's snapshot (the last argument) taken off. */
+function startArgs(bytes: Uint8Array): Buffer {
+  const buf = Buffer.from(bytes);
+  const args = decode(buf) as unknown[];
+  if (!Array.isArray(args) || snapshotOf(args) === undefined) return buf;
+  return Buffer.from(encode(args.slice(0, -1)));
+}
+
+/**
+ * The default eviction policy: parked long enough, and cheap enough to replay;
+ * a run of a few rows (a server right after its snapshot) sooner: it hibernates.
+ */
+export function evictionPolicy(
+  idleMs: number,
+  maxRounds: number,
+  hibernateMs = Infinity,
+  rowsOf?: (pid: Pid, run: number) => number | undefined,
+): (proc: KProc, now: number) => boolean {
+  // proc.rounds counts the rows this node wrote; a run recovered from the
+  // journal may hold many more. Before a process hibernates (which it may do
+  // soon, and often), its run's rows are counted once in the journal.
+  const counted = new WeakMap<KProc, { run: number; rows: number; rounds: number }>();
+  return (proc, now) => {
+    const idle = now - proc.lastActive;
+    if (idle >= idleMs && proc.rounds <= maxRounds) return true;
+    if (idle < hibernateMs || proc.rounds > HIBERNATE_MAX_ROUNDS) return false;
+    if (rowsOf === undefined) return true;
+    let c = counted.get(proc);
+    if (c === undefined || c.run !== proc.run) {
+      c = { run: proc.run, rows: rowsOf(proc.pid, proc.run) ?? proc.rounds, rounds: proc.rounds };
+      counted.set(proc, c);
+    }
+    return c.rows + (proc.rounds - c.rounds) <= HIBERNATE_MAX_ROUNDS;
+  };
 }
 
 function defaultLog(pid: Pid, line: string): void {

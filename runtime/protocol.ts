@@ -14,6 +14,21 @@
 /** A process identifier: `<node tag>.<serial>`, unique beyond one node. */
 export type Pid = string;
 
+/**
+ * A server's snapshot travels as the last start argument of its next run:
+ * `{ [SNAPSHOT_ARG]: { state } }`. The executor takes it off before the
+ * script sees its arguments (ctx.args stay what the process was started with).
+ */
+export const SNAPSHOT_ARG = '@beamline/snapshot';
+
+/** The snapshot at the end of a run's arguments, if any. */
+export function snapshotOf(args: readonly unknown[]): { state: unknown } | undefined {
+  const last = args[args.length - 1];
+  if (typeof last !== 'object' || last === null || !Object.hasOwn(last, SNAPSHOT_ARG)) return undefined;
+  const snap = (last as Record<string, unknown>)[SNAPSHOT_ARG];
+  return typeof snap === 'object' && snap !== null && Object.hasOwn(snap, 'state') ? (snap as { state: unknown }) : undefined;
+}
+
 // ───────────────────────── kernel → worker ─────────────────────────
 
 export interface SliceTask {
@@ -55,6 +70,8 @@ export interface StartItem {
   cold: boolean;
   /** Markers that arrived for the process after its history was committed. */
   marks: Marker[];
+  /** The script's version: bumped by `runtime resume`, so threads import the file as it is now. Absent: 0. */
+  v?: number;
 }
 
 /** Deliver markers to a process that is live on this thread. */
@@ -163,6 +180,8 @@ export interface ExitOut {
   lastMessage: Uint8Array | null;
   /** continueAsNew: not an exit but the next run, with these (msgpack) arguments. */
   next?: Uint8Array;
+  /** With `next`: a server snapshot; the earlier runs' rows are deleted in the same commit. */
+  dropHistory?: boolean;
 }
 
 export interface MailOut {
@@ -217,6 +236,12 @@ export interface RoundRecord {
   l?: string[];
   /** Present when the process exited in this round: the exit reason. */
   x?: unknown;
+  /**
+   * History only: replay diverged here under `--on-divergence pause` (the
+   * NonDeterminismError) and the process was paused. No resolution, no
+   * command: replay passes over it like a quiet round.
+   */
+  d?: unknown;
 }
 
 /**

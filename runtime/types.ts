@@ -70,6 +70,8 @@ export interface CallMessage<B = unknown> {
   type: 'call';
   from: string;
   body: B;
+  /** Set by ctx.call (answer with ctx.reply, or return {state, reply} from a server's handle). */
+  ref?: string;
 }
 
 export interface Ctx {
@@ -77,7 +79,7 @@ export interface Ctx {
   readonly self: Pid;
   /** The arguments it was started with. */
   readonly args: readonly unknown[];
-  /** Run number: 1 on first start, +1 per supervisor restart. */
+  /** Run number: 1 on first start, +1 per supervisor restart, per continueAsNew and per server snapshot (ctx.serve). */
   readonly run: number;
 
   send(to: Pid | string, msg: unknown): void;
@@ -116,8 +118,36 @@ export interface Ctx {
   now(): number;
   random(): number;
   uuid(): string;
+  /** True where this point runs under code that has patch `id`, false where the history was recorded here before it (recorded; takes no step). */
+  patched(id: string): boolean;
+  /** Stage two of a patch: the new branch only; leaves the same marker as patched(id), accepts a history with or without it. */
+  deprecatePatch(id: string): void;
   log(...args: unknown[]): void;
   onQuery(name: string, fn: (...args: any[]) => unknown): void;
+  /**
+   * The server behaviour (OTP's gen_server): the runtime runs the receive
+   * loop, hands each message to `handle(msg, state)` and keeps what it
+   * returns as the new state — or, for a call, `{state, reply}`, the reply
+   * going to the caller. The state is snapshotted durably (every
+   * `snapshot.every` messages, default 1000, or `snapshot.interval` after the first message it covers,
+   * default 5s) and the history before it dropped. Never resolves: stop with
+   * `ctx.exit(reason)` inside `handle`.
+   */
+  serve<S>(spec: ServeSpec<S>): Promise<never>;
+  /** Send `{type: 'call', from, ref, body}` and wait for the reply (default timeout 5s; the target's death rejects at once). */
+  call<R = any>(to: Pid | string, body: unknown, opts?: { timeout?: Duration | 'infinity' }): Promise<R>;
+  /** Answer a call message from a plain receive loop (ctx.serve does it for you). */
+  reply(call: CallMessage, value: unknown): true;
+}
+
+export interface ServeSpec<S> {
+  /** The initial state (used when there is no snapshot yet). Must be msgpack-encodable. */
+  state: S;
+  /** A new state, or `{ state, reply }` to answer a call message. May await any native. */
+  handle(msg: any, state: S): S | { state: S; reply: unknown } | Promise<S | { state: S; reply: unknown }>;
+  snapshot?: { every?: number; interval?: Duration };
+  /** Read-only views of the state for `runtime query <pid> <name>`: name → (state, ...args) => answer. */
+  queries?: Record<string, (state: S, ...args: any[]) => unknown>;
 }
 
 /** A process script's default export. */

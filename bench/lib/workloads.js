@@ -1,7 +1,7 @@
 // The workloads, in the order the harness runs them (bench/workloads/<name>.js).
-export const WORKLOADS = ['spawn', 'ping-pong', 'timers', 'call-api', 'steps', 'recovery', 'http'];
+export const WORKLOADS = ['spawn', 'ping-pong', 'timers', 'call-api', 'steps', 'recovery', 'http', 'server'];
 
 // Workloads whose node under test runs in a child process of their own (a
 // `runtime` command) rather than inside the workload process: to profile
 // the node, the profiler must wrap that child (see nodeCommand()).
-export const NODE_IN_CHILD = new Set(['http']);
+export const NODE_IN_CHILD = new Set(['http', 'server']);

@@ -113,6 +113,8 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
     maxProcesses: intOption('max-processes', values['max-processes'], 1, 2 ** 31 - 1),
     maxMailbox: intOption('max-mailbox', values['max-mailbox'], 1, 2 ** 31 - 1),
     allowHosts: allowHosts(values['allow-hosts']),
+    hibernateAfterMs: values['hibernate-after'] === undefined ? undefined : parseDuration(values['hibernate-after'], '--hibernate-after'),
+    onDivergence: divergenceOption(values['on-divergence']),
   };
 }
 
@@ -198,6 +200,11 @@ function redactHeaders(value: string | boolean | undefined): string[] | undefine
   return names;
 }
 
+function divergenceOption(value: string | boolean | undefined): 'fail' | 'pause' | undefined {
+  if (value === undefined || value === 'fail' || value === 'pause') return value;
+  throw new UsageError(`--on-divergence: expected 'fail' or 'pause' (got ${String(value)})`);
+}
+
 export const nodeOptions = {
   db: { type: 'string' },
   retain: { type: 'string' },
@@ -213,4 +220,6 @@ export const nodeOptions = {
   'max-processes': { type: 'string' },
   'max-mailbox': { type: 'string' },
   'allow-hosts': { type: 'string' },
+  'hibernate-after': { type: 'string' },
+  'on-divergence': { type: 'string' },
 } as const satisfies Options;

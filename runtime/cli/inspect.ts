@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeReason, formatTable, historyLines, psRows, type PsRow } from '../control/inspect.js';
+import { describeReason, formatTable, historyJson, historyLines, psRows, type HistoryExport, type PsRow } from '../control/inspect.js';
 import { killOffline } from '../control/offline-kill.js';
 import { NoNodeError, request } from '../control/socket.js';
 import { parseDuration } from '../config/duration.js';
@@ -13,7 +13,7 @@ import { openJournal } from '../journal/sqlite.js';
 import { resolveKeys } from '../journal/cipher.js';
 import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
-import { intOption, parseCommand, scriptArgs, UsageError } from './args.js';
+import { intOption, parseAnywhere, parseCommand, scriptArgs, UsageError } from './args.js';
 import { looksLikePid } from '../pid.js';
 
 // Each command accepts exactly its own options: `history --json` or
@@ -24,6 +24,7 @@ const psOptions = { ...dbOption, json: { type: 'boolean' }, all: { type: 'boolea
 /** Rows `ps` shows by default: a page prints at once even when the node holds 100,000 processes. */
 export const PS_PAGE = 1000;
 const treeOptions = { ...dbOption, json: { type: 'boolean' } } as const;
+const historyOptions = { ...dbOption, json: { type: 'boolean' } } as const;
 
 /** Ask the live node; when none runs, `offline` answers from the journal (or null: a live node is required). */
 async function ask<T>(db: string, req: Parameters<typeof request>[1], offline: (() => T) | null): Promise<T> {
@@ -100,11 +101,17 @@ export async function treeCommand(argv: string[]): Promise<number> {
 }
 
 export async function historyCommand(argv: string[]): Promise<number> {
-  const { values, rest } = parseCommand(argv, dbOption);
+  const { values, rest } = parseAnywhere(argv, historyOptions);
   journalKey = values['journal-key'] as string | undefined;
   const [pid, ...extra] = rest;
-  if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] PID');
+  if (pid === undefined || extra.length > 0) throw new UsageError('history: usage: runtime history [--db FILE] [--json] PID');
   const db = (values.db as string | undefined) ?? DEFAULT_DB;
+  if (values.json === true) {
+    const doc = await ask<HistoryExport | null>(db, { cmd: 'history', pid, json: true }, () => readJournal(db, (store) => historyJson(store, pid)));
+    if (doc === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${pid} in ${db}`, { pid });
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    return 0;
+  }
   const lines = await ask<string[] | null>(db, { cmd: 'history', pid }, () => readJournal(db, (store) => historyLines(store, pid)));
   if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${pid} in ${db}`, { pid });
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -166,6 +173,16 @@ export async function killCommand(argv: string[]): Promise<number> {
 
 function missingJournal(db: string): BeamlineError {
   return new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${path.resolve(db)}: no journal at this path (no node ever ran here; pass --db FILE)`, { file: db });
+}
+
+/** `runtime resume PID`: retry a process paused by --on-divergence pause under the script as it is now. */
+export async function resumeCommand(argv: string[]): Promise<number> {
+  const { values, rest } = parseCommand(argv, dbOption);
+  const [pid, ...extra] = rest;
+  if (pid === undefined || extra.length > 0) throw new UsageError('resume: usage: runtime resume [--db FILE] PID');
+  await ask((values.db as string | undefined) ?? DEFAULT_DB, { cmd: 'resume', pid }, null);
+  process.stdout.write(`resumed ${pid}\n`);
+  return 0;
 }
 
 export async function queryCommand(argv: string[]): Promise<number> {

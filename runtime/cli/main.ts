@@ -42,7 +42,9 @@ const NODE_OPTIONS = `node options:
   --max-mailbox N        fail a process holding more than N unread messages, reason BL_MAILBOX_FULL (default: no bound)
   --allow-hosts LIST     callApi may reach only these hosts (host, host:port, *.domain; commas); others fail with BL_HOST_FORBIDDEN
   --ui HOST:PORT         serve the live view and /metrics (127.0.0.1 when HOST is left out)
-  --ui-token TOKEN       the token the view's actions (send, kill) need (default: a random one, printed)`;
+  --ui-token TOKEN       the token the view's actions (send, kill) need (default: a random one, printed)
+  --hibernate-after DURATION  an idle server leaves memory and comes back from its snapshot (default 30s)
+  --on-divergence MODE   fail (default: a process whose replay diverges fails, BL_NONDETERMINISM) | pause (kept as 'diverged' until runtime resume)`;
 
 const DB = '  --db FILE              journal (default .beamline/journal.db)\n  --journal-key FILE     key file of an encrypted journal (or BEAMLINE_JOURNAL_KEY)';
 
@@ -78,9 +80,9 @@ const COMMANDS: Record<string, Command> = {
     load: async () => (await inspect()).treeCommand,
   },
   history: {
-    usage: 'runtime history [--db FILE] PID',
+    usage: 'runtime history [--db FILE] [--json] PID',
     about: "a process's (or a supervisor's) timeline",
-    options: DB,
+    options: `${DB}\n  --json                 the decoded history, replayable (runtime replay --history, replay())`,
     load: async () => (await inspect()).historyCommand,
   },
   send: {
@@ -95,6 +97,18 @@ const COMMANDS: Record<string, Command> = {
       "send an exit signal (default 'kill': untrappable, always ends the process). With no node running, the exit is recorded in the journal (links and monitors are told at the next boot).",
     options: DB,
     load: async () => (await inspect()).killCommand,
+  },
+  resume: {
+    usage: 'runtime resume [--db FILE] PID',
+    about: 'retry a process paused by --on-divergence pause, under the script as it is now (needs a running node)',
+    options: DB,
+    load: async () => (await inspect()).resumeCommand,
+  },
+  replay: {
+    usage: 'runtime replay [--db FILE] [PID...] [--script FILE] [--all] [--history FILE.json] [--json]',
+    about: 'replay recorded histories against the current code, performing no effect; exit 0 only if all replay cleanly',
+    options: `  --db FILE              journal (default .beamline/journal.db)\n  --script FILE          replay against this file instead of each process's own script\n  --all                  exited processes' last runs too\n  --history FILE.json    histories exported with runtime history --json\n  --json                 the report as JSON`,
+    load: async () => (await import('./replay.js')).replayCommand,
   },
   query: {
     usage: 'runtime query [--db FILE] PID|NAME NAME [ARGS...]',

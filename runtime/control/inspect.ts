@@ -8,7 +8,7 @@ import { decode, decodeRound } from '../journal/codec.js';
 import { serialOf } from '../pid.js';
 import type { HistoryRow, ProcessRow, Store } from '../journal/store.js';
 import type { ProcState } from '../kernel/kernel.js';
-import type { CommandTuple, Pid, RoundRecord } from '../protocol.js';
+import { snapshotOf, type CommandTuple, type Pid, type RoundRecord } from '../protocol.js';
 
 export interface PsRow {
   pid: Pid;
@@ -20,6 +20,8 @@ export interface PsRow {
   mailbox: number;
   lastStep: string;
   age: string;
+  /** Journal rows in the current run: what a recovery replays (a server's stay under its snapshot interval). */
+  history: number;
 }
 
 /** One row per live process (and, with `all`, exited ones too). */
@@ -51,7 +53,8 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
   }
   const mailbox = store.mailboxCounts();
   return rows.map((row) => {
-    const state = kernel?.stateOf(row.pid) ?? (row.status === 'live' ? 'parked' : 'dead');
+    const last = store.lastRound(row.pid, row.run);
+    const state = kernel?.stateOf(row.pid) ?? (row.status === 'live' ? (pausedAt(last) ? 'diverged' : 'parked') : 'dead');
     return {
       pid: row.pid,
       name: (names.get(row.pid) ?? []).join(',') || '-',
@@ -60,15 +63,16 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
       run: row.run,
       restarts: row.restarts,
       mailbox: mailbox.get(row.pid) ?? 0,
-      lastStep: lastStep(store.lastRound(row.pid, row.run)),
+      lastStep: lastStep(last),
       age: formatDistanceStrict(row.spawnedAt, now),
+      history: store.historyLength?.(row.pid, row.run) ?? 0,
     };
   });
 }
 
 export function formatTable(rows: PsRow[]): string {
-  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'lastStep', 'age'];
-  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'LAST STEP', 'AGE'];
+  const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'history', 'lastStep', 'age'];
+  const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'HISTORY', 'LAST STEP', 'AGE'];
   const cells = [titles, ...rows.map((r) => header.map((h) => String(r[h])))];
   const widths = titles.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
@@ -84,10 +88,16 @@ function lastStep(row: HistoryRow | undefined): string {
     return `damaged row (seq ${row.seq})`;
   }
   if (rec.x !== undefined) return `exit ${short(rec.x)}`;
+  if (rec.d !== undefined) return `diverged at step ${String((rec.d as { details?: { step?: unknown } }).details?.step ?? '?')}`;
   const cmd = rec.c.at(-1);
   if (cmd !== undefined) return `${cmd[0]} ${cmd[1]}${cmd[2] ? `(${cmd[2]})` : ''}`;
   const res = rec.r.at(-1);
   return res === undefined ? '-' : `${res[0]} resolved`;
+}
+
+/** The run's last row says its replay diverged and it was paused (--on-divergence pause). */
+function pausedAt(row: HistoryRow | undefined): boolean {
+  return row !== undefined && (decode(row.row) as RoundRecord).d !== undefined;
 }
 
 function reasonOf(row: ProcessRow): unknown {
@@ -145,13 +155,18 @@ export function historyLines(store: Store, pidOrName: Pid): string[] | null {
   if (proc === undefined) return supervisorLines(store, pid);
   const lines: string[] = [];
   const t = (at: number) => format(at, 'yyyy-MM-dd HH:mm:ss.SSS');
-  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(proc.args)}${proc.parent ? ` by ${proc.parent}` : ''}`);
+  // A server's snapshot rides at the end of its run's arguments: show the arguments it was started with, and the snapshot at its run.
+  const args = decode(proc.args) as unknown[];
+  const snap = Array.isArray(args) ? snapshotOf(args) : undefined;
+  const shownArgs = snap === undefined ? proc.args : args.slice(0, -1);
+  lines.push(`${t(proc.spawnedAt)}  spawned ${shortScript(proc.script)} ${short(shownArgs)}${proc.parent ? ` by ${proc.parent}` : ''}`);
   let run = 1;
   let last = proc.spawnedAt;
   for (const row of store.history(pid)) {
     if (row.run !== run) {
       run = row.run;
-      lines.push(`${t(row.at)}  ── run ${run} (restarted) ──`);
+      const how = snap !== undefined && run === proc.run ? `from its snapshot ${short(snap.state, 80)}; earlier history dropped` : 'restarted';
+      lines.push(`${t(row.at)}  ── run ${run} (${how}) ──`);
     }
     const rec = decodeRound<RoundRecord>(row.row, { what: 'journal row', pid, seq: row.seq });
     const gap = row.at - last;
@@ -161,6 +176,7 @@ export function historyLines(store: Store, pidOrName: Pid): string[] | null {
     for (const c of rec.c) lines.push(`${prefix}  → ${describeCommand(c)}`);
     for (const l of rec.l ?? []) lines.push(`${prefix}  log ${l}`);
     if (rec.x !== undefined) lines.push(`${prefix}  exit ${short(rec.x, 120)}`);
+    if (rec.d !== undefined) lines.push(`${prefix}  diverged, paused: ${short(rec.d, 160)}`);
   }
   if (proc.status === 'live') lines.push(`(live, run ${proc.run})`);
   else if (proc.result !== null) lines.push(`result ${short(proc.result, 200)}`);
@@ -224,4 +240,106 @@ function describeCommand([step, native, key, record, done, result]: CommandTuple
   if (headers !== undefined) rec = ` ${short(times({ ...(record as object), headers: undefined }), 50)} headers ${short(headers, 200)}`;
   const inline = done === 1 ? (result === undefined || result === null ? '' : ` = ${short(received(result))}`) : done === 2 ? ` ! ${short(result)}` : ' …';
   return `${step} ${native}${k}${rec}${inline}`;
+}
+
+// ───────────────────────────── history as JSON ─────────────────────────────
+
+/**
+ * `runtime history PID --json`: a process's history, decoded, as one JSON
+ * document — to read, to diff, and to keep as a fixture that `replay()`
+ * checks a changed script against. The decoded fields are for people; the
+ * base64 `row` of each round (and `argsBytes`) are the journal's exact bytes,
+ * which is what replay uses, so nothing is lost to JSON (undefined, Dates,
+ * binary data).
+ */
+export interface HistoryExport {
+  format: 'beamline.history/1';
+  pid: Pid;
+  script: string;
+  args: unknown;
+  /** base64 of the msgpack argument array, as journaled. */
+  argsBytes: string;
+  parent: Pid | null;
+  status: 'live' | 'exited';
+  /** The current (or last) run. */
+  run: number;
+  restarts: number;
+  spawnedAt: string;
+  exitedAt: string | null;
+  reason: unknown;
+  result: unknown;
+  rounds: HistoryRound[];
+}
+
+export interface HistoryRound {
+  seq: number;
+  run: number;
+  at: string;
+  resolutions: Array<{ step: number; ok: boolean; value: unknown }>;
+  commands: Array<{ step: number; native: string; key: string | null; record: unknown; outcome: 'waits' | 'returned' | 'threw'; result: unknown }>;
+  logs: string[];
+  exit?: unknown;
+  /** Replay diverged here and the process was paused (--on-divergence pause): the NonDeterminismError. */
+  diverged?: unknown;
+  /** base64 of the journal row (msgpack of the round record). */
+  row: string;
+}
+
+export function historyJson(store: Store, pid: Pid): HistoryExport | null {
+  const proc = store.process(pid);
+  if (proc === undefined) return null;
+  const iso = (at: number) => new Date(at).toISOString();
+  return {
+    format: 'beamline.history/1',
+    pid: proc.pid,
+    script: proc.script,
+    args: jsonReadable(decode(proc.args)),
+    argsBytes: Buffer.from(proc.args).toString('base64'),
+    parent: proc.parent,
+    status: proc.status,
+    run: proc.run,
+    restarts: proc.restarts,
+    spawnedAt: iso(proc.spawnedAt),
+    exitedAt: proc.exitedAt === null ? null : iso(proc.exitedAt),
+    reason: proc.status === 'live' ? null : jsonReadable(reasonOf(proc)),
+    result: proc.result === null ? null : jsonReadable(decode(proc.result)),
+    rounds: store.history(pid).map((h) => {
+      const rec = decode(h.row) as RoundRecord;
+      const round: HistoryRound = {
+        seq: h.seq,
+        run: h.run,
+        at: iso(h.at),
+        resolutions: rec.r.map(([step, ok, value]) => ({ step, ok, value: jsonReadable(value) })),
+        commands: rec.c.map(([step, native, key, record, done, result]) => ({
+          step,
+          native,
+          key,
+          record: jsonReadable(record),
+          outcome: done === 0 ? 'waits' : done === 1 ? 'returned' : 'threw',
+          result: jsonReadable(result),
+        })),
+        logs: rec.l ?? [],
+        row: Buffer.from(h.row).toString('base64'),
+      };
+      if (rec.x !== undefined) round.exit = jsonReadable(rec.x);
+      if (rec.d !== undefined) round.diverged = jsonReadable(rec.d);
+      return round;
+    }),
+  };
+}
+
+/** A journaled value made JSON-readable: message bytes decoded (`{$msgpack: value}`), other bytes as base64. */
+function jsonReadable(value: unknown, depth = 0): unknown {
+  if (value === undefined) return null;
+  if (value instanceof Uint8Array) {
+    try {
+      return { $msgpack: jsonReadable(decode(value), depth + 1) };
+    } catch {
+      return { $bytes: Buffer.from(value).toString('base64') };
+    }
+  }
+  if (depth > 64 || typeof value !== 'object' || value === null) return value;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map((v) => jsonReadable(v, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonReadable(v, depth + 1)]));
 }

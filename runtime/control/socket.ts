@@ -24,7 +24,7 @@ import { BeamlineError, ErrorCodes, toErrorData, type ErrorData, revive } from '
 import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
 import type { Node } from '../node.js';
 import type { Pid } from '../protocol.js';
-import { historyLines, psRows } from './inspect.js';
+import { historyJson, historyLines, psRows } from './inspect.js';
 
 /** Longest request line (a spawn's or send's JSON arguments included). */
 export const MAX_LINE = 8 << 20;
@@ -92,9 +92,10 @@ function checkSocketFile(file: string, who: string): boolean {
 export type ControlRequest =
   | { cmd: 'ps'; all?: boolean; limit?: number; after?: string }
   | { cmd: 'tree' }
-  | { cmd: 'history'; pid: string }
+  | { cmd: 'history'; pid: string; json?: boolean }
   | { cmd: 'send'; to: string; msg: unknown }
   | { cmd: 'kill'; pid: string; reason?: unknown }
+  | { cmd: 'resume'; pid: string }
   | { cmd: 'query'; pid: string; name: string; args?: unknown[] }
   | { cmd: 'spawn'; script: string; args: unknown[]; wait: boolean }
   | { cmd: 'startChild'; sup: string; args: unknown[] }
@@ -231,7 +232,7 @@ export class ControlServer {
         return node.supervision.view();
       case 'history': {
         await node.flush();
-        const lines = historyLines(node.store, req.pid);
+        const lines = req.json === true ? historyJson(node.store, req.pid) : historyLines(node.store, req.pid);
         if (lines === null) throw new BeamlineError(ErrorCodes.NOPROC, `history: no process ${req.pid} in ${node.db}`, { pid: req.pid });
         return lines;
       }
@@ -242,6 +243,9 @@ export class ControlServer {
       case 'kill':
         if (!node.kill(req.pid, req.reason ?? 'kill', 'cli')) throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${req.pid}`, { pid: req.pid });
         await committed(node);
+        return true;
+      case 'resume':
+        await node.resume(req.pid);
         return true;
       case 'query':
         return node.query(req.pid, req.name, req.args ?? []);
@@ -288,13 +292,14 @@ const time: Check = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && 
 const COMMANDS: Record<ControlRequest['cmd'], Record<string, [Check, boolean]>> = {
   ps: { all: [bool, false], limit: [count, false], after: [str, false] },
   tree: {},
-  history: { pid: [str, true] },
+  history: { pid: [str, true], json: [bool, false] },
   send: { to: [str, true], msg: [any, true] },
   kill: { pid: [str, true], reason: [any, false] },
   query: { pid: [str, true], name: [str, true], args: [list, false] },
   spawn: { script: [str, true], args: [list, true], wait: [bool, true] },
   startChild: { sup: [str, true], args: [list, true] },
   prune: { before: [time, true] },
+  resume: { pid: [str, true] },
 };
 
 /**

@@ -11,14 +11,16 @@
 // resolutions), let the script run until it is quiet (the thread drains the
 // microtask queue), then emit one journal row with what happened.
 
+import { fileURLToPath } from 'node:url';
 import type { Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
-import type { Registry } from '../../natives/registry.js';
+import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import { serialOf } from '../pid.js';
 import {
   MAIL_MESSAGE,
   MAIL_SIGNAL,
+  snapshotOf,
   type CommandTuple,
   type Effect,
   type ExitOut,
@@ -53,7 +55,11 @@ export interface ThreadEnv {
   withinScope<T>(scope: object, fn: () => T): T;
 }
 
-export type ProcState = 'replaying' | 'live' | 'exited';
+/**
+ * 'replayed': a dry replay (`runtime replay`) reached the end of the history;
+ * nothing more runs, nothing live is picked up.
+ */
+export type ProcState = 'replaying' | 'live' | 'exited' | 'replayed';
 
 export type { MailEntry };
 
@@ -91,6 +97,8 @@ export class Proc implements NativeHost {
   readonly run: number;
   readonly script: string;
   readonly args: readonly unknown[];
+  /** A server's state as its last snapshot left it (this run started from it). */
+  readonly snapshot: { state: unknown } | undefined;
   readonly locals: ProcessLocals = new Locals();
   readonly ctx: object;
 
@@ -107,6 +115,7 @@ export class Proc implements NativeHost {
   #step = 0;
   #querying = false;
   #fresh = true;
+  #dry = false;
   readonly #pending = new Map<number, Pending>();
   // Everything below is created on first use: a parked process should cost
   // little more than its script's suspended frame (see the timers benchmark).
@@ -128,6 +137,8 @@ export class Proc implements NativeHost {
   #exitRecorded = true;
   /** Local work in flight (step functions running). */
   #localWork = 0;
+  /** Journal rows of this run so far (replayed and live): the history a recovery replays. */
+  #rows = 0;
 
   constructor(env: ThreadEnv, fields: { pid: Pid; run: number; script: string; args: unknown[]; fn: ScriptFn; ctx: (p: Proc) => object }) {
     this.#env = env;
@@ -135,16 +146,23 @@ export class Proc implements NativeHost {
     this.serial = serialOf(fields.pid);
     this.run = fields.run;
     this.script = fields.script;
-    this.args = fields.args;
+    this.snapshot = snapshotOf(fields.args);
+    this.args = this.snapshot === undefined ? fields.args : fields.args.slice(0, -1);
     this.#fn = fields.fn;
     this.ctx = fields.ctx(this);
     this.state = 'live';
     this.#cursor = null;
   }
 
-  /** Rebuild from history: replay `rounds`, then take over `mailbox` and go live. */
-  replay(rounds: RoundRecord[], mailbox: MailMarker[]): void {
-    this.#cursor = new ReplayCursor(this.pid, rounds);
+  /**
+   * Rebuild from history: replay `rounds`, then take over `mailbox` and go
+   * live. `dry`: replay only (the replay check) — at the end of the history
+   * the process stops in state 'replayed' instead of going live.
+   */
+  replay(rounds: RoundRecord[], mailbox: MailMarker[], opts: { dry?: boolean } = {}): void {
+    this.#cursor = new ReplayCursor(this.pid, rounds, markersOf(this.#env.registry));
+    this.#dry = opts.dry === true;
+    this.#rows = rounds.length;
     this.#storedMail = mailbox;
     this.state = this.#cursor.done ? 'live' : 'replaying';
     if (this.state === 'live') this.#goLive();
@@ -249,6 +267,14 @@ export class Proc implements NativeHost {
       if (round.logs.length > 0) rec.l = round.logs;
       if (exit !== null) rec.x = exit.reason;
       row = encode(rec);
+      // A loop that never ends its run grows its history for ever: say so
+      // once, when it passes the mark (a server or continueAsNew keeps it short).
+      if (++this.#rows === HISTORY_WARN_ROWS && exit === null) {
+        round.logs.push(
+          `warning: process ${this.pid} (${this.script}) has ${HISTORY_WARN_ROWS} journal rows in run ${this.run}; ` +
+            'every recovery replays them all — write it with ctx.serve({state, handle}) or call ctx.continueAsNew(...) now and then',
+        );
+      }
     }
     return { pid: this.pid, run: this.run, row, effects: round.effects, settled: round.settled, logs: round.logs, exit };
   }
@@ -257,7 +283,7 @@ export class Proc implements NativeHost {
 
   /** The one driver every native call goes through. */
   call(def: NativeDef, args: unknown[]): unknown {
-    if (this.state === 'exited') {
+    if (this.state === 'exited' || this.state === 'replayed') {
       throw new BeamlineError(ErrorCodes.NOPROC, `${def.name}: process ${this.pid} has exited`, { pid: this.pid });
     }
     if (def.records === false) {
@@ -269,14 +295,16 @@ export class Proc implements NativeHost {
     const prepared = def.prepare?.(this, args);
     const key = prepared?.key ?? null;
     const step = this.#step;
+    if (def.marker !== undefined) return this.#marker(def, args, prepared, key ?? '');
 
     if (this.state === 'replaying') {
       let rec: CommandTuple;
       try {
         rec = this.#cursor!.command(step, def.name, key);
       } catch (err) {
-        this.#fail(err as NonDeterminismError);
-        throw err;
+        const located = this.#located(err as NonDeterminismError);
+        this.#fail(located);
+        throw located;
       }
       this.#step++;
       const [, , , record, done, result] = rec;
@@ -297,6 +325,33 @@ export class Proc implements NativeHost {
     if (started.done === true) return this.#settleInline(def, undefined, result, failed);
     if (started.effect !== undefined) round.effects.push({ ...started.effect, step } as Effect);
     return this.#park(step, def, started.wait, started.effect !== undefined);
+  }
+
+  /**
+   * A marker (patched): takes no step. Replaying, the answer is the marker
+   * recorded here or, when the history has none, `absent`; live, it is
+   * recorded at the step of the next command.
+   */
+  #marker(def: NativeDef, args: unknown[], prepared: unknown, key: string): unknown {
+    const name = def.marker!.journalName ?? def.name;
+    if (this.state === 'replaying') {
+      const rec = this.#cursor!.marker(this.#step, name, key);
+      if (rec === undefined) return def.marker!.absent;
+      return this.#settleInline(def, undefined, rec[5], rec[4] === 2);
+    }
+    const started: Start = def.start(this, args, this.#step, prepared);
+    const failed = started.error !== undefined;
+    const result = failed ? started.error : started.result;
+    this.#acc().c.push([this.#step, name, key, started.record ?? null, failed ? 2 : 1, result]);
+    return this.#settleInline(def, undefined, result, failed);
+  }
+
+  /** A divergence found at a call: add where in the script the call was made. */
+  #located(err: NonDeterminismError, stack = new Error().stack ?? ''): NonDeterminismError {
+    const line = scriptLine(stack, this.script);
+    if (line === undefined || !(err instanceof NonDeterminismError)) return err;
+    const d = err.details as { pid: string; step: number; expected: string; actual: string };
+    return new NonDeterminismError(`${err.message} at ${line}`, { ...d, line });
   }
 
   #settleInline(def: NativeDef, state: unknown, value: unknown, failed: boolean): unknown {
@@ -550,7 +605,9 @@ export class Proc implements NativeHost {
 
   exit(reason: unknown): never {
     if (this.state === 'replaying') {
-      const err = this.#cursor!.finishedEarly(this.#step, `exit(${safeJson(reason)})`);
+      const how = reason === 'normal' ? 'normal' : `exit(${safeJson(reason)})`;
+      if (this.#endOfDryReplay(how)) throw new ProcessExit();
+      const err = this.#located(this.#cursor!.finishedEarly(this.#step, how === 'normal' ? 'exit("normal")' : how));
       this.#fail(err);
       throw err;
     }
@@ -558,14 +615,16 @@ export class Proc implements NativeHost {
     throw new ProcessExit();
   }
 
-  continueAsNew(args: Uint8Array): never {
+  continueAsNew(args: Uint8Array, opts?: { dropHistory?: boolean }): never {
     if (this.state === 'replaying') {
-      const err = this.#cursor!.finishedEarly(this.#step, 'continueAsNew');
+      if (this.#endOfDryReplay('continueAsNew')) throw new ProcessExit();
+      const err = this.#located(this.#cursor!.finishedEarly(this.#step, 'continueAsNew'));
       this.#fail(err);
       throw err;
     }
     this.#end('continued', null);
     this.#exit!.next = args;
+    if (opts?.dropHistory === true) this.#exit!.dropHistory = true;
     throw new ProcessExit();
   }
 
@@ -662,7 +721,11 @@ export class Proc implements NativeHost {
   #finished(ok: boolean, value: unknown): void {
     if (this.state === 'exited') return;
     if (this.state === 'replaying') {
-      this.#fail(this.#cursor!.finishedEarly(this.#step, ok ? 'a return' : `a throw (${String((value as Error)?.message ?? value)})`));
+      const how = ok ? 'normal' : `a throw (${String((value as Error)?.message ?? value)})`;
+      if (this.#endOfDryReplay(how)) return;
+      const err = this.#cursor!.finishedEarly(this.#step, ok ? 'a return' : how);
+      const stack = !ok && value instanceof Error ? value.stack : undefined;
+      this.#fail(stack === undefined ? err : this.#located(err, stack));
       return;
     }
     if (!ok) {
@@ -722,6 +785,26 @@ export class Proc implements NativeHost {
     this.#pending.clear();
   }
 
+  /**
+   * A dry replay of a history that ends in an exit: the script ended (`how`)
+   * in that last round. True when that is where the history ends (the state
+   * is then 'replayed', or 'exited' with the divergence when the script ended
+   * otherwise than recorded); false outside a dry replay's last round.
+   */
+  #endOfDryReplay(how: string): boolean {
+    if (!this.#dry || !this.#cursor!.atExit) return false;
+    const err = this.#cursor!.finishedAtExit(this.#step, how);
+    if (err !== null) this.#fail(err);
+    else this.#stopDry();
+    return true;
+  }
+
+  #stopDry(): void {
+    this.state = 'replayed';
+    this.#cursor = null;
+    this.#pending.clear();
+  }
+
   /** Replay diverged: end the process without adding to its history (the kernel records the exit). */
   #fail(err: Error): void {
     if (this.state === 'exited') return;
@@ -732,6 +815,10 @@ export class Proc implements NativeHost {
   }
 
   #goLive(): void {
+    if (this.#dry) {
+      this.#stopDry();
+      return;
+    }
     this.state = 'live';
     this.#cursor = null;
     const seen = new Set<number>();
@@ -779,6 +866,9 @@ interface RoundAcc {
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+
+/** A run whose history passes this many rows gets one warning line. */
+export const HISTORY_WARN_ROWS = 10_000;
 const EMPTY_ROUND: RoundAcc = Object.freeze({ r: [], c: [], effects: [], settled: [], logs: [] }) as unknown as RoundAcc;
 
 /** Process-local state natives share; the maps exist only once used. */
@@ -786,13 +876,35 @@ class Locals implements ProcessLocals {
   trapExit = false;
   lastMessage: Uint8Array | null = null;
   #timers: Map<string, number> | null = null;
+  #timerAt: Map<string, number> | null = null;
   #queries: Map<string, (...args: unknown[]) => unknown> | null = null;
   get timers(): Map<string, number> {
     return (this.#timers ??= new Map());
   }
+  get timerAt(): Map<string, number> {
+    return (this.#timerAt ??= new Map());
+  }
   get queries(): Map<string, (...args: unknown[]) => unknown> {
     return (this.#queries ??= new Map());
   }
+}
+
+/** `file:line:column` of the innermost stack frame in `script` (a module URL may carry a query). */
+export function scriptLine(stack: string, script: string): string | undefined {
+  for (const frame of stack.split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?[^()\s]+?)(?:\?[^:()\s]*)?:(\d+):(\d+)\)?\s*$/.exec(frame);
+    if (m === null) continue;
+    let file = m[1]!;
+    if (file.startsWith('file://')) {
+      try {
+        file = fileURLToPath(file);
+      } catch {
+        continue;
+      }
+    }
+    if (file === script) return `${file}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
 }
 
 function safeJson(value: unknown): string {

@@ -12,25 +12,41 @@ export type ScriptFn = (ctx: unknown, ...args: unknown[]) => unknown;
 
 const cache = new Map<string, Promise<ScriptFn>>();
 
-/** Import `file` once per thread; rejects with BL_SCRIPT_NOT_FOUND or BL_SCRIPT_INVALID. */
-export function loadScript(file: string): Promise<ScriptFn> {
-  let loaded = cache.get(file);
+/**
+ * Import `file` once per thread (and per `version`: a version above 0 is the
+ * file as it was when `runtime resume` bumped it, past the module cache);
+ * rejects with BL_SCRIPT_NOT_FOUND or BL_SCRIPT_INVALID.
+ */
+export function loadScript(file: string, version = 0): Promise<ScriptFn> {
+  const key = version === 0 ? file : `${file}#${version}`;
+  let loaded = cache.get(key);
   if (loaded === undefined) {
-    loaded = importScript(file);
-    cache.set(file, loaded);
+    loaded = importScript(file, version === 0 ? '' : `?resume=${version}`);
+    cache.set(key, loaded);
     // Do not keep a failure forever: a fixed file is picked up on the next start.
-    loaded.catch(() => cache.delete(file));
+    loaded.catch(() => cache.delete(key));
   }
   return loaded;
 }
 
-async function importScript(file: string): Promise<ScriptFn> {
+let freshImports = 0;
+
+/**
+ * Import the file as it is on disk now, past the module cache (the replay
+ * check, in a process that may have imported an older version of the file).
+ * Only the file itself is re-read; modules it imports come from the cache.
+ */
+export function loadScriptFresh(file: string): Promise<ScriptFn> {
+  return importScript(file, `?v=${++freshImports}`);
+}
+
+async function importScript(file: string, query = ''): Promise<ScriptFn> {
   if (!fs.existsSync(file)) {
     throw new BeamlineError(ErrorCodes.SCRIPT_NOT_FOUND, `${file}: script not found`, { file });
   }
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = (await import(pathToFileURL(file).href + query)) as { default?: unknown };
   } catch (err) {
     throw describeLoadError(file, err);
   }

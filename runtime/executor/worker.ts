@@ -278,9 +278,9 @@ async function applyItems(task: SliceTask): Promise<void> {
   const starts = task.items.filter((i): i is StartItem => i.op === 'start');
   const scripts = new Map<string, ScriptFn | ErrorData>();
   await Promise.all(
-    [...new Set(starts.map((s) => s.script))].map(async (file) => {
+    [...new Set(starts.map((s) => versioned(s)))].map(async (file) => {
       try {
-        scripts.set(file, await loadScript(file));
+        scripts.set(file, await loadVersion(file));
       } catch (err) {
         scripts.set(file, toErrorData(err, false));
       }
@@ -289,7 +289,7 @@ async function applyItems(task: SliceTask): Promise<void> {
   for (const item of task.items) {
     switch (item.op) {
       case 'start':
-        start(item, scripts.get(item.script)!);
+        start(item, scripts.get(versioned(item))!);
         break;
       case 'wake': {
         const proc = live.get(item.pid);
@@ -315,6 +315,16 @@ async function applyItems(task: SliceTask): Promise<void> {
         break;
     }
   }
+}
+
+/** A start's script and version, as one key: `file` or `file#v` (resumed after a fix). */
+function versioned(item: StartItem): string {
+  return item.v === undefined || item.v === 0 ? item.script : `${item.script}#${item.v}`;
+}
+
+function loadVersion(key: string): Promise<ScriptFn> {
+  const hash = key.lastIndexOf('#');
+  return hash < 0 ? loadScript(key) : loadScript(key.slice(0, hash), Number(key.slice(hash + 1)));
 }
 
 function start(item: StartItem, script: ScriptFn | ErrorData): void {

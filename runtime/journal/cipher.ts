@@ -220,12 +220,3 @@ export class Cipher {
 }
 
 /** Throws the store's refusal when a payload is sealed but no key was given. */
-/**
- * A payload that starts with the sealed marker in a journal opened without a
- * key. Opening refuses a journal whose meta lists key ids when no key is
- * given (BL_JOURNAL_KEY), so here the journal was never encrypted: 0xc1 is
- * also the one byte msgpack never writes, and the row is damaged.
- */
-export function refuseSealed(column: string): never {
-  throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `a journal ${column} payload is damaged (it starts with 0xc1, which msgpack never writes, and this journal was never encrypted)`);
-}

@@ -90,6 +90,12 @@ export interface ProcessRestarted {
   at: number;
   /** msgpack of new start arguments (continueAsNew); absent: the same ones. */
   args?: Uint8Array;
+  /**
+   * A server's snapshot (the state is in `args`): the rows of the earlier runs
+   * are deleted in the same transaction, so the journal holds the state and
+   * the history since it, not the process's whole life.
+   */
+  dropHistory?: boolean;
 }
 
 /** Forget the history of what ended before `before` (ms since the epoch): see `runtime prune`. */

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isUnwritable, unwritable } from './unwritable.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { Cipher, refuseSealed, registerKeys, SEALED, type Keyring } from './cipher.js';
+import { Cipher, registerKeys, SEALED, type Keyring } from './cipher.js';
 import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreReader, StoreWriter } from './store.js';
@@ -334,6 +334,7 @@ export class SqliteStore implements Store {
         `UPDATE processes SET run = ?, status = 'live', exited_at = NULL, reason = NULL, result = NULL, last_message = NULL, restarts = restarts + 1 WHERE pid = ?`,
       ),
       continued: db.prepare(`UPDATE processes SET run = ?, args = ? WHERE pid = ?`),
+      dropEarlierRuns: db.prepare('DELETE FROM journal WHERE pid = ? AND run < ?'),
       // Exited processes that no supervisor may restart go entirely; of the
       // rest, only runs that ended (earlier runs of live processes) lose rows.
       pruneExitedRows: db.prepare(
@@ -396,7 +397,10 @@ export class SqliteStore implements Store {
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null;
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null {
     if (bytes === null || bytes.length === 0 || bytes[0] !== SEALED) return bytes;
-    return this.#cipher === null ? refuseSealed(column) : this.#cipher.open(bytes, column);
+    // Without a key the journal was never encrypted (opening refuses one whose
+    // meta lists key ids): a payload starting with 0xc1, which msgpack never
+    // writes, is damage, and the decoder that knows its pid and row says so.
+    return this.#cipher === null ? bytes : this.#cipher.open(bytes, column);
   }
 
   // A batch too big to send in one piece arrives in parts (see writer.ts):
@@ -469,6 +473,12 @@ export class SqliteStore implements Store {
       case 'process.restarted':
         if (ev.args === undefined) s.restart!.run(ev.run, ev.pid);
         else s.continued!.run(ev.run, this.#seal(ev.args, 'args'), ev.pid);
+        if (ev.dropHistory === true) {
+          // Rows wait in #rounds until the end of the batch: the old run's
+          // last rows may be among them, and must go too.
+          this.#insertRounds();
+          s.dropEarlierRuns!.run(ev.pid, ev.run);
+        }
         return;
       case 'history.pruned':
         s.pruneExitedRows!.run(ev.before);
@@ -593,6 +603,10 @@ export class SqliteStore implements Store {
   mailboxCounts(): Map<Pid, number> {
     const rows = this.#read('SELECT pid, count(*) AS n FROM mailbox GROUP BY pid').all() as Array<{ pid: string; n: number }>;
     return new Map(rows.map((r) => [r.pid, r.n]));
+  }
+
+  historyLength(pid: Pid, run: number): number {
+    return (this.#read('SELECT count(*) AS n FROM journal WHERE pid = ? AND run = ?').get(pid, run) as { n: number }).n;
   }
 
   lastRound(pid: Pid, run: number): HistoryRow | undefined {
@@ -732,7 +746,10 @@ export class JournalReader implements StoreReader {
 
   #open(bytes: Uint8Array, column: string): Uint8Array {
     if (bytes.length === 0 || bytes[0] !== SEALED) return bytes;
-    return this.#cipher === null ? refuseSealed(column) : this.#cipher.open(bytes, column);
+    // Without a key the journal was never encrypted (opening refuses one whose
+    // meta lists key ids): a payload starting with 0xc1, which msgpack never
+    // writes, is damage, and the decoder that knows its pid and row says so.
+    return this.#cipher === null ? bytes : this.#cipher.open(bytes, column);
   }
 
   close(): void {

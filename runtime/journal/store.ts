@@ -122,6 +122,8 @@ export interface Store {
   mailboxCounts(): Map<Pid, number>;
   /** The newest journal row of a process's run. */
   lastRound(pid: Pid, run: number): HistoryRow | undefined;
+  /** How many journal rows a process's run has: what a recovery of it replays (`runtime ps` HISTORY). */
+  historyLength?(pid: Pid, run: number): number;
   effects(): EffectRow[];
   links(): Array<[Pid, Pid]>;
   monitors(): Array<{ ref: string; watcher: Pid; target: Pid }>;

@@ -59,7 +59,7 @@ export class Exits {
    * new arguments. Not an exit — links, monitors, names, the mailbox and the
    * supervisor are untouched — but the old run's effects are gone with it.
    */
-  continued(proc: KProc, args: Uint8Array, writeRow: boolean): void {
+  continued(proc: KProc, args: Uint8Array, writeRow: boolean, dropHistory = false): void {
     const now = Date.now();
     if (writeRow) this.#commit.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: encode({ r: [], c: [], x: 'continued' }) });
     this.#opts.effects.dropAll(proc);
@@ -71,8 +71,26 @@ export class Exits {
     proc.args = null;
     // Markers still queued go along: mail for the new run; the old run's
     // resolutions are dropped by the executor, which checks every marker's run.
-    this.#commit.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args) });
+    // dropHistory: a server's snapshot; the journal deletes the earlier runs' rows in this commit.
+    this.#commit.push({ type: 'process.restarted', pid: proc.pid, run: proc.run, at: now, args: Buffer.from(args), ...(dropHistory ? { dropHistory } : {}) });
     this.#scheduler.schedule(proc);
+    this.#commit.requestFlush();
+  }
+
+  /**
+   * Replay diverged under `--on-divergence pause`: the process stays (pid,
+   * mailbox, effects, links), out of every thread and scheduled by nothing,
+   * until `resume` or a kill. Its history records the divergence (a row with
+   * `d`, which replay passes over). Not an exit: nobody is told.
+   */
+  diverged(proc: KProc, reason: unknown): void {
+    if (proc.state === 'dead') return;
+    this.#commit.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: Date.now(), row: encode({ r: [], c: [], d: reason }) });
+    proc.rounds++;
+    this.#scheduler.leaveThread(proc);
+    proc.residency = 'journal';
+    proc.state = 'diverged';
+    this.#scheduler.failQueries(proc, new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} is paused (its replay diverged)`));
     this.#commit.requestFlush();
   }
 

@@ -23,7 +23,7 @@ import type { CommitStats } from '../journal/writer.js';
 import type { JournalEvent } from '../journal/events.js';
 import type { Store } from '../journal/store.js';
 import { makePid, makePortAddress } from '../pid.js';
-import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type Pid } from '../protocol.js';
+import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type Marker, type Pid } from '../protocol.js';
 import { encode } from '../journal/codec.js';
 import type { KernelPort, SupervisionHooks } from '../supervisor/port.js';
 import { Commit } from './commit.js';
@@ -80,6 +80,8 @@ export interface KernelOptions {
   maxMailbox?: number;
   /** --allow-hosts: the only hosts callApi may reach. Unset: any. */
   allowHosts?: readonly string[];
+  /** A process whose replay diverges: 'fail' it (default) or 'pause' it (state 'diverged', see resume). */
+  onDivergence?: 'fail' | 'pause';
 }
 
 export interface SpawnOptions {
@@ -166,7 +168,7 @@ export class Kernel {
     }));
     const exits = (this.#exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => this.#supervision, onExit: opts.onExit }));
     const housekeeping = new Housekeeping({ scheduler, commit, evict: opts.evict, retainMs: opts.retainMs });
-    this.#reports = new Reports({ table, commit, scheduler, effects, exits, maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log });
+    this.#reports = new Reports({ table, commit, scheduler, effects, exits, maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
     this.#pool = new ThreadPool({
       threads: opts.threads,
       journal: store.readerSpec(),
@@ -391,10 +393,55 @@ export class Kernel {
     return true;
   }
 
+  /**
+   * Retry a paused ('diverged') process under the script as it is now: every
+   * start of its script from here imports the file afresh, and the process is
+   * rebuilt from its journal. Resolutions that reached it while paused are
+   * read back from the journal's effects. Throws BL_NOPROC when it is not paused.
+   */
+  async resume(pid: Pid): Promise<void> {
+    this.#assertOpen();
+    const proc = this.#table.get(pid);
+    if (proc === undefined || proc.state !== 'diverged') {
+      throw new BeamlineError(ErrorCodes.NOPROC, `resume: process ${pid} is not paused (${proc === undefined ? 'no live process' : `state ${proc.state}`}); only a process whose replay diverged under --on-divergence pause can be resumed`, { pid });
+    }
+    await this.flush(); // its effects' results are in the journal
+    if (proc.state !== 'diverged') return;
+    // Every slice that replayed it took the markers it carried, so they are
+    // rebuilt: results of calls and spawns from the journal (effects done, not
+    // consumed), timers from the kernel's own (fired, not consumed); mail is
+    // read from the journal on the cold start. A duplicate resolution is
+    // ignored by the executor; a missing one would leave the process waiting.
+    const have = new Set(proc.marks.flatMap((m) => (m.m === 'res' ? [m.step] : [])));
+    const done: Marker[] = [];
+    for (const e of this.store.effects()) {
+      if (e.pid !== pid || e.run !== proc.run || !e.done || have.has(e.step)) continue;
+      have.add(e.step);
+      done.push({ m: 'res', run: e.run, step: e.step, ok: e.ok, v: e.value });
+    }
+    const now = Date.now();
+    for (const [step, eff] of proc.effects ?? []) {
+      // A fired timer is marked cancelled in the heap; one cancelled by the process left `effects`.
+      if (eff.kind !== 'timer' || eff.timer === null || eff.timer.at > now || have.has(step)) continue;
+      done.push({ m: 'res', run: proc.run, step, ok: true, v: null });
+    }
+    proc.marks = [...done, ...proc.marks];
+    proc.state = 'parked';
+    proc.residency = 'journal';
+    this.#scheduler.reloadScript(proc.script);
+    this.#scheduler.schedule(proc, proc.slot ?? -1);
+    this.#scheduler.requestPump();
+  }
+
   /** Send an exit signal from outside. */
   kill(to: string, reason: unknown = 'kill', from: Pid = 'kernel'): boolean {
     const proc = this.#table.resolve(to);
     if (proc === undefined) return false;
+    if (proc.state === 'diverged' && reason !== 'normal') {
+      // A paused process runs nothing, so it cannot handle a signal: it ends here.
+      this.#exits.exited(proc, { reason: reason === 'kill' ? 'killed' : reason, result: null, lastMessage: null }, true);
+      return true;
+    }
     this.#relations.signal(from, proc, reason);
     this.#commit.requestFlush();
     this.#scheduler.requestPump();

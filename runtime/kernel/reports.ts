@@ -2,6 +2,7 @@
 // processes. Only the processes the slice touched are visited: never every
 // resident.
 
+import { ErrorCodes, isErrorData } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import { MAIL_MESSAGE, type Pid, type RoundOut, type SliceReport } from '../protocol.js';
 import type { Commit } from './commit.js';
@@ -20,6 +21,8 @@ export interface ReportsOptions {
   maybeEvict: (slot: Slot, proc: KProc, now: number) => void;
   /** Where process log lines go, once the round that wrote them is committed. */
   log: (pid: Pid, line: string) => void;
+  /** 'pause': a process whose replay diverges is paused ('diverged'), not ended. Default 'fail'. */
+  onDivergence?: 'fail' | 'pause';
 }
 
 export class Reports {
@@ -122,7 +125,16 @@ export class Reports {
       });
     }
     if (round.exit === null) return;
-    if (round.exit.next !== undefined) this.#opts.exits.continued(proc, round.exit.next, round.row === null);
+    // A divergence is reported as an exit the thread did not record (row null).
+    if (this.#opts.onDivergence === 'pause' && round.row === null && isErrorData(round.exit.reason) && round.exit.reason.code === ErrorCodes.NONDETERMINISM) {
+      const reason = round.exit.reason;
+      this.#opts.exits.diverged(proc, reason);
+      this.#commit.after(() =>
+        this.#opts.log(proc.pid, `paused: ${reason.message.split('\n')[0]}; fix the script, then 'runtime resume ${proc.pid}' (or 'runtime kill ${proc.pid}')`),
+      );
+      return;
+    }
+    if (round.exit.next !== undefined) this.#opts.exits.continued(proc, round.exit.next, round.row === null, round.exit.dropHistory === true);
     else this.#opts.exits.exited(proc, round.exit, round.row === null);
   }
 }

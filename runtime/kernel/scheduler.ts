@@ -109,9 +109,17 @@ export class Scheduler {
 
   // ───────────────────────────── queueing ─────────────────────────────
 
+  /** Script versions bumped by `resume` (absent: 0, the file as first imported). */
+  readonly #versions = new Map<string, number>();
+
+  /** Every start of `script` from now on imports the file as it is now (a resume after a fix). */
+  reloadScript(script: string): void {
+    this.#versions.set(script, (this.#versions.get(script) ?? 0) + 1);
+  }
+
   /** Queue a process for its next slice (placing it first if it has no thread). */
   schedule(proc: KProc, near = -1): void {
-    if (proc.state === 'dead') return;
+    if (proc.state === 'dead' || proc.state === 'diverged') return;
     if (proc.slot === null) {
       const loads = this.#loads;
       for (let i = 0; i < this.slots.length; i++) loads[i] = this.slots[i]!.residents.size + this.slots[i]!.queue.size;
@@ -128,6 +136,7 @@ export class Scheduler {
     if (proc.state === 'dead') return;
     this.wakes++;
     proc.marks.push(marker);
+    if (proc.state === 'diverged') return; // kept for its resume
     this.schedule(proc);
     this.requestPump();
   }
@@ -236,14 +245,15 @@ export class Scheduler {
     // MAX_STARTS starts: building thousands of processes takes the thread a
     // while, and a timer that fires meanwhile should not wait behind them.
     for (const proc of slot.queue) {
-      if (proc.state === 'dead' || proc.slot !== slot.index) slot.queue.delete(proc);
+      if (proc.state === 'dead' || proc.state === 'diverged' || proc.slot !== slot.index) slot.queue.delete(proc);
       else if (proc.residency === 'resident') take(proc, { op: 'wake', pid: proc.pid, marks: proc.marks });
     }
     let starts = 0;
     for (const proc of slot.queue) {
       if (starts++ >= MAX_STARTS) break;
       const cold = proc.residency === 'journal';
-      take(proc, { op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold, marks: proc.marks });
+      const v = this.#versions.get(proc.script);
+      take(proc, { op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold, marks: proc.marks, ...(v === undefined ? {} : { v }) });
       // From now on a start reads the arguments (and any history) from the journal.
       proc.args = null;
       proc.residency = 'resident';

@@ -18,7 +18,13 @@ export type ProcState =
   /** Quiet on its thread, or in no thread's memory: waits for a marker. */
   | 'parked'
   /** Exited (kept in the table only while its supervisor holds it for a restart). */
-  | 'dead';
+  | 'dead'
+  /**
+   * Replay diverged under `--on-divergence pause`: in no thread, scheduled by
+   * nothing (markers and mail are kept) until `resume` or a kill. Not an
+   * exit: links, monitors and the supervisor see nothing.
+   */
+  | 'diverged';
 
 /**
  * - 'new': in no thread's memory and never started: the start carries its arguments.

@@ -1,8 +1,8 @@
 // The live view's data: JSON-ready views of a running node, read through
-// its public interfaces (Node.stats(), the kernel's process table and the
-// journal store), never its private state. Every view here is a plain
-// function of the node, so the endpoint tests call the same code the page
-// does.
+// Node's public methods only (stats, processes, processInfo, relationsOf,
+// names and the journal store), never the kernel behind it. Every view here
+// is a plain function of the node, so the endpoint tests call the same code
+// the page does.
 
 import { isErrorData } from '../errors.js';
 import { describeReason } from '../control/inspect.js';
@@ -156,16 +156,15 @@ export interface ProcessQuery {
  * processes take a few hundred milliseconds: callers cache it (Throttled).
  */
 export function processList(node: Node): ProcessListRow[] {
-  const kernel = node.kernel;
-  const store = kernel.store;
+  const store = node.store;
   const names = new Map<Pid, string[]>();
-  for (const [name, pid] of kernel.names()) names.set(pid, [...(names.get(pid) ?? []), name]);
+  for (const [name, pid] of node.names()) names.set(pid, [...(names.get(pid) ?? []), name]);
   const mailbox = store.mailboxCounts();
   const brief = new Map<Pid, { restarts: number; spawnedAt: number }>();
   for (const s of store.liveSummaries?.() ?? []) brief.set(s.pid, s);
   const cwd = process.cwd();
   const rows: ProcessListRow[] = [];
-  for (const proc of kernel.processes()) {
+  for (const proc of node.processes()) {
     // Not live in the journal: spawned since the last commit (nothing more
     // to read), or dead and held for a restart (its row has the count).
     const b = brief.get(proc.pid) ?? (proc.state === 'dead' ? store.process(proc.pid) : undefined);
@@ -178,7 +177,8 @@ export function processList(node: Node): ProcessListRow[] {
       run: proc.run,
       restarts: b?.restarts ?? 0,
       mailbox: mailbox.get(proc.pid) ?? 0,
-      spawnedAt: b?.spawnedAt ?? proc.lastActive,
+      // Same synchronous pass: the node still holds `proc`.
+      spawnedAt: b?.spawnedAt ?? node.processInfo(proc.pid)!.lastActive,
     });
   }
   return rows;
@@ -198,7 +198,7 @@ export function processPage(node: Node, rows: ProcessListRow[], q: ProcessQuery,
   hits.sort((a, b) => dir * cmp(a, b));
   const limit = Math.max(1, Math.min(500, q.limit ?? 50));
   const offset = Math.max(0, Math.min(q.offset ?? 0, Math.max(0, hits.length - 1)));
-  const store = node.kernel.store;
+  const store = node.store;
   return {
     total: hits.length,
     all: rows.length,
@@ -297,7 +297,7 @@ export interface TimelineEntry {
 }
 
 export function timeline(node: Node, pid: Pid, opts: { last?: number } = {}): { total: number; entries: TimelineEntry[] } {
-  const rows = node.kernel.store.history(pid);
+  const rows = node.store.history(pid);
   const from = opts.last === undefined ? 0 : Math.max(0, rows.length - opts.last);
   return {
     total: rows.length,
@@ -376,18 +376,17 @@ export interface ProcessDetail {
 
 /** Everything the process page shows but the timeline; null when neither the node nor its journal knows `pid`. */
 export function processDetail(node: Node, pid: Pid, peek = 20): ProcessDetail | null {
-  const kernel = node.kernel;
-  const store = kernel.store;
+  const store = node.store;
   const row = store.process(pid);
-  const live = kernel.process(pid);
+  const live = node.processInfo(pid);
   if (row === undefined && live === undefined) return null;
-  const names = [...kernel.names()].filter(([, p]) => p === pid).map(([n]) => n);
+  const names = [...node.names()].filter(([, p]) => p === pid).map(([n]) => n);
   // The kernel's relations are current; the journal's trail them by one commit.
-  const rel = live?.rel ?? null;
-  const links = rel !== null ? [...rel.links] : store.links().flatMap(([a, b]) => (a === pid ? [b] : b === pid ? [a] : []));
+  const rel = node.relationsOf(pid) ?? null;
+  const links = rel !== null ? rel.links : store.links().flatMap(([a, b]) => (a === pid ? [b] : b === pid ? [a] : []));
   const monitors = rel === null ? store.monitors() : null;
-  const monitoring = rel !== null ? [...rel.watching].map(([ref, target]) => ({ ref, target })) : monitors!.filter((m) => m.watcher === pid).map(({ ref, target }) => ({ ref, target }));
-  const monitoredBy = rel !== null ? [...rel.watchers].map(([ref, watcher]) => ({ ref, watcher })) : monitors!.filter((m) => m.target === pid).map(({ ref, watcher }) => ({ ref, watcher }));
+  const monitoring = rel !== null ? rel.monitoring : monitors!.filter((m) => m.watcher === pid).map(({ ref, target }) => ({ ref, target }));
+  const monitoredBy = rel !== null ? rel.monitoredBy : monitors!.filter((m) => m.target === pid).map(({ ref, watcher }) => ({ ref, watcher }));
   const mail = store.mailbox(pid);
   const status = row?.status ?? 'unknown';
   let exit: ProcessDetail['exit'] = null;

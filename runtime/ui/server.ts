@@ -195,7 +195,7 @@ export class UiServer {
     }
     if (proc !== null && proc[2] === '/history') {
       const pid = decodeURIComponent(proc[1]!);
-      if (this.#node.kernel.store.process(pid) === undefined && this.#node.kernel.process(pid) === undefined) {
+      if (this.#node.store.process(pid) === undefined && this.#node.processInfo(pid) === undefined) {
         return this.#json(res, 404, { error: { code: ErrorCodes.NOPROC, message: `no process ${pid} in ${this.#node.db}` } });
       }
       const lastParam = url.searchParams.get('last');
@@ -290,19 +290,19 @@ export class UiServer {
       return this.#json(res, 403, { error: { code: ErrorCodes.UI_FORBIDDEN, message: `${what}: the live view is read-only without its token (header x-beamline-token)` } });
     }
     const body = await readJson(req);
-    const kernel = this.#node.kernel;
+    const node = this.#node;
     if (what === 'send') {
       const { to, msg } = body as { to?: unknown; msg?: unknown };
       if (typeof to !== 'string' || to === '') throw new BeamlineError(ErrorCodes.ARG_INVALID, 'send: body.to must be a pid or registered name');
       if (msg === undefined) throw new BeamlineError(ErrorCodes.ARG_INVALID, 'send: body.msg is missing');
-      if (!kernel.send(to, msg, 'ui')) throw new BeamlineError(ErrorCodes.NOPROC, `send: no live process ${to}`, { pid: to });
+      if (!node.send(to, msg, 'ui')) throw new BeamlineError(ErrorCodes.NOPROC, `send: no live process ${to}`, { pid: to });
     } else {
       const { pid, reason } = body as { pid?: unknown; reason?: unknown };
       if (typeof pid !== 'string' || pid === '') throw new BeamlineError(ErrorCodes.ARG_INVALID, 'kill: body.pid must be a pid');
-      if (!kernel.kill(pid, reason ?? 'kill', 'ui')) throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${pid}`, { pid });
+      if (!node.kill(pid, reason ?? 'kill', 'ui')) throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${pid}`, { pid });
     }
     // Answer once the action is durable, as `runtime send|kill` does.
-    await new Promise<void>((resolve) => kernel.afterCommit(resolve));
+    await node.flush();
     this.#list.invalidate();
     this.#pages.clear();
     return this.#json(res, 200, { ok: true });
@@ -312,7 +312,7 @@ export class UiServer {
     const { name, args } = (await readJson(req)) as { name?: unknown; args?: unknown };
     if (typeof name !== 'string' || name === '') throw new BeamlineError(ErrorCodes.ARG_INVALID, 'query: body.name must be the name of an onQuery handler');
     if (args !== undefined && !Array.isArray(args)) throw new BeamlineError(ErrorCodes.ARG_INVALID, 'query: body.args must be an array');
-    const answer = await this.#node.kernel.query(pid, name, (args as unknown[] | undefined) ?? []);
+    const answer = await this.#node.query(pid, name, (args as unknown[] | undefined) ?? []);
     return this.#json(res, 200, { answer: answer === undefined ? null : answer });
   }
 
@@ -348,7 +348,7 @@ export class UiServer {
 
 /** `runtime tree`'s view, each worker child with its restart count from the journal. */
 function treeWithRestarts(node: Node): unknown {
-  const store = node.kernel.store;
+  const store = node.store;
   const walk = (t: TreeView): unknown => ({
     ...t,
     children: t.children.map((c) => (c.kind === 'supervisor' ? walk(c) : { ...c, restarts: c.pid === null ? 0 : (store.process(c.pid)?.restarts ?? 0) })),

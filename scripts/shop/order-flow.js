@@ -7,13 +7,12 @@ export default async function orderFlow(ctx, replyTo, orderId, order) {
     ctx.send(replyTo, { orderId, status: 'rejected', reason: 'unknown item or bad quantity' });
     return 'rejected';
   }
-  const ref = ctx.uuid();
-  ctx.send('inventory', { type: 'reserve', item, qty, ref, from: ctx.self });
-  const reserved = await ctx.receive({ match: (m) => m.ref === ref, timeout: '5s' });
+  const reserved = await ctx.call('inventory', { type: 'reserve', item, qty }, { timeout: '5s' });
   if (!reserved.ok) {
     ctx.send(replyTo, { orderId, status: 'out-of-stock', left: reserved.left });
     return 'out-of-stock';
   }
+  const ref = ctx.uuid();
   ctx.send('payments', { type: 'charge', card, amount: PRICES[item] * qty, orderId, ref, from: ctx.self });
   const charged = await ctx.receive({ match: (m) => m.type === 'charged' && m.ref === ref, timeout: '30s' });
   if (!charged.ok) {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, tmpdir } from '../helpers.js';
 
-const WORKLOADS = ['spawn', 'ping-pong', 'timers', 'call-api', 'steps', 'recovery', 'http'];
+const WORKLOADS = ['spawn', 'ping-pong', 'timers', 'call-api', 'steps', 'recovery', 'http', 'server'];
 
 interface Row {
   workload: string;

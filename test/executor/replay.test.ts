@@ -113,3 +113,56 @@ describe('ReplayCursor', () => {
     expect(c.finishedEarly(4, 'a throw').message).toContain('expected more rounds of history, got a throw');
   });
 });
+
+describe('ReplayCursor: markers (patched)', () => {
+  const MARKERS = new Set(['patched']);
+  const marker = (step: number, id: string): CommandTuple => [step, 'patched', id, null, 1, true];
+
+  it('answers a marker call from the marker recorded at this step, and nothing else', () => {
+    const rounds: RoundRecord[] = [{ r: [], c: [marker(1, 'a'), marker(1, 'b'), cmd(1, 'sleep')] }];
+    const c = new ReplayCursor('ab12.3', rounds, MARKERS);
+    expect(c.marker(1, 'patched', 'b')).toEqual(marker(1, 'b'));
+    expect(c.marker(1, 'patched', 'b')).toBeUndefined(); // taken once
+    expect(c.marker(2, 'patched', 'a')).toBeUndefined(); // not at this step
+    expect(c.marker(1, 'patched', 'a')).toEqual(marker(1, 'a'));
+    expect(c.command(1, 'sleep', null)).toEqual(cmd(1, 'sleep'));
+    c.finishRound(1);
+    expect(c.done).toBe(true);
+  });
+
+  it('finds no marker in a history recorded before the patch, and the commands still match', () => {
+    const c = new ReplayCursor('ab12.3', [{ r: [], c: [cmd(1, 'sleep')] }], MARKERS);
+    expect(c.marker(1, 'patched', 'a')).toBeUndefined();
+    expect(c.command(1, 'sleep', null)).toEqual(cmd(1, 'sleep'));
+  });
+
+  it('skips recorded markers the script no longer asks for (a retired patch), in commands, round ends and early ends', () => {
+    const rounds: RoundRecord[] = [
+      { r: [], c: [marker(1, 'a'), cmd(1, 'sleep')] },
+      { r: [[1, true, null]], c: [marker(2, 'z')] },
+      { r: [], c: [marker(2, 'y')] },
+    ];
+    const c = new ReplayCursor('ab12.3', rounds, MARKERS);
+    expect(c.command(1, 'sleep', null)).toEqual(cmd(1, 'sleep'));
+    c.finishRound(1);
+    c.finishRound(2);
+    expect(c.finishedEarly(2, 'a return').details).toMatchObject({ expected: 'more rounds of history' });
+  });
+
+  it('without the marker set (a registry with no markers), a recorded marker is an ordinary command', () => {
+    const c = new ReplayCursor('ab12.3', [{ r: [], c: [marker(1, 'a'), cmd(1, 'sleep')] }]);
+    const err = diverged(() => c.command(1, 'sleep', null));
+    expect(err.code).toBe('BL_NONDETERMINISM');
+    expect(err.details).toMatchObject({ expected: 'patched("a") at step 1', actual: 'sleep' });
+  });
+
+  it('at an exit round: a normal end matches a normal exit, a throw does not', () => {
+    const rounds: RoundRecord[] = [{ r: [], c: [cmd(0, 'sleep')] }, { r: [[0, true, null]], c: [], x: 'normal' }];
+    const c = new ReplayCursor('ab12.3', rounds, MARKERS);
+    c.command(0, 'sleep', null);
+    c.finishRound(0);
+    expect(c.atExit).toBe(true);
+    expect(c.finishedAtExit(1, 'normal')).toBeNull();
+    expect(c.finishedAtExit(1, 'a throw (boom)')?.details).toMatchObject({ step: 1, expected: 'the exit recorded in its history ("normal")', actual: 'a throw (boom)' });
+  });
+});

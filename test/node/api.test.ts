@@ -13,6 +13,13 @@ describe('API consistency', () => {
     expectTypeOf<Ctx['continueAsNew']>().returns.toBeNever();
   });
 
+  it('the Ctx type declares serve, call and reply (checked by tsc -p tsconfig.test.json)', () => {
+    expectTypeOf<Ctx>().toHaveProperty('serve');
+    expectTypeOf<Ctx['serve']>().returns.toEqualTypeOf<Promise<never>>();
+    expectTypeOf<Ctx>().toHaveProperty('call');
+    expectTypeOf<Ctx>().toHaveProperty('reply');
+  });
+
   it('Node.spawn with a taken name rejects at the call with BL_NAME_TAKEN, like ctx.spawn', async () => {
     const n = await node();
     const first = await n.spawn(fixture('natives/echo.js'), [], { name: 'taken' });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../dist/runtime/control/socket.js';
-import { fixture, tmpdir, until } from '../helpers.js';
+import { fixture, query, tmpdir, until } from '../helpers.js';
 import { cli, cliJson, killLeftovers, found, nodeLogged, script, startNode, supIn, workerIn, writeTree, type StartedNode, type SupView } from '../fixtures/supervisor/support.js';
 
 type PsJson = PsRow;
@@ -82,7 +82,7 @@ describe('against a live node', () => {
     const table = await cli(['ps', '--db', db]);
     expect(table.code).toBe(0);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]!.split(/\s{2,}/)).toEqual(['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'LAST STEP', 'AGE']);
+    expect(lines[0]!.split(/\s{2,}/)).toEqual(['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'HISTORY', 'LAST STEP', 'AGE']);
     const counterLine = lines.find((l) => l.startsWith(`${pidOf('counter')} `))!;
     expect(counterLine.split(/\s{2,}/).slice(0, 2)).toEqual([pidOf('counter'), 'counter']);
 
@@ -98,6 +98,10 @@ describe('against a live node', () => {
       lastStep: expect.stringContaining('receive'),
       age: expect.stringMatching(/second|minute/),
     });
+    // HISTORY: the rows of the current run, as the journal has them.
+    const counterRows = query<{ n: number }>(db, 'SELECT count(*) AS n FROM journal WHERE pid = ? AND run = 1', pidOf('counter'))[0]!.n;
+    expect(counterRows).toBeGreaterThan(0);
+    expect(byPid.get(pidOf('counter'))!.history).toBe(counterRows);
     expect(['parked', 'runnable', 'running']).toContain(byPid.get(pidOf('counter'))!.state);
     // box receives only a crash in its first run: two messages wait in its mailbox.
     expect(byPid.get(pidOf('box'))).toMatchObject({ name: 'box', mailbox: 2 });

@@ -217,7 +217,9 @@ describe('runtime start', () => {
 
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
-  });
+    // Two nodes and a dozen CLI runs, each a node process of its own: on a
+    // loaded 2-core machine that passes the file's 60 s default.
+  }, 150_000);
 
   it('keeps the restart history across SIGKILL: restarts before the crash still count towards intensity', async () => {
     const dir = tmpdir();
