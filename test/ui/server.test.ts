@@ -54,6 +54,9 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${addr.port}`;
   // The crowd's 300 workers are named once they have started.
   await until(() => node.kernel.whereis('worker-299') !== undefined && node.kernel.store.process(pidOf('worker-299')) !== undefined, 30_000, 'the crowd');
+  // Named is not yet parked: on a loaded machine half the crowd may still be
+  // running its first round (the state filter below counts parked ones).
+  await until(() => node.stats().states.parked >= 300, 30_000, 'the crowd to park');
 });
 
 afterAll(async () => {
