@@ -397,6 +397,25 @@ export class Node {
     };
   }
 
+  /**
+   * Names of a process's onQuery handlers, as its thread last reported them
+   * (a copy; empty when it has none, has not run since it started or the node
+   * booted, or is not held).
+   */
+  queryHandlers(pid: Pid): string[] {
+    const p = this.kernel.process(pid);
+    return p?.handlers !== undefined && p.handlers.run === p.run ? [...p.handlers.names] : [];
+  }
+
+  /** Which attempt each of a process's HTTP calls in flight is on (1 = the first), by step; empty when none is. */
+  httpAttempts(pid: Pid): Array<{ step: number; attempt: number }> {
+    const out: Array<{ step: number; attempt: number }> = [];
+    for (const [step, eff] of this.kernel.process(pid)?.effects ?? []) {
+      if (eff.kind === 'http' && eff.abort !== null && eff.attempt !== undefined) out.push({ step, attempt: eff.attempt });
+    }
+    return out;
+  }
+
   /** Counts for monitoring and benchmarks (walks every process: not for a hot loop). */
   kernelStats(): KernelStats {
     return this.kernel.stats();

@@ -150,6 +150,12 @@ export interface SliceReport {
   probes: Array<[string, unknown]>;
   /** [query id, ok, answer or ErrorData] for each query item. */
   queries: Array<[number, boolean, unknown]>;
+  /**
+   * [pid, run, names] of each process whose onQuery handlers changed in this
+   * slice (or that was rebuilt with some): the live view lists them. Absent
+   * when none changed, which is nearly always.
+   */
+  handlers?: Array<[Pid, number, string[]]>;
   /** The thread's V8 heap in use after the slice (bytes), and how many processes it holds. */
   heap: number;
   live: number;

@@ -230,6 +230,7 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
     await applyItems(task);
     await runRounds(task.budgetMs);
     if (queries.length > 0) await answerQueries();
+    if (touched.size > 0) reportHandlers();
     report.busy = queue.size;
     for (const [proc, entry] of unstored) {
       if (entry.taken || entry.stored) continue;
@@ -251,6 +252,22 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
 }
 
 let queries: QueryItem[] = [];
+
+// How many onQuery handlers each process had when they were last reported.
+// Handlers are only ever added, so a changed count means new names: the
+// report carries them only then (and once after a rebuild), not every slice.
+const reportedHandlers = new WeakMap<Proc, number>();
+const touched = new Set<Proc>();
+
+function reportHandlers(): void {
+  for (const proc of touched) {
+    const size = proc.locals.queries.size;
+    if ((reportedHandlers.get(proc) ?? 0) === size) continue;
+    reportedHandlers.set(proc, size);
+    (report.handlers ??= []).push([proc.pid, proc.run, [...proc.locals.queries.keys()]]);
+  }
+  touched.clear();
+}
 
 /**
  * Queries run after the rounds, so a process started (or rebuilt) in this
@@ -366,6 +383,7 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
   }
   proc.push(item.marks);
   live.set(item.pid, proc);
+  touched.add(proc);
   env.ready(proc);
 }
 
@@ -382,6 +400,7 @@ async function runRounds(budgetMs: number): Promise<void> {
     proc.queued = false;
     if (live.get(proc.pid) !== proc || !proc.hasWork) continue;
     current[slot] = owner = proc.serial;
+    touched.add(proc);
     try {
       proc.beginRound();
     } catch (err) {

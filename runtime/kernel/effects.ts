@@ -220,7 +220,8 @@ export class Effects {
     if (eff?.kind !== 'http' || proc.run !== run || proc.state === 'dead' || !this.#opts.open()) return;
     const abort = new AbortController();
     eff.abort = abort;
-    this.#http.request(req, key, abort.signal).then(
+    // The attempt under way is kept on the effect for the live view (memory only).
+    this.#http.request(req, key, abort.signal, (attempt) => (eff.attempt = attempt)).then(
       (res) => this.#done(proc, run, step, true, res),
       (err: unknown) => {
         if (abort.signal.aborted || (err as BeamlineError)?.code === ErrorCodes.NODE_CLOSED) return;
@@ -233,7 +234,10 @@ export class Effects {
   #done(proc: KProc, run: number, step: number, ok: boolean, value: unknown): void {
     const eff = proc.effects?.get(step);
     if (proc.run !== run || proc.state === 'dead' || eff === undefined) return;
-    if (eff.kind === 'http') eff.abort = null; // finished: nothing left to cancel
+    if (eff.kind === 'http') {
+      eff.abort = null; // finished: nothing left to cancel
+      delete eff.attempt;
+    }
     let v: Buffer;
     try {
       v = encode(value);

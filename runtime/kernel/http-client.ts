@@ -241,8 +241,9 @@ export class HttpClient {
    * URL or body, or a body above maxResponseBytes; with `signal.reason` when
    * `signal` aborts; with BeamlineError BL_NODE_CLOSED when the client closes
    * first (not an outcome: the kernel re-issues the call on its next boot).
+   * `onAttempt(n)` is told as attempt n (1 = the first) starts.
    */
-  async request(req: ApiRequest, idempotencyKey: string, signal?: AbortSignal): Promise<ApiResponse> {
+  async request(req: ApiRequest, idempotencyKey: string, signal?: AbortSignal, onAttempt?: (attempt: number) => void): Promise<ApiResponse> {
     if (this.#closed) throw closedError();
     signal?.throwIfAborted();
     let prepared: Prepared;
@@ -269,6 +270,7 @@ export class HttpClient {
     try {
       for (let attempt = 1; ; attempt++) {
         const last = attempt > prepared.retries;
+        onAttempt?.(attempt);
         const outcome = await this.#attempt(prepared, last, cancel.signal);
         if (outcome.kind === 'response') return outcome.response;
 

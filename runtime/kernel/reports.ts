@@ -53,6 +53,12 @@ export class Reports {
     for (const id of report.taken) this.#commit.push({ type: 'mail.taken', id });
     for (const t of report.trapped) this.#commit.push({ type: 'mail.rewritten', id: t.id, kind: MAIL_MESSAGE, data: t.data });
     for (const round of report.rounds) this.#round(round, now);
+    if (report.handlers !== undefined) {
+      for (const [pid, run, names] of report.handlers) {
+        const proc = this.#table.get(pid);
+        if (proc !== undefined && proc.run === run) proc.handlers = { run, names };
+      }
+    }
     for (const f of report.failed) {
       const proc = this.#table.get(f.pid);
       if (proc === undefined || proc.state === 'dead') continue;

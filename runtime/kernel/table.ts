@@ -64,6 +64,12 @@ export interface KProc {
   lastExit: ExitInfo | null;
   /** Queries waiting for the next slice. */
   queries: QueryItem[] | null;
+  /**
+   * Names of its onQuery handlers, as its thread last reported them (for the
+   * live view; memory only, not journaled). Only for run `run`: a restarted
+   * process registers its own.
+   */
+  handlers?: { run: number; names: string[] };
   /** 'stored': some message was stored for it, so mailbox rows may exist and must be dropped with it. */
   mailbox: 'none' | 'stored';
 }
@@ -86,8 +92,11 @@ export interface TimerRef {
 /** A kernel effect a process waits on, by what can still happen to it. */
 export type KEffect =
   | { kind: 'timer'; timer: TimerEntry<TimerRef> | null }
-  /** `abort` while the request is in flight; null before it leaves and once it has finished. */
-  | { kind: 'http'; abort: AbortController | null }
+  /**
+   * `abort` while the request is in flight; null before it leaves and once it
+   * has finished. `attempt`: which attempt is under way (1 = the first), for the live view.
+   */
+  | { kind: 'http'; abort: AbortController | null; attempt?: number }
   /** Resolved by the kernel at once (spawn, startChild): nothing to cancel. */
   | { kind: 'spawn' };
 

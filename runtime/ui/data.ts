@@ -347,6 +347,8 @@ export interface PendingEffect {
   /** HTTP calls: method and URL of the request. */
   method?: string;
   url?: string;
+  /** HTTP calls in flight: which attempt is under way (1 = the first; more after 5xx/429 or network errors). */
+  attempt?: number;
   done: boolean;
   request: unknown;
 }
@@ -372,6 +374,8 @@ export interface ProcessDetail {
   monitoredBy: Array<{ ref: string; watcher: Pid }>;
   effects: PendingEffect[];
   mailbox: { count: number; peek: Array<{ id: number; from: Pid; msg: unknown }> };
+  /** Names of its onQuery handlers (each can be called from the page). */
+  queries: string[];
 }
 
 /** Everything the process page shows but the timeline; null when neither the node nor its journal knows `pid`. */
@@ -413,9 +417,18 @@ export function processDetail(node: Node, pid: Pid, peek = 20): ProcessDetail | 
     links,
     monitoring,
     monitoredBy,
-    effects: effectsOf(store.effects().filter((e) => e.pid === pid)),
+    effects: withAttempts(effectsOf(store.effects().filter((e) => e.pid === pid)), node.httpAttempts(pid)),
     mailbox: { count: mail.length, peek: mail.slice(0, peek).map((m) => ({ id: m.id, from: m.from, msg: plain(m.data) })) },
+    queries: node.queryHandlers(pid),
   };
+}
+
+function withAttempts(effects: PendingEffect[], attempts: Array<{ step: number; attempt: number }>): PendingEffect[] {
+  for (const { step, attempt } of attempts) {
+    const e = effects.find((x) => x.step === step && x.kind === 'http');
+    if (e !== undefined) e.attempt = attempt;
+  }
+  return effects;
 }
 
 function effectsOf(rows: EffectRow[]): PendingEffect[] {

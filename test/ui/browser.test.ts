@@ -118,6 +118,17 @@ describe('the live view in Chromium', () => {
     await page.waitForSelector('#q-answer.okmsg', WAIT);
     expect(Number(await text(page, '#q-answer'))).toBeGreaterThan(0);
     await shot('process');
+    // The handlers it registered are listed, and each is called from its own
+    // button: the call goes out by that name and its answer is shown.
+    expect(await text(page, '#q-handlers')).toMatch(/count/);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/query') && r.request().method() === 'POST', WAIT),
+      page.click('#q-handlers .q-call[data-name="count"]'),
+    ]);
+    expect(JSON.parse(res.request().postData()!).name).toBe('count');
+    const answer = ((await res.json()) as { answer: number }).answer;
+    expect(answer).toBeGreaterThan(0);
+    await page.waitForFunction((n: number) => Number(document.querySelector('#q-answer.okmsg')?.textContent) >= n, WAIT, answer);
   });
 
   it('shows the supervision tree, which expands and collapses', async () => {

@@ -4,6 +4,8 @@
 // real browser in browser.test.ts; this file pins what it reads.
 
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTreeFile } from '../../dist/runtime/config/tree.js';
@@ -52,6 +54,9 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${addr.port}`;
   // The crowd's 300 workers are named once they have started.
   await until(() => node.kernel.whereis('worker-299') !== undefined && node.kernel.store.process(pidOf('worker-299')) !== undefined, 30_000, 'the crowd');
+  // Named is not yet parked: on a loaded machine half the crowd may still be
+  // running its first round (the state filter below counts parked ones).
+  await until(() => node.stats().states.parked >= 300, 30_000, 'the crowd to park');
 });
 
 afterAll(async () => {
@@ -135,6 +140,49 @@ describe('GET /api/process/<pid> and its history', () => {
     expect(typeof res.body.answer).toBe('number');
     const missing = await post<{ error: { code: string } }>(`/api/process/${pidOf('ticker')}/query`, { name: 'nope' });
     expect(missing.body.error.code).toBe('BL_ARG_INVALID');
+  });
+
+  it('lists the onQuery handlers each process registered', async () => {
+    const d = (await get<{ queries: string[] }>(`/api/process/${pidOf('ticker')}`)).body;
+    expect(d.queries).toEqual(['count']);
+    // The crowd's workers register none.
+    expect((await get<{ queries: string[] }>(`/api/process/${pidOf('worker-5')}`)).body.queries).toEqual([]);
+  });
+
+  it('shows the attempt under way of an HTTP call in flight, and its handlers', async () => {
+    // Answers 503 twice, then holds the third attempt until the test ends.
+    let hits = 0;
+    const held: http.ServerResponse[] = [];
+    const api = http.createServer((req, res) => {
+      hits++;
+      if (hits <= 2) res.writeHead(503, { 'retry-after': '0' }).end('busy');
+      else held.push(res);
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/slow`;
+    try {
+      const pid = await node.spawn(path.join(FIXTURES, 'ui', 'caller.js'), [url]);
+      type D = { queries: string[]; effects: Array<{ kind: string; method?: string; url?: string; attempt?: number }> };
+      const d = (await until(async () => {
+        const r = (await get<D>(`/api/process/${pid}`)).body;
+        return held.length > 0 && r.effects.some((e) => e.kind === 'http' && e.attempt === 3) ? r : null;
+      }, 30_000, 'the third attempt in flight'))!;
+      expect(hits).toBe(3);
+      const call = d.effects.find((e) => e.kind === 'http')!;
+      expect(call).toMatchObject({ method: 'GET', url, attempt: 3 });
+      expect(d.queries).toEqual(['phase', 'url']);
+      const phase = await post<{ answer: string }>(`/api/process/${pid}/query`, { name: 'phase' });
+      expect(phase.body.answer).toBe('calling');
+      // Answered: the call is no longer in flight, and no attempt is shown.
+      held.shift()!.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      await until(async () => (await post<{ answer: string }>(`/api/process/${pid}/query`, { name: 'phase' })).body.answer === 'answered 200', 20_000, 'the answer');
+      expect((await get<D>(`/api/process/${pid}`)).body.effects.filter((e) => e.kind === 'http')).toEqual([]);
+      node.kill(pid);
+    } finally {
+      for (const res of held) res.destroy();
+      api.closeAllConnections();
+      await new Promise((r) => api.close(r));
+    }
   });
 
   it('answers 404 BL_NOPROC for an unknown pid', async () => {

@@ -232,9 +232,9 @@ function Process({ pid, tick, canAct }) {
       setResult({ ok: false, text: `${what} refused: ${e.message}` });
     }
   };
-  const query = async () => {
+  const query = async (name = q.name) => {
     try {
-      const r = await api(`/api/process/${encodeURIComponent(pid)}/query`, { method: 'POST', body: { name: q.name, args: JSON.parse(q.args || '[]') } });
+      const r = await api(`/api/process/${encodeURIComponent(pid)}/query`, { method: 'POST', body: { name, args: JSON.parse(q.args || '[]') } });
       setQ((o) => ({ ...o, answer: { ok: true, text: short(r.answer, 2000) } }));
     } catch (e) {
       setQ((o) => ({ ...o, answer: { ok: false, text: e.message } }));
@@ -261,15 +261,16 @@ function Process({ pid, tick, canAct }) {
         </table>
         <h3>Pending effects</h3>
         ${d.effects.length === 0 ? html`<p class="note">none</p>` : html`<table id="effects"><tr><th>step</th><th>kind</th><th>detail</th></tr>
-          ${d.effects.map((e) => html`<tr><td>${e.step}</td><td>${e.kind}</td><td class="wrap">${e.kind === 'timer' ? `fires ${e.fireAt ? `${new Date(e.fireAt).toISOString()} (in ${dur(Math.max(0, e.fireAt - Date.now()))})` : '?'}` : e.kind === 'http' ? `${e.method} ${e.url ?? '?'} (in flight)` : short(e.request)}</td></tr>`)}
+          ${d.effects.map((e) => html`<tr><td>${e.step}</td><td>${e.kind}</td><td class="wrap">${e.kind === 'timer' ? `fires ${e.fireAt ? `${new Date(e.fireAt).toISOString()} (in ${dur(Math.max(0, e.fireAt - Date.now()))})` : '?'}` : e.kind === 'http' ? `${e.method} ${e.url ?? '?'} (in flight${e.attempt ? `, attempt ${e.attempt}` : ''})` : short(e.request)}</td></tr>`)}
         </table>`}
         <h3>Mailbox (${d.mailbox.count})</h3>
         ${d.mailbox.peek.length === 0 ? html`<p class="note">empty</p>` : html`<table>${d.mailbox.peek.map((m) => html`<tr><td>${m.from}</td><td class="wrap">${short(m.msg, 200)}</td></tr>`)}</table>`}
         <h3>Query (onQuery)</h3>
+        ${d.queries.length === 0 ? html`<p class="note">no handlers reported</p>` : html`<ul id="q-handlers">${d.queries.map((n) => html`<li><code>${n}</code> <button class="q-call" data-name=${n} disabled=${!alive} onClick=${() => (setQ((o) => ({ ...o, name: n })), query(n))}>call</button></li>`)}</ul>`}
         <div class="filters">
           <input id="q-name" placeholder="handler name" value=${q.name} onInput=${(e) => setQ((o) => ({ ...o, name: e.target.value }))} />
           <input id="q-args" placeholder="args (JSON array)" value=${q.args} onInput=${(e) => setQ((o) => ({ ...o, args: e.target.value }))} />
-          <button id="q-run" disabled=${!alive || q.name === ''} onClick=${query}>call</button>
+          <button id="q-run" disabled=${!alive || q.name === ''} onClick=${() => query()}>call</button>
         </div>
         ${q.answer && html`<pre id="q-answer" class=${q.answer.ok ? 'okmsg' : 'err'}>${q.answer.text}</pre>`}
         <h3>Actions ${canAct ? '' : html`<span class="badge ro">read-only: open the address printed at start (it carries the token)</span>`}</h3>
