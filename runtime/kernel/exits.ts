@@ -90,7 +90,7 @@ export class Exits {
     this.#scheduler.leaveThread(proc);
     proc.residency = 'journal';
     proc.state = 'diverged';
-    this.#scheduler.failQueries(proc, new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} is paused (its replay diverged)`));
+    this.#scheduler.failQueries(proc, () => new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} is paused (its replay diverged)`));
     this.#commit.requestFlush();
   }
 
@@ -124,7 +124,7 @@ export class Exits {
       normal: reason === 'normal',
     };
     proc.lastExit = info;
-    this.#scheduler.failQueries(proc, new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} exited`));
+    this.#scheduler.failQueries(proc, () => new BeamlineError(ErrorCodes.NOPROC, `query: process ${proc.pid} exited`));
     const waiters = this.#waiters.get(proc.pid);
     if (waiters !== undefined) {
       this.#waiters.delete(proc.pid);
