@@ -57,7 +57,7 @@ describe('processes', () => {
     const results = [];
     for (const n of [hot, cold]) {
       const pid = await n.spawn(fixture('all.js'));
-      setTimeout(() => n.send(pid, { tag: 'late' }), 30);
+      setTimeout(() => n.send(pid, { tag: 'late' }), 300); // between the 1 ms and the 600 ms sleeps, with room either side
       results.push((await n.waitExit(pid)).result);
     }
     for (const r of results) {
