@@ -40,7 +40,7 @@ describe('processes', () => {
     expect((exit.result as { timedOut: { waited: number } }).timedOut.waited).toBeGreaterThanOrEqual(55);
   });
 
-  it('holds 10,000 processes sleeping at once in one run', async () => {
+  it('holds 10,000 processes sleeping at once in one run', { timeout: 120_000, retry: 1 }, async () => {
     const n = await node();
     const pid = await n.spawn(fixture('sleepers.js'), [10_000, 1500]);
     let peak = 0;
@@ -49,7 +49,7 @@ describe('processes', () => {
     clearInterval(watch);
     expect(exit.result).toBe(10_000);
     expect(peak).toBeGreaterThanOrEqual(10_000);
-  }, 120_000);
+  }); // timing-sensitive on a loaded 2-core machine (every timer armed before the first fires): one retry
 
   it('resolves Promise.all over natives in issue order, live and on replay', async () => {
     const hot = await node();
