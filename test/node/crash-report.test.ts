@@ -6,22 +6,14 @@
 
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CrashReport } from '../../dist/runtime/node.js';
 import { fixture, killCliLeftovers, runCli, tmpdir } from '../helpers.js';
 import { found, startNode, writeTree } from '../fixtures/supervisor/support.js';
 
 afterEach(killCliLeftovers);
 
-interface Report {
-  crash: string;
-  time: string;
-  name: string | null;
-  script: string;
-  run: number;
-  reason: unknown;
-  message?: unknown;
-  stack?: string;
-  supervisor?: string;
-}
+// The report's shape is the runtime's own, read back from its JSON line.
+type Report = CrashReport;
 
 const reports = (stderr: string): Report[] =>
   stderr
