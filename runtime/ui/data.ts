@@ -5,7 +5,7 @@
 // the page does.
 
 import { isErrorData } from '../errors.js';
-import { describeReason } from '../control/inspect.js';
+import { describeReason, type PsRow } from '../control/inspect.js';
 import { decode } from '../journal/codec.js';
 import type { EffectRow } from '../journal/store.js';
 import type { Node, NodeStats } from '../node.js';
@@ -115,16 +115,8 @@ export function overviewOf(stats: NodeStats, series: Sample[] = []): Overview {
 
 // ───────────────────────────── processes ─────────────────────────────
 
-export interface ProcessListRow {
-  pid: Pid;
-  name: string;
-  script: string;
-  state: string;
-  run: number;
-  restarts: number;
-  mailbox: number;
-  spawnedAt: number;
-}
+/** A row of `runtime ps` (its identity and counters), with when it was spawned for sorting by age. */
+export type ProcessListRow = Pick<PsRow, 'pid' | 'name' | 'script' | 'state' | 'run' | 'restarts' | 'mailbox'> & { spawnedAt: number };
 
 /** One page of the table, plus the row-level detail (last step) only for that page. */
 export interface ProcessPage {
