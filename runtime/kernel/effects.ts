@@ -83,30 +83,12 @@ export class Effects {
         this.#commit.after(() => this.#startHttp(proc, run, eff.step, eff.req, eff.key));
         return;
       }
-      case 'spawn': {
-        let ok = true;
-        let value: unknown;
-        try {
-          value = this.#opts.spawn(proc, eff);
-        } catch (err) {
-          ok = false;
-          value = toErrorData(err, false);
-        }
-        this.#resolveNow(proc, eff.step, ok, value);
+      case 'spawn':
+        this.#resolveWith(proc, eff.step, () => this.#opts.spawn(proc, eff));
         return;
-      }
-      case 'startChild': {
-        let ok = true;
-        let value: unknown;
-        try {
-          value = this.#opts.startDynamic(eff.sup, decode(eff.args) as unknown[]);
-        } catch (err) {
-          ok = false;
-          value = toErrorData(err, false);
-        }
-        this.#resolveNow(proc, eff.step, ok, value);
+      case 'startChild':
+        this.#resolveWith(proc, eff.step, () => this.#opts.startDynamic(eff.sup, decode(eff.args) as unknown[]));
         return;
-      }
       case 'link': {
         const other = this.#opts.table.resolve(eff.pid);
         if (other === undefined) this.#relations.signal(eff.pid, proc, 'noproc');
@@ -253,6 +235,19 @@ export class Effects {
       if (proc.run === run && proc.effects?.has(step) === true) this.#scheduler.mark(proc, { m: 'res', run, step, ok, v });
     });
     this.#commit.requestFlush();
+  }
+
+  /** Run a start the kernel completes at once; its pid, or the error it threw, is the effect's result. */
+  #resolveWith(proc: KProc, step: number, start: () => unknown): void {
+    let ok = true;
+    let value: unknown;
+    try {
+      value = start();
+    } catch (err) {
+      ok = false;
+      value = toErrorData(err, false);
+    }
+    this.#resolveNow(proc, step, ok, value);
   }
 
   /**
