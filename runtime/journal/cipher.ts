@@ -32,6 +32,18 @@ import fs from 'node:fs';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 
 export const SEALED = 0xc1;
+
+/**
+ * A stored payload on its way out: opened when sealed, as is otherwise (rows
+ * written before encryption was turned on are plain). Without a key the
+ * journal was never encrypted (opening refuses one whose meta lists key ids),
+ * so a payload starting with 0xc1, which msgpack never writes, is damage: it
+ * is handed on, and the decoder that knows its pid and row says so.
+ */
+export function openPayload(cipher: Cipher | null, bytes: Uint8Array, column: string): Uint8Array {
+  if (bytes.length === 0 || bytes[0] !== SEALED || cipher === null) return bytes;
+  return cipher.open(bytes, column);
+}
 const VERSION = 1;
 const HEADER = 2 + 4 + 12 + 16;
 const IV_POOL = 12 * 1024;

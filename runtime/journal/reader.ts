@@ -3,7 +3,7 @@
 // know which database is behind it.
 
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { JournalReader } from './sqlite.js';
+import { JournalReader } from './sqlite-reader.js';
 import type { ReaderSpec, StoreReader } from './store.js';
 
 export function openReader(spec: ReaderSpec): StoreReader {

@@ -18,10 +18,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isUnwritable, unwritable } from './unwritable.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { Cipher, registerKeys, SEALED, type Keyring } from './cipher.js';
+import { Cipher, openPayload, registerKeys, type Keyring } from './cipher.js';
 import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
-import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreReader, StoreWriter } from './store.js';
+import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
 import { JournalWriter } from './writer.js';
 import type { Pid } from '../protocol.js';
 
@@ -396,11 +396,7 @@ export class SqliteStore implements Store {
   #open(bytes: Uint8Array, column: string): Uint8Array;
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null;
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null {
-    if (bytes === null || bytes.length === 0 || bytes[0] !== SEALED) return bytes;
-    // Without a key the journal was never encrypted (opening refuses one whose
-    // meta lists key ids): a payload starting with 0xc1, which msgpack never
-    // writes, is damage, and the decoder that knows its pid and row says so.
-    return this.#cipher === null ? bytes : this.#cipher.open(bytes, column);
+    return bytes === null ? null : openPayload(this.#cipher, bytes, column);
   }
 
   // A batch too big to send in one piece arrives in parts (see writer.ts):
@@ -706,53 +702,4 @@ function toProcess(r: RawProcess, open: (b: Uint8Array | null, column: string) =
     lastMessage: open(r.last_message, 'last_message'),
     restarts: r.restarts,
   };
-}
-
-/**
- * The worker side's read-only view: a process's history and mailbox for a
- * cold start. Opened once per thread; WAL lets it read while the kernel writes.
- */
-export class JournalReader implements StoreReader {
-  readonly #db: Database.Database;
-  readonly #history: Stmt;
-  readonly #mailbox: Stmt;
-  readonly #args: Stmt;
-  readonly #cipher: Cipher | null;
-
-  /** `keys`: the journal's key set when it is encrypted (the pool passes it in workerData). */
-  constructor(file: string, keys: Keyring | null = null) {
-    this.#cipher = keys === null ? null : new Cipher(keys);
-    this.#db = new Database(file, { readonly: true, fileMustExist: true });
-    this.#history = this.#db.prepare('SELECT seq, row FROM journal WHERE pid = ? AND run = ? ORDER BY seq');
-    this.#mailbox = this.#db.prepare('SELECT id, sender, kind, data FROM mailbox WHERE pid = ? ORDER BY seq');
-    this.#args = this.#db.prepare('SELECT args FROM processes WHERE pid = ?');
-  }
-
-  /** With each row's seq, so a row that does not decode can be named. */
-  history(pid: Pid, run: number): Array<{ seq: number; row: Uint8Array }> {
-    return (this.#history.all(pid, run) as Array<{ seq: number; row: Uint8Array }>).map((r) => ({ seq: r.seq, row: this.#open(r.row, 'row') }));
-  }
-
-  mailbox(pid: Pid): Array<{ id: number; sender: string; kind: number; data: Uint8Array }> {
-    const rows = this.#mailbox.all(pid) as Array<{ id: number; sender: string; kind: number; data: Uint8Array }>;
-    for (const r of rows) r.data = this.#open(r.data, 'mail');
-    return rows;
-  }
-
-  args(pid: Pid): Uint8Array | null {
-    const args = (this.#args.get(pid) as { args: Uint8Array } | undefined)?.args;
-    return args === undefined ? null : this.#open(args, 'args');
-  }
-
-  #open(bytes: Uint8Array, column: string): Uint8Array {
-    if (bytes.length === 0 || bytes[0] !== SEALED) return bytes;
-    // Without a key the journal was never encrypted (opening refuses one whose
-    // meta lists key ids): a payload starting with 0xc1, which msgpack never
-    // writes, is damage, and the decoder that knows its pid and row says so.
-    return this.#cipher === null ? bytes : this.#cipher.open(bytes, column);
-  }
-
-  close(): void {
-    this.#db.close();
-  }
 }
