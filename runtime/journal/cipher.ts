@@ -30,6 +30,7 @@
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomFillSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { BeamlineError, ErrorCodes } from '../errors.js';
+import { assertPrivateFile } from './files.js';
 
 export const SEALED = 0xc1;
 
@@ -98,32 +99,6 @@ export function resolveKeys(file: string | undefined, env: NodeJS.ProcessEnv = p
   const text = env.BEAMLINE_JOURNAL_KEY;
   if (text === undefined || text.trim() === '') return null;
   return parseKeys(text, 'BEAMLINE_JOURNAL_KEY');
-}
-
-/**
- * A file holding secrets (key file, --secrets file) must be a regular file
- * of this user's, with no access for group or others: otherwise refuse,
- * naming the file and the fix (and never its contents).
- */
-export function assertPrivateFile(file: string, option: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch (err) {
-    throw new BeamlineError(ErrorCodes.ARG_INVALID, `${option} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file });
-  }
-  if (!st.isFile()) throw new BeamlineError(ErrorCodes.ARG_INVALID, `${option} ${file}: not a regular file`, { file });
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) {
-    throw new BeamlineError(ErrorCodes.FILE_UNSAFE, `${option} ${file}: owned by uid ${st.uid}, not by you (uid ${uid}); use a file of your own`, { file });
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new BeamlineError(
-      ErrorCodes.FILE_UNSAFE,
-      `${option} ${file}: readable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run 'chmod 600 ${file}'`,
-      { file },
-    );
-  }
 }
 
 // Threads get the key set from the store that opened the journal (a

@@ -100,3 +100,29 @@ export function exposureWarning(journal: string): string | null {
   const mode = (fs.statSync(open[0]!).mode & 0o777).toString(8).padStart(4, '0');
   return `warning: ${open[0]} is readable by other users (mode ${mode}); run 'chmod 600 ${open.join(' ')}' to keep the journal private`;
 }
+
+/**
+ * A file holding secrets (key file, --secrets file) must be a regular file
+ * of this user's, with no access for group or others: otherwise refuse,
+ * naming the file and the fix (and never its contents).
+ */
+export function assertPrivateFile(file: string, option: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    throw new BeamlineError(ErrorCodes.ARG_INVALID, `${option} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file });
+  }
+  if (!st.isFile()) throw new BeamlineError(ErrorCodes.ARG_INVALID, `${option} ${file}: not a regular file`, { file });
+  const uid = myUid();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new BeamlineError(ErrorCodes.FILE_UNSAFE, `${option} ${file}: owned by uid ${st.uid}, not by you (uid ${uid}); use a file of your own`, { file });
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw new BeamlineError(
+      ErrorCodes.FILE_UNSAFE,
+      `${option} ${file}: readable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run 'chmod 600 ${file}'`,
+      { file },
+    );
+  }
+}

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertPrivateFile } from '../journal/cipher.js';
+import { assertPrivateFile } from '../journal/files.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
