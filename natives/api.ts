@@ -158,6 +158,16 @@ export interface NativeDef<A extends unknown[] = any[], S = any, P extends Prepa
   /** May run inside onQuery (reads only). */
   readonly readOnly?: boolean;
   /**
+   * Its resolution is decided by the journal alone, whatever happens on the
+   * node: the kernel journals it (callApi's result) or it can end only one
+   * way (a timer fires). A round whose every input is such a resolution and
+   * whose every command parked is rebuilt identically by replay from the rows
+   * before it, so a request it issues need not wait for the round's own
+   * commit (see RoundOut.pure). Default false: a message taken, a value read
+   * inline (now, random, step) or a race (receive with a timeout) is not.
+   */
+  readonly settledByJournal?: boolean;
+  /**
    * A marker (patched, deprecatePatch): a 'sync' call that takes no step and
    * that a history recorded before the script made it does not have. Live it
    * records like any sync native, under `journalName` (default: `name`), at

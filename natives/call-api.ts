@@ -33,6 +33,7 @@ interface Prep {
 export default defineNative<[req: unknown], undefined, Prep>({
   name: 'callApi',
   kind: 'wait',
+  settledByJournal: true,
   prepare(host, [req]) {
     if (typeof req !== 'object' || req === null) throw argError('callApi', 'request must be an object', req, "pass { url: 'http://...', method: 'POST', body }");
     const o = optionsOf('callApi', req, ['url', 'method', 'headers', 'body', 'timeout', 'retries']);

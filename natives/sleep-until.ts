@@ -6,6 +6,7 @@ import { argError, defineNative } from './api.js';
 export default defineNative<[date: unknown], undefined, { key: null; at: number }>({
   name: 'sleepUntil',
   kind: 'wait',
+  settledByJournal: true,
   prepare(_host, [date]) {
     const at = date instanceof Date ? date.getTime() : typeof date === 'string' ? Date.parse(date) : date;
     if (typeof at !== 'number' || !Number.isFinite(at)) {

@@ -7,6 +7,7 @@ import { defineNative, parseDuration } from './api.js';
 export default defineNative<[d: unknown], undefined, { key: null; ms: number }>({
   name: 'sleep',
   kind: 'wait',
+  settledByJournal: true,
   prepare(_host, [d]) {
     return { key: null, ms: parseDuration(d, 'sleep') };
   },

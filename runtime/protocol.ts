@@ -175,6 +175,13 @@ export interface RoundOut {
   logs: string[];
   /** Set when the process ended in this round. */
   exit: ExitOut | null;
+  /**
+   * Every input of the round was a resolution the journal alone decides
+   * (NativeDef.settledByJournal) and every command parked: replay rebuilds
+   * the round from the rows before it and those resolutions, so its requests
+   * wait only for them, not for the round's own row. Absent: not pure.
+   */
+  pure?: true;
 }
 
 export interface ExitOut {

@@ -276,7 +276,9 @@ export class Proc implements NativeHost {
         );
       }
     }
-    return { pid: this.pid, run: this.run, row, effects: round.effects, settled: round.settled, logs: round.logs, exit };
+    const out: RoundOut = { pid: this.pid, run: this.run, row, effects: round.effects, settled: round.settled, logs: round.logs, exit };
+    if (!round.impure && exit === null) out.pure = true;
+    return out;
   }
 
   // ───────────────────────────── the call path ─────────────────────────────
@@ -322,7 +324,10 @@ export class Proc implements NativeHost {
     const result = failed ? started.error : started.result;
     const round = this.#acc();
     round.c.push([step, def.name, key, started.record ?? null, started.done === true ? (failed ? 2 : 1) : 0, started.done === true ? result : null]);
-    if (started.done === true) return this.#settleInline(def, undefined, result, failed);
+    if (started.done === true) {
+      round.impure = true; // a value read live (now, random, a step's result, a message already here)
+      return this.#settleInline(def, undefined, result, failed);
+    }
     if (started.effect !== undefined) round.effects.push({ ...started.effect, step } as Effect);
     return this.#park(step, def, started.wait, started.effect !== undefined);
   }
@@ -342,7 +347,9 @@ export class Proc implements NativeHost {
     const started: Start = def.start(this, args, this.#step, prepared);
     const failed = started.error !== undefined;
     const result = failed ? started.error : started.result;
-    this.#acc().c.push([this.#step, name, key, started.record ?? null, failed ? 2 : 1, result]);
+    const round = this.#acc();
+    round.c.push([this.#step, name, key, started.record ?? null, failed ? 2 : 1, result]);
+    round.impure = true;
     return this.#settleInline(def, undefined, result, failed);
   }
 
@@ -389,6 +396,7 @@ export class Proc implements NativeHost {
     if (this.state === 'live') {
       const round = this.#acc();
       round.r.push([step, ok, value]);
+      if (pending.def.settledByJournal !== true) round.impure = true;
       if (pending.effect) round.settled.push(step);
     }
     this.#deliver(pending, ok, value);
@@ -853,7 +861,7 @@ export class Proc implements NativeHost {
   }
 
   #acc(): RoundAcc {
-    return (this.#round ??= { r: [], c: [], effects: [], settled: [], logs: [] });
+    return (this.#round ??= { r: [], c: [], effects: [], settled: [], logs: [], impure: false });
   }
 }
 
@@ -863,13 +871,15 @@ interface RoundAcc {
   effects: Effect[];
   settled: number[];
   logs: string[];
+  /** Something in the round replay could not rebuild from earlier rows and journaled results alone (see RoundOut.pure). */
+  impure: boolean;
 }
 
 const NONE: readonly never[] = Object.freeze([]);
 
 /** A run whose history passes this many rows gets one warning line. */
 export const HISTORY_WARN_ROWS = 10_000;
-const EMPTY_ROUND: RoundAcc = Object.freeze({ r: [], c: [], effects: [], settled: [], logs: [] }) as unknown as RoundAcc;
+const EMPTY_ROUND: RoundAcc = Object.freeze({ r: [], c: [], effects: [], settled: [], logs: [], impure: true }) as unknown as RoundAcc;
 
 /** Process-local state natives share; the maps exist only once used. */
 class Locals implements ProcessLocals {

@@ -31,6 +31,8 @@ export class Commit {
   readonly #opts: CommitOptions;
   readonly #events = new Batch();
   #after: Array<() => void> = [];
+  /** Work waiting for one batch, not for everything recorded: [batch, fn], in the order asked. */
+  #afterBatch: Array<[number, () => void]> = [];
   #flushScheduled = false;
   #state: 'idle' | 'committing' | 'failed' = 'idle';
   #sent = 0;
@@ -73,6 +75,16 @@ export class Commit {
   /** Run `fn` once everything recorded so far is committed. */
   after(fn: () => void): void {
     this.#after.push(fn);
+  }
+
+  /**
+   * Run `fn` once batch `batch` is committed (at once if it is already):
+   * for work whose causes are all in that batch or earlier, so it need not
+   * wait for what was recorded after them.
+   */
+  afterBatch(batch: number, fn: () => void): void {
+    if (batch <= this.#committed) fn();
+    else this.#afterBatch.push([batch, fn]);
   }
 
   /** Resolves once everything recorded so far is committed. */
@@ -133,6 +145,7 @@ export class Commit {
         this.#state = 'idle';
         this.#committed = batch;
         for (const fn of after) fn();
+        if (this.#afterBatch.length > 0) this.#runDue();
         if (this.#events.size > 0 || this.#after.length > 0) this.#flush();
         this.#opts.committed();
       },
@@ -144,6 +157,15 @@ export class Commit {
         this.#opts.fatal(this.#error);
       },
     );
+  }
+
+  #runDue(): void {
+    const waiting = this.#afterBatch;
+    this.#afterBatch = [];
+    for (const entry of waiting) {
+      if (entry[0] <= this.#committed) entry[1]();
+      else this.#afterBatch.push(entry);
+    }
   }
 
   close(): Promise<void> {

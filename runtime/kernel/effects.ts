@@ -57,8 +57,12 @@ export class Effects {
     return this.#timers.size;
   }
 
-  /** Carry out one effect a round of `proc` asked for. */
-  apply(proc: KProc, eff: Effect): void {
+  /**
+   * Carry out one effect a round of `proc` asked for. `causes`: the batch
+   * whose commit makes everything that led to the effect durable; null when
+   * that is everything recorded so far.
+   */
+  apply(proc: KProc, eff: Effect, causes: number | null = null): void {
     switch (eff.e) {
       case 'timer': {
         const timer = this.#timers.arm(eff.at, { proc, run: proc.run, step: eff.step });
@@ -78,9 +82,12 @@ export class Effects {
           data: encode({ req: eff.req, key: eff.key }),
         });
         const run = proc.run;
-        // The request leaves only once the command that caused it is durable.
+        // The request leaves only once what caused it is durable: replay then
+        // reaches the very same request (same Idempotency-Key, same body).
         this.#http.remember(eff.key, eff.cred); // literal credentials: memory only, never in `data` (see natives/call-api.ts)
-        this.#commit.after(() => this.#startHttp(proc, run, eff.step, eff.req, eff.key));
+        const start = () => this.#startHttp(proc, run, eff.step, eff.req, eff.key);
+        if (causes === null) this.#commit.after(start);
+        else this.#commit.afterBatch(causes, start);
         return;
       }
       case 'spawn':
@@ -212,7 +219,13 @@ export class Effects {
     );
   }
 
-  /** An effect's result is known: commit it, then wake the process (it must never see an uncommitted result). */
+  /**
+   * An effect's result is known: journal it and wake the process at once.
+   * The process may run ahead of the commit — nothing it does that the
+   * outside sees (a request, a reply, a log line, its exit) leaves before a
+   * commit that covers this result (inputBatch) — so the fsync overlaps the
+   * thread hop instead of preceding it.
+   */
   #done(proc: KProc, run: number, step: number, ok: boolean, value: unknown): void {
     const eff = proc.effects?.get(step);
     if (proc.run !== run || proc.state === 'dead' || eff === undefined) return;
@@ -231,9 +244,8 @@ export class Effects {
       v = encode(toErrorData(err, false));
     }
     this.#commit.push({ type: 'effect.done', pid: proc.pid, run, step, ok, value: v });
-    this.#commit.after(() => {
-      if (proc.run === run && proc.effects?.has(step) === true) this.#scheduler.mark(proc, { m: 'res', run, step, ok, v });
-    });
+    proc.inputBatch = this.#commit.batchSoFar();
+    this.#scheduler.mark(proc, { m: 'res', run, step, ok, v });
     this.#commit.requestFlush();
   }
 

@@ -117,11 +117,17 @@ export class Reports {
     const proc = this.#table.get(round.pid);
     if (proc === undefined || proc.run !== round.run || proc.state === 'dead') return;
     proc.lastActive = now;
+    // What a request of this round waits for (see DESIGN, performance): a
+    // pure round's causes are the rows before it and the results it took,
+    // so not its own row; any other round's are everything recorded so far
+    // (null). A run's first round also depends on the start that made it.
+    const causes = round.pure === true && proc.rounds > 0 ? Math.max(proc.rowBatch, proc.inputBatch) : null;
     if (round.row !== null) {
       this.#commit.push({ type: 'process.round', pid: proc.pid, run: proc.run, at: now, row: round.row });
       proc.rounds++;
+      proc.rowBatch = this.#commit.batchSoFar();
     }
-    for (const eff of round.effects) this.#opts.effects.apply(proc, eff);
+    for (const eff of round.effects) this.#opts.effects.apply(proc, eff, causes);
     for (const step of round.settled) this.#opts.effects.settle(proc, step);
     if (round.logs.length > 0) {
       const lines = round.logs;

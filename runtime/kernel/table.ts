@@ -72,6 +72,10 @@ export interface KProc {
   handlers?: { run: number; names: string[] };
   /** 'stored': some message was stored for it, so mailbox rows may exist and must be dropped with it. */
   mailbox: 'none' | 'stored';
+  /** The batch holding its latest journal row (0: committed before this boot, or none). */
+  rowBatch: number;
+  /** The latest batch holding a result it was handed before that batch was committed (0: none). */
+  inputBatch: number;
 }
 
 export interface Relations {
@@ -192,5 +196,7 @@ export function newProc(pid: Pid, run: number, script: string, args: Uint8Array,
     lastExit: null,
     queries: null,
     mailbox: 'none',
+    rowBatch: 0,
+    inputBatch: 0,
   };
 }

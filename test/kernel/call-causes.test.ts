@@ -1,0 +1,83 @@
+// A request leaves the node only once everything that led the process to it
+// is durable (DESIGN, performance principles): the results it took and any
+// value it read live. The proof is the journal itself, read by the test
+// server at the moment each request arrives — the state a kill -9 at that
+// instant would recover from.
+
+import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { decode, fixture, nodesPerTest, type Row } from '../helpers.js';
+import { json, serversPerTest, within } from '../fixtures/natives/http-server.js';
+
+const node = nodesPerTest();
+const server = serversPerTest();
+const CALLS = 60;
+
+type Committed = { results: Set<number>; commands: Set<number> };
+
+/**
+ * What is committed for `pid`, read in ONE read transaction: the writer
+ * commits on its own thread meanwhile, and two separate reads could see a
+ * result's effect row already cleared but not yet the row that took it.
+ * results: steps whose result is consumed in a committed row or journaled
+ * as done; commands: steps of commands in committed rows.
+ */
+function committed(db: string, pid: string): Committed {
+  const conn = new Database(db, { readonly: true });
+  try {
+    return conn.transaction(() => {
+      const out: Committed = { results: new Set(), commands: new Set() };
+      for (const { row } of conn.prepare('SELECT row FROM journal WHERE pid = ? ORDER BY seq').all(pid) as Array<{ row: Buffer }>) {
+        const r = decode(row) as Row;
+        for (const [step] of r.r) out.results.add(step);
+        for (const c of r.c) out.commands.add(c[0]);
+      }
+      for (const { step } of conn.prepare('SELECT step FROM effects WHERE pid = ? AND done = 1').all(pid) as Array<{ step: number }>) out.results.add(step);
+      return out;
+    })();
+  } finally {
+    conn.close();
+  }
+}
+
+const stepOf = (key: string | null) => Number(key!.split(':')[2]);
+
+describe('what a request waits for', () => {
+  it.each([
+    ['hot path', {}],
+    ['replay on every wake', { evictIdleMs: 0 }],
+  ])('each call leaves only once the result before it is committed (%s)', async (_label, opts) => {
+    const n = await node(opts);
+    let pid = '';
+    const problems: string[] = [];
+    let prev: number | null = null;
+    const s = await server((seen, res) => {
+      const step = stepOf(seen.key);
+      if (prev !== null && !committed(n.db, pid).results.has(prev)) problems.push(`request at step ${step} left before the result of step ${prev} was committed`);
+      prev = step;
+      json(res, 200, { n: seen.n });
+    });
+    pid = await n.spawn(fixture('natives/call-chain.js'), [`${s.url}/c`, CALLS, 'results']);
+    const exit = await within(n.waitExit(pid), 60_000, `exit of ${pid}`);
+    expect(exit.reason).toBe('normal');
+    expect(exit.result).toBe(CALLS - 1);
+    expect(s.seen).toHaveLength(CALLS);
+    expect(problems).toEqual([]);
+  });
+
+  it('a call made after reading a value live (ctx.now) leaves only once that round is committed', async () => {
+    const n = await node();
+    let pid = '';
+    const problems: string[] = [];
+    const s = await server((seen, res) => {
+      const step = stepOf(seen.key);
+      if (!committed(n.db, pid).commands.has(step)) problems.push(`request at step ${step} left before the round that read now() was committed`);
+      json(res, 200, { n: seen.n });
+    });
+    pid = await n.spawn(fixture('natives/call-chain.js'), [`${s.url}/c`, CALLS, 'now']);
+    const exit = await within(n.waitExit(pid), 60_000, `exit of ${pid}`);
+    expect(exit.reason).toBe('normal');
+    expect(s.seen).toHaveLength(CALLS);
+    expect(problems).toEqual([]);
+  });
+});
