@@ -1,36 +1,36 @@
 // Baseline for `wake`, run as a plain Node process of its own (no node
-// under test beside it, as a user's script would run):
-//   node wake-loops.js N MS SLOW_URL FAST_URL
-// The waits of the `wake` workload without beamline, each timed the same way:
-// - timer: N sequential `await setTimeout(MS)`, lateness = elapsed - MS;
-// - call: N sequential undici GETs of SLOW_URL (answers after MS), elapsed - MS
-//   (the server's own timer lateness is inside both sides);
-// - call0: N sequential undici GETs of FAST_URL (answers at once), elapsed.
-// A few of each first, as the workload warms beamline up.
-// Prints {"timer": [ms...], "call": [ms...], "call0": [ms...]} as one JSON line.
+// under test beside it, as a user's script would run), right after the
+// beamline loop it stands beside, so both see the machine in the same state:
+//   node wake-loops.js timer N MS       N sequential `await setTimeout(MS)`
+//   node wake-loops.js call N MS URL    N sequential undici GETs of URL, a
+//                                       server that answers after MS
+// Each wait timed as the workload times a wake: elapsed - MS (for `call`
+// the server's own timer lateness is inside both sides). A few waits first,
+// as the workload warms beamline up.
+// Prints {"late": [ms...]} (in order) as one JSON line.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { undiciCalls } from './undici-loop.js';
 
-const [n, ms] = process.argv.slice(2, 4).map(Number);
-const [slow, fast] = process.argv.slice(4, 6);
+const [kind, n, ms, url] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
 const WARM = 5;
 
 async function timerLoop(count) {
-  const late = [];
+  const took = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     await delay(ms);
-    late.push(performance.now() - t0 - ms);
+    took.push(performance.now() - t0);
   }
-  return late;
+  return took;
 }
 
-await timerLoop(WARM);
-const timer = await timerLoop(n);
-await undiciCalls(slow, WARM);
-const call = (await undiciCalls(slow, n)).map((t) => t - ms);
-await undiciCalls(fast, WARM);
-const call0 = await undiciCalls(fast, n);
+const loop = kind === 'timer' ? timerLoop : kind === 'call' ? (count) => undiciCalls(url, count) : null;
+if (loop === null || !Number.isInteger(n) || n < 1 || !Number.isFinite(ms) || (kind === 'call' && url === undefined)) {
+  process.stderr.write('usage: node wake-loops.js timer|call N MS [URL]\n');
+  process.exit(2);
+}
+await loop(WARM);
+const late = (await loop(n)).map((t) => t - ms);
 // undici keeps its sockets open for a while: the result is all we wait for.
-process.stdout.write(`${JSON.stringify({ timer, call, call0 })}\n`, () => process.exit(0));
+process.stdout.write(`${JSON.stringify({ late })}\n`, () => process.exit(0));
