@@ -52,7 +52,8 @@ function runQuick(results: string): Promise<{ code: number | null; stderr: strin
 }
 
 describe('bench/run.js --quick', () => {
-  it('runs every workload and writes rows with finite numbers', { timeout: 300_000 }, async () => {
+  // Ten workloads, each with its baseline, on a 2-core machine other jobs share: minutes, not seconds.
+  it('runs every workload and writes rows with finite numbers', { timeout: 600_000 }, async () => {
     const results = tmpdir('beamline-bench-');
     try {
       const { code, stderr } = await runQuick(results);
