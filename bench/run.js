@@ -7,7 +7,8 @@
 // so RSS, threads and journals never carry over from one to the next; prints
 // a progress line per workload and a markdown table; writes
 // latest.json (an array of rows: workload, metric, value, unit, baseline
-// {name, value}, ratio — higher is better — plus goal and met) and latest.md
+// {name, value}, ratio — higher is better — plus goal and met, and over,
+// value minus baseline, where the goal is a margin) and latest.md
 // (the table with machine, Node version, durability mode, date and load) into
 // bench/results/ or --results DIR (the test uses a temporary one).
 // Exit code: 0 when every workload ran (or was skipped), 1 when one failed,
@@ -125,7 +126,9 @@ function markdown(rows, run, failed) {
       continue;
     }
     const met = r.met === undefined ? '' : r.met ? 'yes' : '**no**';
-    lines.push(`| \`${r.workload}\` | ${r.metric} | ${fmt(r.value)} ${r.unit} | ${r.baseline.name}: ${fmt(r.baseline.value)} | ${fmt(r.ratio)} | ${r.goal ?? ''} | ${met} |`);
+    // A margin over the baseline, when the row has one, beside the ratio: "0.5 (+3 ms)".
+    const over = r.over === undefined ? '' : ` (${r.over >= 0 ? '+' : ''}${fmt(r.over)} ${r.unit})`;
+    lines.push(`| \`${r.workload}\` | ${r.metric} | ${fmt(r.value)} ${r.unit} | ${r.baseline.name}: ${fmt(r.baseline.value)} | ${fmt(r.ratio)}${over} | ${r.goal ?? ''} | ${met} |`);
   }
   for (const name of failed) lines.push(`| \`${name}\` | FAILED (see the log above) | | | | | |`);
   return lines.join('\n');

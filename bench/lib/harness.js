@@ -119,8 +119,10 @@ export function progress(workload, text) {
  * better). `floor` clamps both sides before dividing: figures read from a
  * 1 ms clock cannot tell 0 from 1 ms, and a 0 must not make the ratio
  * infinite. `goal` is the issue's target for the row, as text and a test.
+ * `over: true` adds `over`, value - baseline in the row's unit, for figures
+ * whose goal is a margin over the baseline (a lateness: "raw + 1 ms").
  */
-export function row({ workload, metric, value, unit, baseline, better = 'higher', floor = 0, goal = null }) {
+export function row({ workload, metric, value, unit, baseline, better = 'higher', floor = 0, goal = null, over = false }) {
   const v = Math.max(value, floor);
   const b = Math.max(baseline.value, floor);
   const ratio = better === 'higher' ? v / b : b / v;
@@ -132,11 +134,34 @@ export function row({ workload, metric, value, unit, baseline, better = 'higher'
     baseline: { name: baseline.name, value: round(baseline.value) },
     ratio: round(ratio),
   };
+  if (over) r.over = round(value - baseline.value);
   if (goal !== null) {
     r.goal = goal.text;
     r.met = goal.test({ value, baseline: baseline.value, ratio });
   }
   return r;
+}
+
+/**
+ * One row per percentile `ps` of a latency (`values`, sorted ascending)
+ * beside the same percentile of a baseline measured in the same run
+ * (`baseline.values`, sorted). `metric(p)` and `baseline.name(p)` name the
+ * row; `goals[p]`, if any, is that row's goal. Lower is better.
+ */
+export function percentileRows({ workload, metric, values, baseline, ps = [50, 99], unit = 'ms', floor = 0, over = false, goals = {} }) {
+  return ps.map((p) =>
+    row({
+      workload,
+      metric: metric(p),
+      value: percentile(values, p),
+      unit,
+      baseline: { name: baseline.name(p), value: percentile(baseline.values, p) },
+      better: 'lower',
+      floor,
+      over,
+      goal: goals[p] ?? null,
+    }),
+  );
 }
 
 function round(x) {

@@ -3,7 +3,7 @@
 // POSTs JSON to /call/echo, which the gateway delivers as a message and
 // answers with the process's reply, once that reply's send is committed.
 // Baseline: a bare node:http echo handler in a process of its own, under
-// the same load.
+// the same load. The issue's goals: requests/s >= 0.5 x bare, p99 <= 3 x bare.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,7 +42,16 @@ await runWorkload(async (opts) => {
       goal: { text: 'ratio >= 0.5', test: (r) => r.ratio >= 0.5 },
     }),
     row({ workload: 'http', metric: 'gateway latency p50', value: gw.p50, unit: 'ms', baseline: { name: `${base}, p50`, value: bare.p50 }, better: 'lower', floor: 1 }),
-    row({ workload: 'http', metric: 'gateway latency p99', value: gw.p99, unit: 'ms', baseline: { name: `${base}, p99`, value: bare.p99 }, better: 'lower', floor: 1 }),
+    row({
+      workload: 'http',
+      metric: 'gateway latency p99',
+      value: gw.p99,
+      unit: 'ms',
+      baseline: { name: `${base}, p99`, value: bare.p99 },
+      better: 'lower',
+      floor: 1,
+      goal: { text: '<= 3 x baseline', test: (r) => r.value <= 3 * Math.max(r.baseline, 1) },
+    }),
   ];
 });
 
