@@ -238,14 +238,7 @@ export class Gateway {
       clearTimeout(timer);
       node.closePort(port);
       unwatch();
-      // Called as the commit that covers the answer lands, from the commit's
-      // callback, which goes on to hand the next batch to the journal writer.
-      // Written in a microtask, the answers of a batch leave after that
-      // hand-off: their socket writes overlap the next fsync instead of
-      // holding it back.
-      queueMicrotask(() => {
-        if (!res.destroyed) reply(res, 200, answer, req);
-      });
+      reply(res, 200, answer, req);
     });
     const timer = setTimeout(() => {
       if (done) return;
