@@ -207,7 +207,7 @@ export class Gateway {
    * come back together — left alone in a slice of its own, the rest waited
    * for that slice's round trip to the process's thread, and the lone call's
    * commit then held back theirs: the calls split into groups that took
-   * turns at the journal writer. Together they ride one slice and one commit.
+   * turns at the journal writer. Handed over together, they go in one slice.
    */
   #arrive(call: Arrived): void {
     this.#arrived.push(call);
