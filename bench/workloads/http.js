@@ -17,15 +17,15 @@ const GATEWAY_LINE = /http gateway on (http:\/\/\S+)/;
 await runWorkload(async (opts) => {
   const seconds = scale(opts, 10, 2);
   const load = { body: BODY, connections: CONNECTIONS, seconds };
-  const gw = await runGateway(opts, async (url) => {
+  const gw = await runGateway(opts, async (url, pid) => {
     await hammer(`${url}/call/echo`, { ...load, seconds: 1 }); // warm-up
-    return hammer(`${url}/call/echo`, load);
+    return withCpu(pid, seconds, () => hammer(`${url}/call/echo`, load));
   });
   const echo = await startServer(baselineFile('echo-server.js'));
   let bare;
   try {
     await hammer(echo.url, { ...load, seconds: 1 });
-    bare = await hammer(echo.url, load);
+    bare = await withCpu(echo.child.proc.pid, seconds, () => hammer(echo.url, load));
   } finally {
     await echo.stop();
   }
@@ -52,8 +52,33 @@ await runWorkload(async (opts) => {
       floor: 1,
       goal: { text: '<= 3 x baseline', test: (r) => r.value <= 3 * Math.max(r.baseline, 1) },
     }),
+    // CPU the server's process used per answered request, all its threads:
+    // steadier than requests/s on a machine shared with other jobs.
+    ...(gw.cpuUs === null || bare.cpuUs === null
+      ? []
+      : [row({ workload: 'http', metric: 'gateway CPU per request (node process, all threads)', value: gw.cpuUs, unit: 'µs', baseline: { name: `${base}, its process`, value: bare.cpuUs }, better: 'lower', floor: 1 })]),
   ];
 });
+
+/** Run `fn` (a hammer of `seconds`) and add the CPU time process `pid` used per 2xx answer, in µs (null where /proc is not there). */
+async function withCpu(pid, seconds, fn) {
+  const before = cpuMs(pid);
+  const r = await fn();
+  const after = cpuMs(pid);
+  const answered = r.rps * seconds;
+  return { ...r, cpuUs: before === null || after === null || answered === 0 ? null : ((after - before) * 1000) / answered };
+}
+
+/** User + system CPU time of a process in ms, from /proc/PID/stat (Linux, 100 ticks/s); null elsewhere. */
+function cpuMs(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
 
 function describe(r) {
   const bad = r.non2xx + r.errors > 0 ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : '';
@@ -76,7 +101,7 @@ async function runGateway(opts, fn) {
       if (/unknown command 'start'|Unknown option '--http'/.test(child.tail())) throw new Skip('http', 'runtime start --http not available');
       throw err;
     }
-    return await fn(GATEWAY_LINE.exec(line)[1]);
+    return await fn(GATEWAY_LINE.exec(line)[1], child.proc.pid);
   } finally {
     await stopNode(child);
     journal.remove();

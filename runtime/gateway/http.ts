@@ -61,6 +61,14 @@ const RETRY_AFTER_S = 1;
 
 const PREFIX = '/call/';
 
+/** A parsed call waiting for the end of this turn of the event loop (see #arrive). */
+interface Arrived {
+  target: string;
+  body: unknown;
+  res: http.ServerResponse;
+  req: http.IncomingMessage;
+}
+
 export class Gateway {
   readonly #node: Node;
   readonly #opts: Required<GatewayOptions>;
@@ -69,6 +77,8 @@ export class Gateway {
   readonly #stats: GatewayStats = { inFlight: 0, peakInFlight: 0, peakPerConnection: 0, accepted: 0, refused: 0 };
   /** One exit watch per called pid, shared by every call waiting on it (see #watch). */
   readonly #watches = new Map<string, { run: number; calls: Set<(reason: unknown) => void> }>();
+  /** Calls parsed in this turn of the event loop, delivered together at its end (see #arrive). */
+  #arrived: Arrived[] = [];
 
   constructor(node: Node, opts: GatewayOptions) {
     this.#node = node;
@@ -186,15 +196,38 @@ export class Gateway {
       } catch {
         return reply(res, 400, { error: 'body is not JSON' }, req);
       }
+      this.#arrive({ target, body, res, req });
+    });
+  }
+
+  /**
+   * Calls go to the kernel once per turn of the event loop, all together
+   * (setImmediate runs right after the turn's I/O callbacks). Handed over one
+   * by one, the first call of a burst — the clients answered by one commit
+   * come back together — left alone in a slice of its own, the rest waited
+   * for that slice's round trip to the process's thread, and the lone call's
+   * commit then held back theirs: the calls split into groups that took
+   * turns at the journal writer. Handed over together, they go in one slice.
+   */
+  #arrive(call: Arrived): void {
+    this.#arrived.push(call);
+    if (this.#arrived.length === 1) setImmediate(this.#deliverArrived);
+  }
+
+  readonly #deliverArrived = (): void => {
+    const calls = this.#arrived;
+    this.#arrived = [];
+    for (const { target, body, res, req } of calls) {
+      if (res.destroyed) continue; // the client left while the call waited for the turn's end
       try {
         this.#call(target, body, res, req);
       } catch (err) {
         // Nothing a client sends may take the node down: refuse this request alone.
-        if (err instanceof BeamlineError && err.code === ErrorCodes.UNSERIALIZABLE) return reply(res, 400, { error: err.message }, req);
-        reply(res, 500, { error: `the call could not be delivered: ${err instanceof Error ? err.message : String(err)}` }, req);
+        if (err instanceof BeamlineError && err.code === ErrorCodes.UNSERIALIZABLE) reply(res, 400, { error: err.message }, req);
+        else reply(res, 500, { error: `the call could not be delivered: ${err instanceof Error ? err.message : String(err)}` }, req);
       }
-    });
-  }
+    }
+  };
 
   #call(target: string, body: unknown, res: http.ServerResponse, req: http.IncomingMessage): void {
     const node = this.#node;
