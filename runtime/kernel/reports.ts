@@ -89,7 +89,9 @@ export class Reports {
         if (proc !== undefined) this.#opts.maybeEvict(slot, proc, now);
       }
     }
-    this.#commit.requestFlush();
+    // What waits on this report (a request, a reply, a log line, an exit)
+    // asked for its commit already; the rest rides with the next one.
+    this.#commit.requestLazyFlush();
     this.#scheduler.pump();
     this.#scheduler.checkIdle();
   }
