@@ -14,7 +14,7 @@
 // keeping `--threads -1` a value, per-command help — is a few lines in args.ts.
 
 import fs from 'node:fs';
-import { BeamlineError } from '../errors.js';
+import { BeamlineError, ErrorCodes } from '../errors.js';
 import { UsageError } from './args.js';
 
 type Run = (argv: string[]) => Promise<number>;
@@ -226,6 +226,31 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   fail(err);
 });
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-}, fail);
+/**
+ * A command that has finished exits, even if something it used left a handle
+ * open (a socket, a timer, a thread): its output is written, and a process
+ * that lingers looks like work still under way — the one thing a CLI must
+ * never do silently. Normally the event loop is empty long before this fires
+ * (the timer is unref'd, so it keeps nothing alive by itself).
+ */
+const LINGER_MS = 2000;
+
+function exitSoon(): void {
+  setTimeout(() => {
+    // stdout/stderr are pipes or TTYs of their own: name only what is not them.
+    const open = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');
+    process.stderr.write(`runtime: warning: ${[...new Set(open)].join(', ') || 'a handle'} still open ${LINGER_MS} ms after the command ended; exiting [${ErrorCodes.INTERNAL}]\n`);
+    process.exit();
+  }, LINGER_MS).unref();
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    exitSoon();
+  },
+  (err: unknown) => {
+    fail(err);
+    exitSoon();
+  },
+);
