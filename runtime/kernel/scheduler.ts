@@ -291,19 +291,26 @@ export class Scheduler {
           slot.phase = { is: 'idle' };
           const report = decodeWire<SliceReport>(buf);
           for (const [script, err] of report.probes) for (const done of probes.get(script) ?? []) done(err);
-          for (const [id, ok, value] of report.queries) {
-            const q = this.#queries.get(id);
-            this.#queries.delete(id);
-            if (ok) q?.resolve(value);
-            else q?.reject(revive(value as ErrorData));
-          }
           this.#opts.report(slot, report, slice);
+          // An answer shows the process's state, which may rest on results and
+          // messages not committed yet: like any output, it leaves once what
+          // the process had seen is durable (after this report's rows).
+          if (report.queries.length > 0) this.#commit.after(() => this.#answer(report.queries));
         },
         (err: unknown) => {
           // A dead thread is usually handled already (faults.ts, from Piscina's workerDestroy).
           if (this.#current(slot, slice)) this.#opts.sliceFailed(slot, slice, err);
         },
       );
+  }
+
+  #answer(answers: SliceReport['queries']): void {
+    for (const [id, ok, value] of answers) {
+      const q = this.#queries.get(id);
+      this.#queries.delete(id);
+      if (ok) q?.resolve(value);
+      else q?.reject(revive(value as ErrorData));
+    }
   }
 
   #current(slot: Slot, slice: Slice): boolean {

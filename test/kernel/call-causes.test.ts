@@ -80,4 +80,24 @@ describe('what a request waits for', () => {
     expect(s.seen).toHaveLength(CALLS);
     expect(problems).toEqual([]);
   });
+
+  it('a query answer that shows a result leaves only once that result is committed (an answer is seen outside)', async () => {
+    const n = await node();
+    const s = await server((seen, res) => json(res, 200, { n: seen.n }));
+    const pid = await n.spawn(fixture('natives/answered.js'), [`${s.url}/a`, 30]);
+    const problems: string[] = [];
+    for (let i = 1; i <= 30; i++) {
+      // Ask until the answer shows the i-th result; the moment it does, that result must be durable.
+      for (;;) {
+        const taken = (await n.query(pid, 'taken')) as number;
+        if (taken < i) continue;
+        // The script alternates callApi and receive: the i-th call is step 2(i-1).
+        if (!committed(n.db, pid).results.has(2 * (i - 1))) problems.push(`the query showed ${taken} answers taken before the answer at step ${2 * (i - 1)} was committed`);
+        break;
+      }
+      n.send(pid, 'next');
+    }
+    expect((await within(n.waitExit(pid), 60_000, `exit of ${pid}`)).result).toBe(30);
+    expect(problems).toEqual([]);
+  });
 });
