@@ -106,7 +106,7 @@ describe('--on-divergence pause', () => {
     expect(await paused.waitExit(doomed)).toMatchObject({ reason: 'killed' });
   }, 180_000);
 
-  it('a supervised child paused by a divergence is not a crash: no restart, no intensity; under fail the same journal escalates', { timeout: 180_000, retry: 1 }, async () => {
+  it('a supervised child paused by a divergence is not a crash: no restart, no intensity; under fail the same journal escalates', { timeout: 180_000 }, async () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
     const script = path.join(dir, 'waiter.js');
@@ -142,7 +142,7 @@ describe('--on-divergence pause', () => {
     failing.onRootExit((e) => failed.push(e));
     await until(() => failed.length > 0, 30_000, 'the root to give up under fail');
     expect(failed[0]).toMatchObject({ escalated: true });
-  }); // timing-sensitive under the suite's own load: one retry
+  });
 
   it('rejects an unknown policy with a one-line usage error', async () => {
     const out = await runCli(['spawn', '--on-divergence', 'ignore', fixture('code-change/waiter-v1.js')], 30_000);

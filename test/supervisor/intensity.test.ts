@@ -52,6 +52,27 @@ describe('intensity and period', () => {
     expect(readRows(t.db, a!).some((r) => r.run === 4)).toBe(false);
   });
 
+  it('a shutdown that reaches a restarted child before its new run has started still ends it: the supervisor gives up at once', async () => {
+    // One thread, so both crashes land in one slice: the supervisor restarts
+    // a, then b's crash exceeds the intensity and it stops a's new run before
+    // that run has started. The run must end on the signal and say so — an
+    // end unreported left the supervisor waiting for ever.
+    const t = await runTree({ strategy: 'one_for_one', intensity: 1, period: '60s', children: [worker('a'), worker('b')] }, { threads: 1 });
+    for (const id of ['a', 'b']) await t.logged(new RegExp(`^start ${id} run 1$`));
+    const v = t.view();
+    const [a, b] = ['a', 'b'].map((id) => workerIn(v, id).pid!);
+    t.node.send(a!, { cmd: 'crash' });
+    t.node.send(b!, { cmd: 'crash' });
+    await until(() => t.rootExits.length > 0, 15_000, 'the root to give up');
+    expect(t.rootExits[0]).toMatchObject({ reason: 'shutdown', escalated: true });
+    await until(() => exitsInOrder(t.db).length >= 3, 15_000, 'every exit to be committed');
+    expect(exitsInOrder(t.db).map((e) => [e.pid, e.run, e.reason])).toEqual([
+      [a, 1, expect.objectContaining({ message: 'crash a' })],
+      [b, 1, expect.objectContaining({ message: 'crash b' })],
+      [a, 2, 'shutdown'],
+    ]);
+  });
+
   it('forgets restarts older than the period', async () => {
     const t = await runTree({ strategy: 'one_for_one', intensity: 1, period: '1s', children: [worker('a')] });
     await t.logged(/^start a run 1$/);
