@@ -1,8 +1,10 @@
 // callApi(req): an HTTP request performed by the kernel (undici, keep-alive
-// pool), never by the worker thread. The command — with the request and its
-// Idempotency-Key, derived from pid, run and step — is committed before the
-// request leaves; the response is committed before the process sees it. A
-// crash in between re-issues the request with the same key.
+// pool), never by the worker thread. The request leaves once what led the
+// process to it is committed (its earlier rows and the results it took; its
+// own round too unless the round is pure — see kernel/effects.ts), so replay
+// reaches the very same request; the response is journaled and handed to the
+// process at once. A crash before the result is committed re-issues the
+// request with the same Idempotency-Key (derived from pid, run and step).
 //
 // Defaults: method GET, timeout 30s per attempt, 3 retries with exponential
 // backoff and full jitter on network errors, 5xx and 429; 10 MiB response cap.

@@ -1,7 +1,8 @@
 // `steps`: one process makes `n` sequential callApi requests to a local
-// server (its own process) that answers at once; every step is two journal
-// commits (the command before the request leaves, the result before the
-// process sees it). Baseline: the same `n` requests straight from undici.
+// server (its own process) that answers at once; every step waits for one
+// journal commit (the answer before it, which the next request may carry),
+// overlapped with the thread hop. Baseline: the same `n` requests straight
+// from undici.
 //
 // Step latency is read by the server: the gap between the arrivals of
 // request k and k+1 is one whole step. The p50 of the last 100 gaps over
