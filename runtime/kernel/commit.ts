@@ -87,7 +87,7 @@ export class Commit {
     if (this.#events.size >= EAGER_EVENTS) this.requestFlush();
   }
 
-  /** Run `fn` once everything recorded so far is committed. */
+  /** Run `fn` once everything recorded so far is committed (it asks for that commit). */
   after(fn: () => void): void {
     this.#after.push(fn);
     this.requestFlush();
@@ -109,10 +109,7 @@ export class Commit {
 
   /** Resolves once everything recorded so far is committed. */
   flushed(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#after.push(resolve);
-      this.requestFlush();
-    });
+    return new Promise((resolve) => this.after(resolve));
   }
 
   serial(): number {
@@ -182,7 +179,8 @@ export class Commit {
         this.#committed = batch;
         for (const fn of after) fn();
         if (this.#afterBatch.length > 0) this.#runDue();
-        if (this.#eager || this.#after.length > 0 || this.#afterBatch.some(([b]) => b > this.#sent)) this.#flush();
+        // after() and afterBatch() on the pending batch set #eager: nothing to scan.
+        if (this.#eager) this.#flush();
         else if (this.#events.size > 0 || this.#countersMoved) this.requestLazyFlush();
         this.#opts.committed();
       },

@@ -262,7 +262,6 @@ export class Kernel {
   /** Run `fn` once everything recorded so far is committed. */
   afterCommit(fn: () => void): void {
     this.#commit.after(fn);
-    this.#commit.requestFlush();
   }
 
   /**
