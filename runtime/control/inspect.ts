@@ -271,12 +271,27 @@ export interface HistoryExport {
   rounds: HistoryRound[];
 }
 
+/** A journaled command as `history --json` and the live view show it. */
+export interface CommandView {
+  step: number;
+  native: string;
+  key: string | null;
+  record: unknown;
+  outcome: 'waits' | 'returned' | 'threw';
+  result: unknown;
+}
+
+/** One CommandTuple, readable: `readable` turns its recorded values into what the reader can print. */
+export function commandView([step, native, key, record, done, result]: CommandTuple, readable: (v: unknown) => unknown): CommandView {
+  return { step, native, key, record: readable(record), outcome: done === 0 ? 'waits' : done === 1 ? 'returned' : 'threw', result: readable(result) };
+}
+
 export interface HistoryRound {
   seq: number;
   run: number;
   at: string;
   resolutions: Array<{ step: number; ok: boolean; value: unknown }>;
-  commands: Array<{ step: number; native: string; key: string | null; record: unknown; outcome: 'waits' | 'returned' | 'threw'; result: unknown }>;
+  commands: CommandView[];
   logs: string[];
   exit?: unknown;
   /** Replay diverged here and the process was paused (--on-divergence pause): the NonDeterminismError. */
@@ -310,14 +325,7 @@ export function historyJson(store: Store, pid: Pid): HistoryExport | null {
         run: h.run,
         at: iso(h.at),
         resolutions: rec.r.map(([step, ok, value]) => ({ step, ok, value: jsonReadable(value) })),
-        commands: rec.c.map(([step, native, key, record, done, result]) => ({
-          step,
-          native,
-          key,
-          record: jsonReadable(record),
-          outcome: done === 0 ? 'waits' : done === 1 ? 'returned' : 'threw',
-          result: jsonReadable(result),
-        })),
+        commands: rec.c.map((c) => commandView(c, jsonReadable)),
         logs: rec.l ?? [],
         row: Buffer.from(h.row).toString('base64'),
       };

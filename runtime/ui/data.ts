@@ -5,7 +5,7 @@
 // the page does.
 
 import { isErrorData } from '../errors.js';
-import { describeReason, type PsRow } from '../control/inspect.js';
+import { commandView, describeReason, type CommandView, type PsRow } from '../control/inspect.js';
 import { decode } from '../journal/codec.js';
 import type { EffectRow } from '../journal/store.js';
 import type { Node, NodeStats } from '../node.js';
@@ -283,7 +283,7 @@ export interface TimelineEntry {
   run: number;
   at: number;
   resolved: Array<{ step: number; ok: boolean; value: unknown; message?: { from: string; msg: unknown } }>;
-  issued: Array<{ step: number; native: string; key: string | null; record: unknown; outcome: 'pending' | 'returned' | 'threw'; result: unknown }>;
+  issued: CommandView[];
   logs: string[];
   exit?: unknown;
 }
@@ -305,14 +305,7 @@ export function timeline(node: Node, pid: Pid, opts: { last?: number } = {}): { 
           if (m !== null) out.message = m;
           return out;
         }),
-        issued: rec.c.map(([step, native, key, record, done, result]: CommandTuple) => ({
-          step,
-          native,
-          key,
-          record: plain(record),
-          outcome: done === 1 ? 'returned' : done === 2 ? 'threw' : 'pending',
-          result: plain(result),
-        })),
+        issued: rec.c.map((c: CommandTuple) => commandView(c, plain)),
         logs: rec.l ?? [],
       };
       if (rec.x !== undefined) entry.exit = plain(rec.x);

@@ -202,7 +202,7 @@ function Entry({ e }) {
   return html`<div class="row" data-seq=${e.seq}>
     <span class="at">${time(e.at)}</span><span class="note">run ${e.run}</span>
     ${e.resolved.map((r) => html`<div class="res">← step ${r.step} ${r.ok ? 'resolved' : 'failed'}${r.message ? html` · message from ${r.message.from}: ${short(r.message.msg)}` : r.value === undefined || r.value === null ? '' : ` ${short(r.value)}`}</div>`)}
-    ${e.issued.map((c) => html`<div class="cmd">→ step ${c.step} ${c.native}${c.key ? `(${short(c.key, 40)})` : ''}${c.record === null || c.record === undefined ? '' : ` ${short(c.record, 80)}`}${c.outcome === 'pending' ? ' …' : c.outcome === 'threw' ? ` ! ${reasonText(c.result)}` : c.result === null || c.result === undefined ? '' : ` = ${short(c.result)}`}</div>`)}
+    ${e.issued.map((c) => html`<div class="cmd">→ step ${c.step} ${c.native}${c.key ? `(${short(c.key, 40)})` : ''}${c.record === null || c.record === undefined ? '' : ` ${short(c.record, 80)}`}${c.outcome === 'waits' ? ' …' : c.outcome === 'threw' ? ` ! ${reasonText(c.result)}` : c.result === null || c.result === undefined ? '' : ` = ${short(c.result)}`}</div>`)}
     ${e.logs.map((l) => html`<div class="log">log ${l}</div>`)}
     ${e.exit !== undefined && html`<div class="exit">exit ${reasonText(e.exit)}</div>`}
   </div>`;
