@@ -115,14 +115,6 @@ export class Proc implements NativeHost {
   #step = 0;
   #querying = false;
   #fresh = true;
-  /**
-   * Rebuilt with no history (a supervisor's next run, say): it goes live at
-   * its first round, not when replay() is called. Taking over the stored
-   * mailbox can end the process (an exit signal sent before the run
-   * started), and an end outside a round is never reported: the kernel
-   * would hold the process as parked for ever.
-   */
-  #liveAtFirstRound = false;
   #dry = false;
   readonly #pending = new Map<number, Pending>();
   // Everything below is created on first use: a parked process should cost
@@ -173,9 +165,11 @@ export class Proc implements NativeHost {
     this.#rows = rounds.length;
     this.#storedMail = mailbox;
     this.state = this.#cursor.done ? 'live' : 'replaying';
-    if (this.state !== 'live') return;
-    if (this.#dry) this.#goLive();
-    else this.#liveAtFirstRound = true;
+    // With no history, a live rebuild takes its stored mailbox over at its
+    // first round (beginRound), not here: that can end the process (an exit
+    // signal sent before the run started), and an end outside a round is
+    // never reported — the kernel would hold the process as parked for ever.
+    if (this.state === 'live' && this.#dry) this.#goLive();
   }
 
   get replaying(): boolean {
@@ -210,10 +204,7 @@ export class Proc implements NativeHost {
 
   /** Open a round: start the script, or apply what arrived. The thread drains microtasks next. */
   beginRound(): void {
-    if (this.#liveAtFirstRound) {
-      this.#liveAtFirstRound = false;
-      this.#goLive();
-    }
+    if (this.state === 'live' && this.#storedMail !== null) this.#goLive(); // rebuilt with no history (see replay)
     if (this.state === 'exited' || this.#overflowed()) return;
     if (this.#fresh) {
       this.#fresh = false;
