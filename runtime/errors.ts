@@ -79,6 +79,10 @@ export const ErrorCodes = {
   MAILBOX_FULL: 'BL_MAILBOX_FULL',
   /** callApi to a host outside --allow-hosts: refused before any connection. */
   HOST_FORBIDDEN: 'BL_HOST_FORBIDDEN',
+  /** The PostgreSQL store cannot be reached (refused, timed out, connection lost). */
+  JOURNAL_UNAVAILABLE: 'BL_JOURNAL_UNAVAILABLE',
+  /** This node's lease on its processes lapsed (another node may own them now): it stops committing and exits. */
+  LEASE_LOST: 'BL_LEASE_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

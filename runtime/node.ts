@@ -8,7 +8,8 @@ import path from 'node:path';
 import { describeReason } from './control/inspect.js';
 import { BeamlineError, ErrorCodes, isErrorData, revive, type ErrorData } from './errors.js';
 import { decode, encode } from './journal/codec.js';
-import { openJournal } from './journal/sqlite.js';
+import { openStore } from './journal/open.js';
+import { PostgresStore } from './journal/postgres.js';
 import { resolveKeys } from './journal/cipher.js';
 import { configureSecrets } from './kernel/secrets.js';
 import { resetCredentialHeaders } from '../natives/secret.js';
@@ -21,6 +22,14 @@ import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 export interface NodeOptions {
   /** Journal file (default `./.beamline/journal.db`). */
   db?: string;
+  /**
+   * A PostgreSQL URL (`postgres://user@host/db`): the node joins the nodes on
+   * that database instead of using a journal file (default: BEAMLINE_STORE;
+   * `db` and `store` together are refused).
+   */
+  store?: string;
+  /** PostgreSQL store: how long this node's lease lasts without a heartbeat (default 5000 ms). */
+  leaseMs?: number;
   /** Worker threads (default: the machine's available parallelism). */
   threads?: number;
   /** 'full' (default): every commit is fsynced. 'normal': WAL-safe, may lose the last commits on power loss. */
@@ -94,7 +103,7 @@ export interface CrashReport {
 /** Rows a run may have and still hibernate: a server's run right after its snapshot has one or two. */
 export const HIBERNATE_MAX_ROUNDS = 4;
 
-export const DEFAULT_DB = path.join('.beamline', 'journal.db');
+export { DEFAULT_DB } from './journal/open.js';
 
 export interface SpawnRootOptions {
   /** Started by `runtime spawn`: may be resumed by a later spawn of the same script and args. */
@@ -216,7 +225,7 @@ export class Node {
       process.env.BEAMLINE_REDACT_HEADERS = opts.redactHeaders.map((h) => h.trim().toLowerCase()).join(',');
       resetCredentialHeaders();
     }
-    const store = openJournal(opts.db ?? DEFAULT_DB, { durability, keys });
+    const store = openStore(opts, { durability, keys });
     let kernel: Kernel;
     try {
       kernel = new Kernel({
@@ -273,8 +282,10 @@ export class Node {
     return new Node(kernel, sup, recovered, fatal, rootExits);
   }
 
+  /** The journal file; on PostgreSQL `<url without password>#<node tag>` (what names this node's control socket). */
   get db(): string {
-    return this.kernel.store.path;
+    const store = this.kernel.store;
+    return store instanceof PostgresStore ? `${store.path}#${store.tag}` : store.path;
   }
 
   /** This journal's node tag (the prefix of its pids). */

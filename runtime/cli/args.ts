@@ -101,6 +101,8 @@ export function nodeOptionsFrom(values: Record<string, string | boolean | undefi
   }
   return {
     db: values.db as string | undefined,
+    store: values.store as string | undefined,
+    leaseMs: values.lease === undefined ? undefined : parseDuration(values.lease as string, '--lease'),
     threads: intOption('threads', values.threads, 1, 63),
     durability,
     sliceMs: intOption('slice-ms', values['slice-ms'], 10, 2 ** 31 - 1),
@@ -207,6 +209,8 @@ function divergenceOption(value: string | boolean | undefined): 'fail' | 'pause'
 
 export const nodeOptions = {
   db: { type: 'string' },
+  store: { type: 'string' },
+  lease: { type: 'string' },
   retain: { type: 'string' },
   threads: { type: 'string' },
   durability: { type: 'string' },

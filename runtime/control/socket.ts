@@ -37,6 +37,8 @@ const uid = (): number => process.getuid?.() ?? -1;
  * owner's private run directory.
  */
 export function socketPath(journal: string): string {
+  // A node on PostgreSQL (`<url>#<tag>`): one socket per node, in the run directory.
+  if (/^postgres(ql)?:\/\//.test(journal)) return path.join(runDir(), `${createHash('sha1').update(journal).digest('hex').slice(0, 16)}.sock`);
   const abs = path.resolve(journal);
   const beside = `${abs}.sock`;
   if (Buffer.byteLength(beside) < 100 && privateDir(path.dirname(abs))) return beside;

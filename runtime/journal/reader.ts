@@ -4,14 +4,17 @@
 
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { JournalReader } from './sqlite-reader.js';
+import { PgReader } from './pg-reader.js';
 import type { ReaderSpec, StoreReader } from './store.js';
 
 export function openReader(spec: ReaderSpec): StoreReader {
   switch (spec.kind) {
     case 'sqlite':
       return new JournalReader(spec.path, spec.keys);
+    case 'postgres':
+      return new PgReader(spec.url, spec.keys);
     default: {
-      const never: never = spec.kind;
+      const never: never = spec;
       throw new BeamlineError(ErrorCodes.INTERNAL, `no journal reader for ${JSON.stringify(never)}`);
     }
   }

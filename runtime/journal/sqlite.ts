@@ -648,7 +648,7 @@ export class SqliteStore implements Store {
   }
 
   writer(): StoreWriter {
-    return new JournalWriter(this.path, this.durability);
+    return JournalWriter.sqlite(this.path, this.durability);
   }
 
   readerSpec(): ReaderSpec {

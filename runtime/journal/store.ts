@@ -1,7 +1,7 @@
-// The store interface the kernel talks to. SQLite implements it today
-// (sqlite.ts); a PostgreSQL store for several nodes would implement the same
-// calls (append = one transaction, leases = row locks), which is why the
-// kernel never issues SQL itself.
+// The store interface the kernel talks to. SQLite implements it for one node
+// (sqlite.ts), PostgreSQL for several (postgres.ts: append = one fenced
+// transaction, ownership by lease), which is why the kernel never issues SQL
+// itself.
 
 import type { Keyring } from './cipher.js';
 import type { CommitStats } from './writer.js';
@@ -62,6 +62,8 @@ export interface StoreWriter {
   commit(events: readonly JournalEvent[]): Promise<void>;
   /** Running totals of what was committed (the live view and /metrics read them). */
   stats(): CommitStats;
+  /** `fn` learns when nothing more can be committed, even between commits (a PostgreSQL node that lost its lease). */
+  onFatal?(fn: (err: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -70,7 +72,7 @@ export interface StoreWriter {
  * data, sent to the thread as it starts (see reader.ts, which opens it).
  */
 /** `keys`: the journal's key set when it is encrypted (threads open sealed rows with it). */
-export type ReaderSpec = { kind: 'sqlite'; path: string; keys: Keyring | null };
+export type ReaderSpec = { kind: 'sqlite'; path: string; keys: Keyring | null } | { kind: 'postgres'; url: string; keys: Keyring | null };
 
 /** What a worker thread reads to rebuild a process. */
 export interface StoreReader {
@@ -89,7 +91,7 @@ export interface StoreReader {
  * reader this store describes. Nothing else opens the database.
  */
 export interface Store {
-  /** Absolute path of the journal file. */
+  /** Absolute path of the journal file (for PostgreSQL: the URL without its password). */
   readonly path: string;
   /** This journal's node tag, the prefix of every pid it allocates. */
   readonly tag: string;

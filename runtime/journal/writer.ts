@@ -1,6 +1,7 @@
-// The kernel's side of the journal writer (see writer-thread.ts). Commits are
-// pipelined: while one batch is being committed the kernel keeps collecting
-// the next, so the batch grows with the load — group commit, one fsync each.
+// The kernel's side of the journal writer (see writer-thread.ts for SQLite,
+// pg-writer-thread.ts for PostgreSQL). Commits are pipelined: while one batch
+// is being committed the kernel keeps collecting the next, so the batch grows
+// with the load — group commit, one fsync each.
 
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ export interface BatchPart {
   batch: Uint8Array;
 }
 
-const THREAD = fileURLToPath(new URL('./writer-thread.js', import.meta.url));
+const SQLITE_THREAD = fileURLToPath(new URL('./writer-thread.js', import.meta.url));
 /** Events per part of a batch (see commit). */
 const PART = 4096;
 /** How many recent commit latencies the writer keeps for percentiles. */
@@ -48,10 +49,20 @@ export class JournalWriter {
   #exited = 0;
   readonly #latency = new Float64Array(LATENCIES);
 
-  constructor(path: string, durability: Durability) {
+  #onFatal: ((err: Error) => void) | null = null;
+
+  /** The SQLite journal's writer. */
+  static sqlite(path: string, durability: Durability): JournalWriter {
     // An encrypted journal's key set travels with the path: the thread seals what it writes.
-    this.#worker = new Worker(THREAD, { workerData: { path, durability, keys: keysFor(path) } });
-    this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean }) => {
+    return new JournalWriter(SQLITE_THREAD, { path, durability, keys: keysFor(path) });
+  }
+
+  /** `thread`: the writer thread's module; `data`: what it opens its store with. */
+  constructor(thread: string, data: unknown) {
+    this.#worker = new Worker(thread, { workerData: data });
+    this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean; fatal?: ErrorData }) => {
+      // The thread found the store unusable between commits (a lost lease): nothing more may be written.
+      if (msg.fatal !== undefined) this.#die(revive(msg.fatal));
       if (msg.id === undefined) return;
       const waiter = this.#waiting.get(msg.id);
       this.#waiting.delete(msg.id);
@@ -112,6 +123,12 @@ export class JournalWriter {
     return { commits: this.#commits, events: this.#events, spawned: this.#spawned, exited: this.#exited, latencies };
   }
 
+  /** `fn` learns when the writer can commit nothing more, even with no commit in flight. */
+  onFatal(fn: (err: Error) => void): void {
+    this.#onFatal = fn;
+    if (this.#dead !== null) fn(this.#dead);
+  }
+
   close(): Promise<void> {
     this.#closed ??= new Promise<void>((resolve) => {
       this.#worker.once('exit', () => resolve());
@@ -124,7 +141,10 @@ export class JournalWriter {
   }
 
   #die(err: Error): void {
-    this.#dead = new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal writer failed: ${err.message}`, { cause: err });
+    if (this.#dead !== null) return;
+    // An error the thread named (a lost lease, an unreachable server) keeps its code.
+    this.#dead = err instanceof BeamlineError ? err : new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `journal writer failed: ${err.message}`, { cause: err });
+    this.#onFatal?.(this.#dead);
     for (const w of this.#waiting.values()) w.reject(this.#dead);
     this.#waiting.clear();
   }

@@ -60,6 +60,8 @@ export class Commit {
     this.#opts = opts;
     this.#nextSerial = opts.nextSerial;
     this.#kernelMailId = opts.kernelMailId;
+    // A writer that can fail between commits (a lease lost while idle) stops the node at once.
+    opts.writer.onFatal?.((err) => this.#fail(err));
   }
 
   /** Set once a commit failed: nothing is written after it. */
@@ -184,14 +186,21 @@ export class Commit {
         else if (this.#events.size > 0 || this.#countersMoved) this.requestLazyFlush();
         this.#opts.committed();
       },
-      (err: Error) => {
-        this.#state = 'failed';
-        // A full disk or a read-only journal is not damage: name it (BL_JOURNAL_UNWRITABLE).
-        const unwritable = /SQLITE_(FULL|READONLY|IOERR)|disk is full|readonly database/i.test(`${(err as { code?: string }).code ?? ''} ${err.message}`);
-        this.#error = new BeamlineError(unwritable ? ErrorCodes.JOURNAL_UNWRITABLE : ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
-        this.#opts.fatal(this.#error);
-      },
+      (err: Error) => this.#fail(err),
     );
+  }
+
+  #fail(err: Error): void {
+    if (this.#state === 'failed') return;
+    this.#state = 'failed';
+    if (err instanceof BeamlineError && (err.code === ErrorCodes.LEASE_LOST || err.code === ErrorCodes.JOURNAL_UNAVAILABLE)) {
+      this.#error = err;
+    } else {
+      // A full disk or a read-only journal is not damage: name it (BL_JOURNAL_UNWRITABLE).
+      const unwritable = /SQLITE_(FULL|READONLY|IOERR)|disk is full|readonly database/i.test(`${(err as { code?: string }).code ?? ''} ${err.message}`);
+      this.#error = new BeamlineError(unwritable ? ErrorCodes.JOURNAL_UNWRITABLE : ErrorCodes.JOURNAL_CORRUPT, `journal write failed: ${err.message}`, { cause: err });
+    }
+    this.#opts.fatal(this.#error);
   }
 
   #runDue(): void {

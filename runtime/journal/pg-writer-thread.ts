@@ -1,0 +1,118 @@
+// The PostgreSQL writer's thread: commits the kernel's batches, one fenced
+// transaction each (postgres.ts), and keeps this node's lease alive.
+//
+// The lease is renewed on a connection of its own every third of the lease
+// period, so a long commit never delays it. If no renewal has reached the
+// database for a whole lease period (counted from when the last successful
+// one was sent), the node must assume another node owns its processes now:
+// the thread refuses every further commit and tells the kernel, which stops.
+// The fence makes this safe even when the thread is too late to notice (a
+// paused process): the database refuses the commit.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import pg from 'pg';
+import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
+import { Cipher, type Keyring } from './cipher.js';
+import { decodeWire } from './codec.js';
+import type { JournalEvent } from './events.js';
+import { eventsSql, fenceError, lit } from './postgres.js';
+import type { PgWriterData } from './pg-writer.js';
+import type { BatchPart } from './writer.js';
+
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+const { url, name, node, durability, keys } = workerData as PgWriterData & { keys: Keyring | null };
+const cipher = keys === null ? null : new Cipher(keys);
+const seal = (bytes: Uint8Array | null, column: string): Uint8Array | null => (bytes === null || cipher === null ? bytes : cipher.seal(bytes, column));
+const fence = `SELECT beamline_fence(${lit(node.tag)}, ${lit(node.epoch)})`;
+
+const commits = new pg.Client({ connectionString: url });
+const beats = new pg.Client({ connectionString: url });
+const ready = Promise.all([commits.connect(), beats.connect()]).then(async () => {
+  // 'normal' durability: a commit returns before its WAL is flushed (a crash of the database may lose the last ones).
+  if (durability === 'normal') await commits.query('SET synchronous_commit = off');
+});
+ready.catch(() => {});
+for (const c of [commits, beats]) c.on('error', () => {});
+
+let fatal: Error | null = null;
+function die(err: Error): void {
+  if (fatal !== null) return;
+  fatal = err;
+  parentPort!.postMessage({ fatal: toErrorData(err, false) });
+}
+
+// ---- the lease ----
+/** The lease is known valid until this time (ms, this thread's clock), from when the last renewal that succeeded was sent. */
+let validUntil = Date.now() + node.leaseMs;
+const renew = `UPDATE nodes SET heartbeat_at = clock_timestamp(), lease_until = clock_timestamp() + make_interval(secs => ${node.leaseMs / 1000})
+  WHERE tag = ${lit(node.tag)} AND epoch = ${lit(node.epoch)} AND status = 'up' AND lease_until > clock_timestamp()`;
+let beating = false;
+const heartbeat = setInterval(() => {
+  if (fatal !== null || beating) return;
+  beating = true;
+  const sent = Date.now();
+  ready
+    .then(() => beats.query(renew))
+    .then(
+      (res) => {
+        if (res.rowCount === 1) validUntil = sent + node.leaseMs;
+        else die(new BeamlineError(ErrorCodes.LEASE_LOST, `${name}: node ${node.tag} lost its lease (another node took its processes over); it stops`, { file: name }));
+      },
+      () => {
+        /* unreachable for now: the deadline below decides */
+      },
+    )
+    .finally(() => {
+      beating = false;
+    });
+}, Math.max(100, Math.floor(node.leaseMs / 3)));
+const watchdog = setInterval(() => {
+  // Stop a little before the lease ends on the database's side: clocks drift, and survivors wait a whole period.
+  const margin = Math.min(500, node.leaseMs / 5);
+  if (Date.now() > validUntil - margin) {
+    die(new BeamlineError(ErrorCodes.LEASE_LOST, `${name}: node ${node.tag} could not renew its lease for ${node.leaseMs} ms (database unreachable); it stops before another node takes its processes over`, { file: name }));
+  }
+}, 50);
+
+// ---- commits ----
+let failed = -1;
+let parts: JournalEvent[] = [];
+let chain: Promise<unknown> = Promise.resolve();
+
+parentPort!.on('message', (msg: BatchPart | { close: true }) => {
+  if ('close' in msg) {
+    clearInterval(heartbeat);
+    clearInterval(watchdog);
+    chain = chain.then(async () => {
+      await Promise.allSettled([commits.end(), beats.end()]);
+      parentPort!.postMessage({ closed: true });
+    });
+    return;
+  }
+  if (msg.id === failed) return;
+  if (msg.part === 0) parts = [];
+  for (const ev of decodeWire<JournalEvent[]>(msg.batch)) parts.push(ev);
+  if (!msg.last) return;
+  const events = parts;
+  parts = [];
+  const id = msg.id;
+  chain = chain.then(async () => {
+    if (fatal !== null) {
+      parentPort!.postMessage({ id, ok: false, error: toErrorData(fatal, false) });
+      return;
+    }
+    try {
+      await ready;
+      const text = ['BEGIN', fence, ...eventsSql(events, { tag: node.tag, seal }), 'COMMIT'].join(';\n');
+      await commits.query(text);
+      parentPort!.postMessage({ id, ok: true });
+    } catch (err) {
+      failed = id;
+      await commits.query('ROLLBACK').catch(() => {});
+      const e = fenceError(err, name, node.tag);
+      if (e instanceof BeamlineError && e.code === ErrorCodes.LEASE_LOST) die(e);
+      parentPort!.postMessage({ id, ok: false, error: toErrorData(e, false) });
+    }
+  });
+});

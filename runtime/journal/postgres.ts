@@ -1,0 +1,668 @@
+// The PostgreSQL store: the same interface and the same event union as the
+// SQLite store (sqlite.ts), for several nodes on one database.
+//
+// Coordination is PostgreSQL's own, no consensus of ours: every node has a
+// row in `nodes` with a lease (lease_until, on the database's clock) and an
+// epoch; every live process has an owner. A node's commits are fenced: each
+// transaction first checks, holding a share lock on its node row, that the
+// node's epoch is unchanged and its lease unexpired, else the whole batch is
+// refused (pg-writer-thread.ts). A survivor takes over a node whose lease
+// lapsed by bumping its epoch under that row's lock — after which no late
+// commit of the old owner can land — and moving its processes to itself.
+//
+// Reads are synchronous, as the interface is (SyncPg, pg-sync.ts); group
+// commits go through the writer thread's own async connection.
+//
+// Pids carry the node's tag, fresh for each node that starts, so two nodes
+// never allocate the same pid. Message ids must be unique in the shared
+// mailbox table: each node gets a range of its own (ID_RANGE ids from
+// num × ID_RANGE, `num` from the nodes table's sequence).
+
+import { randomBytes } from 'node:crypto';
+import { BeamlineError, ErrorCodes } from '../errors.js';
+import { Cipher, openPayload, registerKeys, type Keyring } from './cipher.js';
+import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
+import { PgQueryError, redactUrl, SyncPg } from './pg-sync.js';
+import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
+import { pgWriter } from './pg-writer.js';
+import type { Pid } from '../protocol.js';
+
+/** Message ids a node may allocate: [num × ID_RANGE, (num + 1) × ID_RANGE). 2^40: 2^34 per thread slot. */
+export const ID_RANGE = 2 ** 40;
+/** Default lease: a node silent this long loses its processes to the survivors. */
+export const DEFAULT_LEASE_MS = 5000;
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE nodes (
+  tag TEXT PRIMARY KEY,
+  num BIGSERIAL UNIQUE,
+  epoch BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  address TEXT,
+  started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  lease_ms INTEGER NOT NULL,
+  lease_until TIMESTAMPTZ NOT NULL
+);
+-- Counters and settings of one node (pid_next, mail_ids): nodes do not share them.
+CREATE TABLE node_meta (tag TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (tag, key));
+CREATE TABLE processes (
+  pid TEXT PRIMARY KEY,
+  serial BIGINT NOT NULL,
+  owner TEXT NOT NULL,
+  run INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  script TEXT NOT NULL,
+  args BYTEA NOT NULL,
+  parent TEXT,
+  root BOOLEAN NOT NULL,
+  sup TEXT,
+  spawned_at BIGINT NOT NULL,
+  exited_at BIGINT,
+  reason BYTEA,
+  result BYTEA,
+  last_message BYTEA,
+  restarts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX processes_live ON processes(owner) WHERE status = 'live';
+CREATE TABLE journal (
+  seq BIGSERIAL PRIMARY KEY,
+  pid TEXT NOT NULL,
+  run INTEGER NOT NULL,
+  at BIGINT NOT NULL,
+  row BYTEA NOT NULL
+);
+CREATE INDEX journal_pid ON journal(pid, run, seq);
+CREATE TABLE mailbox (
+  seq BIGSERIAL PRIMARY KEY,
+  id BIGINT NOT NULL UNIQUE,
+  pid TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  data BYTEA NOT NULL
+);
+CREATE INDEX mailbox_pid ON mailbox(pid, seq);
+CREATE TABLE effects (
+  pid TEXT NOT NULL,
+  run INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  at BIGINT,
+  data BYTEA NOT NULL,
+  done BOOLEAN NOT NULL DEFAULT false,
+  ok BOOLEAN NOT NULL DEFAULT false,
+  value BYTEA,
+  PRIMARY KEY (pid, run, step)
+);
+CREATE TABLE links (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b));
+CREATE TABLE monitors (ref TEXT PRIMARY KEY, watcher TEXT NOT NULL, target TEXT NOT NULL);
+CREATE TABLE names (name TEXT PRIMARY KEY, pid TEXT NOT NULL);
+CREATE TABLE supervisors (pid TEXT PRIMARY KEY, data BYTEA NOT NULL);
+-- The fence every commit passes first (see the file's header).
+CREATE FUNCTION beamline_fence(node TEXT, ep BIGINT) RETURNS void AS $fn$
+BEGIN
+  PERFORM 1 FROM nodes WHERE tag = node AND epoch = ep AND status = 'up' AND lease_until > clock_timestamp() FOR SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the lease of node % (epoch %) lapsed: another node may own its processes', node, ep USING ERRCODE = 'BL001';
+  END IF;
+END $fn$ LANGUAGE plpgsql;
+`;
+
+/** Meta keys that belong to one node, not to the database. */
+const NODE_KEYS = new Set(['pid_next', 'mail_ids']);
+
+// ---- SQL text with literals --------------------------------------------
+// A batch goes to the server as one text (one round trip, one transaction):
+// values are written as literals, never spliced unescaped.
+
+export function lit(v: string | number | boolean | Uint8Array | null | undefined): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new BeamlineError(ErrorCodes.INTERNAL, `not a finite number for the journal: ${v}`);
+    return String(v);
+  }
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'string') {
+    // standard_conforming_strings (on since 9.1): only the quote is special.
+    if (v.includes('\0')) throw new BeamlineError(ErrorCodes.ARG_INVALID, `a text value for the journal contains a NUL character: ${JSON.stringify(v.slice(0, 40))}`);
+    return `'${v.replace(/'/g, "''")}'`;
+  }
+  return `'\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}'::bytea`;
+}
+
+export interface SqlContext {
+  /** The node whose commit this is: owner of what it spawns. */
+  tag: string;
+  seal: (bytes: Uint8Array | null, column: string) => Uint8Array | null;
+}
+
+/** The statements that apply `events`, in order; journal rows batched into multi-row inserts. */
+export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): string[] {
+  const out: string[] = [];
+  let rounds: string[] = [];
+  const flushRounds = () => {
+    if (rounds.length === 0) return;
+    out.push(`INSERT INTO journal (pid, run, at, row) VALUES ${rounds.join(',')}`);
+    rounds = [];
+  };
+  const seal = ctx.seal;
+  for (const ev of events) {
+    switch (ev.type) {
+      case 'process.spawned': {
+        const x = ev.exit;
+        out.push(
+          `INSERT INTO processes (pid, serial, owner, run, status, script, args, parent, root, sup, spawned_at, exited_at, reason, result, last_message) VALUES (${[
+            lit(ev.pid), lit(Number(ev.pid.slice(ev.pid.lastIndexOf('.') + 1)) || 0), lit(ctx.tag), lit(ev.run), lit(x ? 'exited' : 'live'),
+            lit(ev.script), lit(seal(ev.args, 'args')), lit(ev.parent), lit(ev.root), lit(ev.sup), lit(ev.at), lit(x?.at ?? null),
+            lit(seal(x?.reason ?? null, 'reason')), lit(seal(x?.result ?? null, 'result')), lit(seal(x?.lastMessage ?? null, 'last_message')),
+          ].join(', ')})`,
+        );
+        break;
+      }
+      case 'process.round':
+        rounds.push(`(${lit(ev.pid)}, ${lit(ev.run)}, ${lit(ev.at)}, ${lit(seal(ev.row, 'row'))})`);
+        break;
+      case 'process.exited':
+        out.push(
+          `UPDATE processes SET status = 'exited', exited_at = ${lit(ev.at)}, reason = ${lit(seal(ev.reason, 'reason'))}, result = ${lit(seal(ev.result, 'result'))}, last_message = ${lit(seal(ev.lastMessage, 'last_message'))} WHERE pid = ${lit(ev.pid)} AND run = ${lit(ev.run)}`,
+        );
+        break;
+      case 'process.restarted':
+        if (ev.args === undefined) {
+          out.push(
+            `UPDATE processes SET run = ${lit(ev.run)}, status = 'live', exited_at = NULL, reason = NULL, result = NULL, last_message = NULL, restarts = restarts + 1 WHERE pid = ${lit(ev.pid)}`,
+          );
+        } else {
+          out.push(`UPDATE processes SET run = ${lit(ev.run)}, args = ${lit(seal(ev.args, 'args'))} WHERE pid = ${lit(ev.pid)}`);
+        }
+        if (ev.dropHistory === true) {
+          // The old run's last rows may be among the pending ones: they go in first, then all go.
+          flushRounds();
+          out.push(`DELETE FROM journal WHERE pid = ${lit(ev.pid)} AND run < ${lit(ev.run)}`);
+        }
+        break;
+      case 'history.pruned': {
+        const before = lit(ev.before);
+        flushRounds();
+        out.push(`DELETE FROM journal WHERE pid IN (SELECT pid FROM processes WHERE status = 'exited' AND exited_at < ${before})`);
+        out.push(`DELETE FROM processes WHERE status = 'exited' AND exited_at < ${before} AND sup IS NULL`);
+        out.push(`DELETE FROM journal j USING processes p WHERE p.pid = j.pid AND j.at < ${before} AND j.run < p.run`);
+        break;
+      }
+      case 'mail.put':
+        out.push(`INSERT INTO mailbox (id, pid, sender, kind, data) VALUES (${lit(ev.id)}, ${lit(ev.to)}, ${lit(ev.from)}, ${lit(ev.kind)}, ${lit(seal(ev.data, 'mail'))})`);
+        break;
+      case 'mail.taken':
+        out.push(`DELETE FROM mailbox WHERE id = ${lit(ev.id)}`);
+        break;
+      case 'mail.rewritten':
+        out.push(`UPDATE mailbox SET kind = ${lit(ev.kind)}, data = ${lit(seal(ev.data, 'mail'))} WHERE id = ${lit(ev.id)}`);
+        break;
+      case 'mail.dropped':
+        out.push(`DELETE FROM mailbox WHERE pid = ${lit(ev.pid)}`);
+        break;
+      case 'effect.armed':
+        out.push(
+          `INSERT INTO effects (pid, run, step, kind, at, data, done, ok, value) VALUES (${[
+            lit(ev.pid), lit(ev.run), lit(ev.step), lit(ev.kind), lit(ev.at), lit(seal(ev.data, 'effect')), lit(ev.done !== undefined),
+            lit(ev.done?.ok === true), lit(seal(ev.done?.value ?? null, 'value')),
+          ].join(', ')}) ON CONFLICT (pid, run, step) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at, data = EXCLUDED.data, done = EXCLUDED.done, ok = EXCLUDED.ok, value = EXCLUDED.value`,
+        );
+        break;
+      case 'effect.done':
+        out.push(`UPDATE effects SET done = true, ok = ${lit(ev.ok)}, value = ${lit(seal(ev.value, 'value'))} WHERE pid = ${lit(ev.pid)} AND run = ${lit(ev.run)} AND step = ${lit(ev.step)}`);
+        break;
+      case 'effect.cleared':
+        out.push(
+          ev.step === null
+            ? `DELETE FROM effects WHERE pid = ${lit(ev.pid)} AND run = ${lit(ev.run)}`
+            : `DELETE FROM effects WHERE pid = ${lit(ev.pid)} AND run = ${lit(ev.run)} AND step = ${lit(ev.step)}`,
+        );
+        break;
+      case 'link.added':
+        out.push(`INSERT INTO links (a, b) VALUES (${lit(ev.a)}, ${lit(ev.b)}) ON CONFLICT DO NOTHING`);
+        break;
+      case 'link.removed':
+        out.push(`DELETE FROM links WHERE a = ${lit(ev.a)} AND b = ${lit(ev.b)}`);
+        break;
+      case 'monitor.added':
+        out.push(`INSERT INTO monitors (ref, watcher, target) VALUES (${lit(ev.ref)}, ${lit(ev.watcher)}, ${lit(ev.target)}) ON CONFLICT (ref) DO UPDATE SET watcher = EXCLUDED.watcher, target = EXCLUDED.target`);
+        break;
+      case 'monitor.removed':
+        out.push(`DELETE FROM monitors WHERE ref = ${lit(ev.ref)}`);
+        break;
+      case 'name.registered':
+        out.push(`INSERT INTO names (name, pid) VALUES (${lit(ev.name)}, ${lit(ev.pid)}) ON CONFLICT (name) DO UPDATE SET pid = EXCLUDED.pid`);
+        break;
+      case 'name.unregistered':
+        out.push(`DELETE FROM names WHERE name = ${lit(ev.name)}`);
+        break;
+      case 'supervisor.state':
+        out.push(
+          ev.data === null
+            ? `DELETE FROM supervisors WHERE pid = ${lit(ev.pid)}`
+            : `INSERT INTO supervisors (pid, data) VALUES (${lit(ev.pid)}, ${lit(seal(ev.data, 'supervisor'))}) ON CONFLICT (pid) DO UPDATE SET data = EXCLUDED.data`,
+        );
+        break;
+      case 'meta.set':
+        out.push(
+          NODE_KEYS.has(ev.key)
+            ? `INSERT INTO node_meta (tag, key, value) VALUES (${lit(ctx.tag)}, ${lit(ev.key)}, ${lit(ev.value)}) ON CONFLICT (tag, key) DO UPDATE SET value = EXCLUDED.value`
+            : `INSERT INTO meta (key, value) VALUES (${lit(ev.key)}, ${lit(ev.value)}) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+        );
+        break;
+      default:
+        assertNever(ev);
+    }
+  }
+  flushRounds();
+  return out;
+}
+
+// ---- opening --------------------------------------------------------------
+
+export interface PgOpenOptions {
+  durability?: Durability;
+  keys?: Keyring | null;
+  /** Read only (inspection commands): no node is registered, nothing is written. */
+  readonly?: boolean;
+  /** How long a node's lease lasts without a heartbeat (ms). */
+  leaseMs?: number;
+  /** The node's control address, shown by `runtime nodes`. */
+  address?: string | null;
+  warn?: (line: string) => void;
+}
+
+export function isPostgresUrl(s: string): boolean {
+  return /^postgres(ql)?:\/\//.test(s);
+}
+
+export interface NodeIdentity {
+  tag: string;
+  epoch: number;
+  /** Start of this node's message id range. */
+  idBase: number;
+  leaseMs: number;
+}
+
+/** Open a PostgreSQL database as a beamline store: validate (or create) the schema, then register this node. */
+export function openPostgres(url: string, opts: PgOpenOptions = {}): PostgresStore {
+  const name = redactUrl(url);
+  const db = new SyncPg(url);
+  try {
+    ensureSchema(db, name, opts.readonly === true);
+    checkKeys(db, name, opts.keys ?? null);
+    const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    if (!Number.isInteger(leaseMs) || leaseMs < 500) {
+      throw new BeamlineError(ErrorCodes.ARG_INVALID, `--lease: must be at least 500 ms (got ${String(opts.leaseMs)})`);
+    }
+    const node = opts.readonly ? null : registerNode(db, leaseMs, opts.address ?? null);
+    const store = new PostgresStore(db, url, name, opts.durability ?? 'full', node, opts.keys ?? null);
+    if (!opts.readonly) store.recordKeys();
+    return store;
+  } catch (err) {
+    db.close();
+    throw translate(err, name);
+  }
+}
+
+/** A query's failure as one line naming the database (connection refused, auth, …). */
+function translate(err: unknown, name: string): Error {
+  if (err instanceof BeamlineError) return err;
+  const e = err as PgQueryError;
+  const code = e.sqlstate ?? null;
+  if (code === null || code.startsWith('08') || code === '57P03' || code === '3D000' || code.startsWith('28')) {
+    return new BeamlineError(ErrorCodes.JOURNAL_UNAVAILABLE, `${name}: cannot use the PostgreSQL store (${e.message})`, { file: name, cause: err });
+  }
+  return new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${name}: ${e.message}`, { file: name, cause: err });
+}
+
+function ensureSchema(db: SyncPg, name: string, readonly: boolean): void {
+  const has = db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'`)[0]!.n > 0;
+  if (!has) {
+    if (readonly) throw new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${name}: no beamline journal in this database`, { file: name });
+    const tables = db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema()`)[0]!.n;
+    if (tables > 0) {
+      throw new BeamlineError(
+        ErrorCodes.JOURNAL_FOREIGN,
+        `${name}: the database has tables but no beamline journal; it was left untouched (use an empty database or schema)`,
+        { file: name },
+      );
+    }
+    // Two nodes creating the schema at once: the advisory lock lets one do it; the other finds it made.
+    db.query(
+      `BEGIN; SELECT pg_advisory_xact_lock(7307551); ` +
+        `DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta') THEN ` +
+        `EXECUTE ${lit(SCHEMA)}; ` +
+        `INSERT INTO meta (key, value) VALUES ('app', ${lit(JOURNAL_APP)}), ('schema_version', ${lit(String(SCHEMA_VERSION))}), ('created_at', ${lit(new Date().toISOString())}); ` +
+        `END IF; END $do$; COMMIT`,
+    );
+  }
+  const rows = db.query<{ key: string; value: string }>(`SELECT key, value FROM meta WHERE key IN ('app', 'schema_version')`);
+  const meta = new Map(rows.map((r) => [r.key, r.value]));
+  if (meta.get('app') !== JOURNAL_APP) {
+    throw new BeamlineError(ErrorCodes.JOURNAL_FOREIGN, `${name}: a 'meta' table but not a beamline journal; it was left untouched`, { file: name });
+  }
+  const version = Number(meta.get('schema_version'));
+  if (!Number.isInteger(version) || version > SCHEMA_VERSION || version < 1) {
+    throw new BeamlineError(
+      ErrorCodes.JOURNAL_VERSION,
+      `${name}: journal schema version ${String(meta.get('schema_version'))} is not supported by this beamline (knows 1..${SCHEMA_VERSION}); upgrade beamline — the database was left untouched`,
+      { file: name, version },
+    );
+  }
+}
+
+function checkKeys(db: SyncPg, name: string, keys: Keyring | null): void {
+  const used = db.query<{ value: string }>(`SELECT value FROM meta WHERE key = 'key_ids'`)[0]?.value;
+  if (used === undefined || used === '') return;
+  const ids = used.split(',');
+  const have = new Set((keys?.keys ?? []).map((k) => k.id));
+  const missing = ids.filter((id) => !have.has(id));
+  if (missing.length > 0) {
+    throw new BeamlineError(
+      ErrorCodes.JOURNAL_KEY,
+      keys === null
+        ? `${name}: the journal is encrypted (key ${ids.join(', ')}) and no key was given; pass --journal-key FILE or set BEAMLINE_JOURNAL_KEY`
+        : `${name}: the journal has rows encrypted with key ${missing.join(', ')}, which the keys given do not include`,
+      { file: name },
+    );
+  }
+}
+
+function registerNode(db: SyncPg, leaseMs: number, address: string | null): NodeIdentity {
+  for (let attempt = 0; ; attempt++) {
+    const tag = randomBytes(3).readUIntBE(0, 3).toString(36).padStart(4, '0').slice(-4);
+    try {
+      const row = db.query<{ num: number }>(
+        `INSERT INTO nodes (tag, epoch, status, address, lease_ms, lease_until) VALUES ($1, 1, 'up', $2, $3::int, clock_timestamp() + make_interval(secs => $3::int / 1000.0)) RETURNING num`,
+        [tag, address, leaseMs],
+      )[0]!;
+      return { tag, epoch: 1, idBase: row.num * ID_RANGE, leaseMs };
+    } catch (err) {
+      if ((err as PgQueryError).sqlstate === '23505' && attempt < 20) continue; // tag taken: draw again
+      throw err;
+    }
+  }
+}
+
+// ---- the store --------------------------------------------------------------
+
+export class PostgresStore implements Store {
+  /** The database's URL without its password: what messages and `runtime ps` show. */
+  readonly path: string;
+  readonly tag: string;
+  readonly durability: Durability;
+  /** This node's identity, null for a read-only store. */
+  readonly node: NodeIdentity | null;
+  readonly #db: SyncPg;
+  readonly #url: string;
+  readonly #keys: Keyring | null;
+  readonly #cipher: Cipher | null;
+  #registered = false;
+  #closed = false;
+
+  constructor(db: SyncPg, url: string, name: string, durability: Durability, node: NodeIdentity | null, keys: Keyring | null) {
+    this.#db = db;
+    this.#url = url;
+    this.path = name;
+    this.durability = durability;
+    this.node = node;
+    this.tag = node?.tag ?? '----';
+    this.#keys = keys;
+    this.#cipher = keys === null ? null : new Cipher(keys);
+  }
+
+  /** With a key: note in meta which key ids the journal was written with, and let the threads find the key set. */
+  recordKeys(): void {
+    registerKeys(this.path, this.#keys);
+    this.#registered = true;
+    if (this.#cipher === null) return;
+    const used = (this.meta('key_ids') ?? '').split(',').filter((id) => id !== '');
+    if (used.includes(this.#cipher.current)) return;
+    this.append([
+      { type: 'meta.set', key: 'cipher', value: 'aes-256-gcm' },
+      { type: 'meta.set', key: 'key_ids', value: [...used, this.#cipher.current].join(',') },
+    ]);
+  }
+
+  #seal = (bytes: Uint8Array | null, column: string): Uint8Array | null =>
+    bytes === null || this.#cipher === null ? bytes : this.#cipher.seal(bytes, column);
+
+  #open(bytes: Uint8Array, column: string): Uint8Array;
+  #open(bytes: Uint8Array | null, column: string): Uint8Array | null;
+  #open(bytes: Uint8Array | null, column: string): Uint8Array | null {
+    return bytes === null ? null : openPayload(this.#cipher, bytes, column);
+  }
+
+  /** The fence statement of this node's transactions (see the file's header). */
+  fenceSql(): string {
+    if (this.node === null) throw new BeamlineError(ErrorCodes.INTERNAL, `${this.path}: store opened read-only`);
+    return `SELECT beamline_fence(${lit(this.node.tag)}, ${lit(this.node.epoch)})`;
+  }
+
+  append(events: readonly JournalEvent[]): void {
+    if (events.length === 0) return;
+    const body = eventsSql(events, { tag: this.tag, seal: this.#seal });
+    try {
+      this.#db.query(['BEGIN', this.fenceSql(), ...body, 'COMMIT'].join(';\n'));
+    } catch (err) {
+      try {
+        this.#db.query('ROLLBACK');
+      } catch {
+        /* the error below says what went wrong */
+      }
+      throw fenceError(err, this.path, this.tag);
+    }
+  }
+
+  #q<T>(sql: string, params?: unknown[]): T[] {
+    try {
+      return this.#db.query<T>(sql, params);
+    } catch (err) {
+      throw translate(err, this.path);
+    }
+  }
+
+  /** The owner filter of this node's reads: a read-only store (inspection) sees every node's processes. */
+  #mine(column = 'owner'): string {
+    return this.node === null ? 'true' : `${column} = ${lit(this.tag)}`;
+  }
+
+  meta(key: string): string | undefined {
+    if (NODE_KEYS.has(key)) {
+      return this.#q<{ value: string }>('SELECT value FROM node_meta WHERE tag = $1 AND key = $2', [this.tag, key])[0]?.value;
+    }
+    return this.#q<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])[0]?.value;
+  }
+
+  liveRoots(): ProcessRow[] {
+    return this.#procs(`SELECT * FROM processes WHERE status = 'live' AND root AND ${this.#mine()} ORDER BY serial`);
+  }
+
+  liveProcesses(): ProcessRow[] {
+    return this.#procs(`SELECT * FROM processes WHERE status = 'live' AND ${this.#mine()} ORDER BY spawned_at, serial`);
+  }
+
+  processPage(opts: { all: boolean; after: number; limit: number }): ProcessRow[] {
+    const live = opts.all ? '' : `status = 'live' AND `;
+    const limit = opts.limit > 0 ? `LIMIT ${Math.floor(opts.limit)}` : '';
+    return this.#procs(`SELECT * FROM processes WHERE ${live}serial > $1 ORDER BY serial, pid ${limit}`, [opts.after]);
+  }
+
+  liveSummaries(): Array<{ pid: Pid; restarts: number; spawnedAt: number }> {
+    return this.#q(`SELECT pid, restarts, spawned_at AS "spawnedAt" FROM processes WHERE status = 'live' AND ${this.#mine()}`);
+  }
+
+  process(pid: Pid): ProcessRow | undefined {
+    return this.#procs('SELECT * FROM processes WHERE pid = $1', [pid])[0];
+  }
+
+  processes(limit = 100_000): ProcessRow[] {
+    return this.#procs('SELECT * FROM processes ORDER BY spawned_at, serial LIMIT $1', [limit]);
+  }
+
+  /** Which node owns each live process (`runtime ps` NODE). */
+  owners(): Map<Pid, string> {
+    return new Map(this.#q<{ pid: string; owner: string }>(`SELECT pid, owner FROM processes WHERE status = 'live'`).map((r) => [r.pid, r.owner]));
+  }
+
+  /** The nodes of this database, newest first (`runtime nodes`). */
+  nodes(): Array<{ tag: string; epoch: number; status: string; address: string | null; heartbeatAgeMs: number; leaseMs: number; expired: boolean; processes: number }> {
+    return this.#q(
+      `SELECT n.tag, n.epoch, n.status, n.address, n.lease_ms AS "leaseMs",
+              (extract(epoch FROM clock_timestamp() - n.heartbeat_at) * 1000)::int AS "heartbeatAgeMs",
+              (n.lease_until <= clock_timestamp()) AS expired,
+              (SELECT count(*)::int FROM processes p WHERE p.owner = n.tag AND p.status = 'live') AS processes
+         FROM nodes n ORDER BY n.num DESC`,
+    );
+  }
+
+  history(pid: Pid, run?: number): HistoryRow[] {
+    const rows =
+      run === undefined
+        ? this.#q<HistoryRow>('SELECT seq, run, at, row FROM journal WHERE pid = $1 ORDER BY seq', [pid])
+        : this.#q<HistoryRow>('SELECT seq, run, at, row FROM journal WHERE pid = $1 AND run = $2 ORDER BY seq', [pid, run]);
+    for (const r of rows) r.row = this.#open(r.row, 'row');
+    return rows;
+  }
+
+  mailbox(pid: Pid): MailRow[] {
+    return this.#q<MailRow & { sender: string }>('SELECT id, pid, sender, kind, data FROM mailbox WHERE pid = $1 ORDER BY seq', [pid]).map((r) => ({
+      id: r.id,
+      pid: r.pid,
+      from: r.sender,
+      kind: r.kind,
+      data: this.#open(r.data, 'mail'),
+    }));
+  }
+
+  mailboxCounts(): Map<Pid, number> {
+    const rows = this.#q<{ pid: string; n: number }>(
+      `SELECT m.pid, count(*)::int AS n FROM mailbox m JOIN processes p ON p.pid = m.pid WHERE ${this.#mine('p.owner')} GROUP BY m.pid`,
+    );
+    return new Map(rows.map((r) => [r.pid, r.n]));
+  }
+
+  historyLength(pid: Pid, run: number): number {
+    return this.#q<{ n: number }>('SELECT count(*)::int AS n FROM journal WHERE pid = $1 AND run = $2', [pid, run])[0]!.n;
+  }
+
+  lastRound(pid: Pid, run: number): HistoryRow | undefined {
+    const row = this.#q<HistoryRow>('SELECT seq, run, at, row FROM journal WHERE pid = $1 AND run = $2 ORDER BY seq DESC LIMIT 1', [pid, run])[0];
+    return row && { ...row, row: this.#open(row.row, 'row') };
+  }
+
+  effects(): EffectRow[] {
+    return this.#q<EffectRow>(`SELECT e.* FROM effects e JOIN processes p ON p.pid = e.pid WHERE ${this.#mine('p.owner')}`).map((r) => ({
+      ...r,
+      data: this.#open(r.data, 'effect'),
+      value: this.#open(r.value, 'value'),
+    }));
+  }
+
+  links(): Array<[Pid, Pid]> {
+    return this.#q<{ a: string; b: string }>(
+      `SELECT a, b FROM links WHERE ${this.node === null ? 'true' : `a IN (SELECT pid FROM processes WHERE ${this.#mine()}) OR b IN (SELECT pid FROM processes WHERE ${this.#mine()})`}`,
+    ).map((r) => [r.a, r.b]);
+  }
+
+  monitors(): Array<{ ref: string; watcher: Pid; target: Pid }> {
+    return this.#q(
+      `SELECT ref, watcher, target FROM monitors WHERE ${this.node === null ? 'true' : `watcher IN (SELECT pid FROM processes WHERE ${this.#mine()}) OR target IN (SELECT pid FROM processes WHERE ${this.#mine()})`}`,
+    );
+  }
+
+  names(): Array<[string, Pid]> {
+    return this.#q<{ name: string; pid: string }>(
+      `SELECT n.name, n.pid FROM names n JOIN processes p ON p.pid = n.pid WHERE ${this.#mine('p.owner')}`,
+    ).map((r) => [r.name, r.pid]);
+  }
+
+  supervisors(): Array<{ pid: Pid; data: Uint8Array }> {
+    return this.#q<{ pid: Pid; data: Uint8Array }>(`SELECT s.pid, s.data FROM supervisors s JOIN processes p ON p.pid = s.pid WHERE ${this.#mine('p.owner')}`).map(
+      (r) => ({ pid: r.pid, data: this.#open(r.data, 'supervisor') }),
+    );
+  }
+
+  /** This node's counters: from its own saved state, else the start of its id range. */
+  mailIdCounters(stride: number): Map<number, number> {
+    const out = new Map<number, number>();
+    const base = this.node?.idBase ?? 0;
+    for (let slot = 0; slot < stride; slot++) out.set(slot, base + slot);
+    const saved = this.meta('mail_ids');
+    if (saved !== undefined) for (const [slot, next] of JSON.parse(saved) as Array<[number, number]>) out.set(slot, Math.max(out.get(slot)!, next));
+    return out;
+  }
+
+  writer(): StoreWriter {
+    if (this.node === null) throw new BeamlineError(ErrorCodes.INTERNAL, `${this.path}: store opened read-only`);
+    return pgWriter({ url: this.#url, name: this.path, node: this.node, durability: this.durability });
+  }
+
+  readerSpec(): ReaderSpec {
+    return { kind: 'postgres', url: this.#url, keys: this.#keys };
+  }
+
+  /** A clean stop: the lease ends now, so the survivors (or the next node) take what is still live at once. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#registered) registerKeys(this.path, null);
+    if (this.node !== null) {
+      try {
+        this.#db.query(`UPDATE nodes SET status = 'down', lease_until = clock_timestamp() WHERE tag = $1 AND epoch = $2`, [this.node.tag, this.node.epoch]);
+      } catch {
+        /* the lease lapses on its own */
+      }
+    }
+    this.#db.close();
+  }
+
+  #procs(sql: string, params?: unknown[]): ProcessRow[] {
+    return this.#q<RawProcess>(sql, params).map((r) => ({
+      pid: r.pid,
+      run: r.run,
+      status: r.status,
+      script: r.script,
+      args: this.#open(r.args, 'args'),
+      parent: r.parent,
+      root: r.root,
+      sup: r.sup,
+      spawnedAt: r.spawned_at,
+      exitedAt: r.exited_at,
+      reason: this.#open(r.reason, 'reason'),
+      result: this.#open(r.result, 'result'),
+      lastMessage: this.#open(r.last_message, 'last_message'),
+      restarts: r.restarts,
+    }));
+  }
+}
+
+/** A commit the fence refused, as the one-line error the node stops with. */
+export function fenceError(err: unknown, name: string, tag: string): Error {
+  if ((err as PgQueryError).sqlstate === 'BL001') {
+    return new BeamlineError(ErrorCodes.LEASE_LOST, `${name}: node ${tag} lost its lease; it stops so that the node now owning its processes is the only one writing`, {
+      file: name,
+    });
+  }
+  return translate(err, name);
+}
+
+interface RawProcess {
+  pid: string;
+  run: number;
+  status: 'live' | 'exited';
+  script: string;
+  args: Uint8Array;
+  parent: string | null;
+  root: boolean;
+  sup: string | null;
+  spawned_at: number;
+  exited_at: number | null;
+  reason: Uint8Array | null;
+  result: Uint8Array | null;
+  last_message: Uint8Array | null;
+  restarts: number;
+}
