@@ -260,6 +260,7 @@ export class Node {
       },
     });
     kernel.attach(sup);
+    kernel.onAdopt(() => sup.recover());
     let recovered: number;
     try {
       recovered = kernel.recover();

@@ -15,7 +15,7 @@ import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { Cipher, type Keyring } from './cipher.js';
 import { decodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
-import { eventsSql, fenceError, lit } from './postgres.js';
+import { claimSql, eventsSql, fenceError, lit } from './postgres.js';
 import type { PgWriterData } from './pg-writer.js';
 import type { BatchPart } from './writer.js';
 
@@ -75,6 +75,32 @@ const watchdog = setInterval(() => {
   }
 }, 50);
 
+// ---- taking over lapsed nodes ----
+// Every half lease, in the commit queue (so it is ordered with this node's
+// commits and fenced like them): what moved here is handed to the kernel,
+// which rebuilds it by replay as at boot.
+const claims = setInterval(() => {
+  if (fatal !== null) return;
+  chain = chain.then(async () => {
+    if (fatal !== null) return;
+    try {
+      await ready;
+      await commits.query('BEGIN');
+      await commits.query(fence);
+      const steps = claimSql(node.tag);
+      for (const sql of steps.slice(0, -1)) await commits.query(sql);
+      const moved = await commits.query<{ pid: string }>(steps[steps.length - 1]!);
+      await commits.query('COMMIT');
+      if (moved.rows.length > 0) parentPort!.postMessage({ adopted: moved.rows.map((r) => r.pid) });
+    } catch (err) {
+      await commits.query('ROLLBACK').catch(() => {});
+      const e = fenceError(err, name, node.tag);
+      if (e instanceof BeamlineError && e.code === ErrorCodes.LEASE_LOST) die(e);
+      // Anything else (a lost connection): the next round tries again, the lease watchdog decides.
+    }
+  });
+}, Math.max(100, Math.floor(node.leaseMs / 2)));
+
 // ---- commits ----
 let failed = -1;
 let parts: JournalEvent[] = [];
@@ -84,6 +110,7 @@ parentPort!.on('message', (msg: BatchPart | { close: true }) => {
   if ('close' in msg) {
     clearInterval(heartbeat);
     clearInterval(watchdog);
+    clearInterval(claims);
     chain = chain.then(async () => {
       await Promise.allSettled([commits.end(), beats.end()]);
       parentPort!.postMessage({ closed: true });

@@ -98,7 +98,8 @@ CREATE TABLE effects (
 CREATE TABLE links (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b));
 CREATE TABLE monitors (ref TEXT PRIMARY KEY, watcher TEXT NOT NULL, target TEXT NOT NULL);
 CREATE TABLE names (name TEXT PRIMARY KEY, pid TEXT NOT NULL);
-CREATE TABLE supervisors (pid TEXT PRIMARY KEY, data BYTEA NOT NULL);
+-- Supervisors are not processes: their owner is kept here, and moves with their trees.
+CREATE TABLE supervisors (pid TEXT PRIMARY KEY, owner TEXT NOT NULL, data BYTEA NOT NULL);
 -- The fence every commit passes first (see the file's header).
 CREATE FUNCTION beamline_fence(node TEXT, ep BIGINT) RETURNS void AS $fn$
 BEGIN
@@ -242,7 +243,7 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
         out.push(
           ev.data === null
             ? `DELETE FROM supervisors WHERE pid = ${lit(ev.pid)}`
-            : `INSERT INTO supervisors (pid, data) VALUES (${lit(ev.pid)}, ${lit(seal(ev.data, 'supervisor'))}) ON CONFLICT (pid) DO UPDATE SET data = EXCLUDED.data`,
+            : `INSERT INTO supervisors (pid, owner, data) VALUES (${lit(ev.pid)}, ${lit(ctx.tag)}, ${lit(seal(ev.data, 'supervisor'))}) ON CONFLICT (pid) DO UPDATE SET data = EXCLUDED.data`,
         );
         break;
       case 'meta.set':
@@ -258,6 +259,27 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
   }
   flushRounds();
   return out;
+}
+
+// ---- taking over ----------------------------------------------------------
+
+/**
+ * The statements by which node `tag` takes over every node whose lease
+ * lapsed (and every node that stopped cleanly with processes still live),
+ * run in order inside one fenced transaction; the last returns the pids
+ * taken. A lapsed node's epoch is bumped under its row's lock first, so a
+ * commit it still has in flight either landed before (and is seen here) or
+ * is refused by its fence. Two survivors claiming at once serialize on the
+ * same row locks: each process moves once. A node's processes move together
+ * (its trees stay whole), to the first survivor that claims them.
+ */
+export function claimSql(tag: string): string[] {
+  const me = lit(tag);
+  return [
+    `UPDATE nodes SET status = 'down', epoch = epoch + 1 WHERE status = 'up' AND lease_until <= clock_timestamp() AND tag <> ${me}`,
+    `UPDATE supervisors SET owner = ${me} WHERE owner IN (SELECT tag FROM nodes WHERE status = 'down')`,
+    `UPDATE processes SET owner = ${me} WHERE status = 'live' AND owner IN (SELECT tag FROM nodes WHERE status = 'down') RETURNING pid`,
+  ];
 }
 
 // ---- opening --------------------------------------------------------------
@@ -298,6 +320,7 @@ export function openPostgres(url: string, opts: PgOpenOptions = {}): PostgresSto
       throw new BeamlineError(ErrorCodes.ARG_INVALID, `--lease: must be at least 500 ms (got ${String(opts.leaseMs)})`);
     }
     const node = opts.readonly ? null : registerNode(db, leaseMs, opts.address ?? null);
+    if (node !== null) claimAtBoot(db, node);
     const store = new PostgresStore(db, url, name, opts.durability ?? 'full', node, opts.keys ?? null);
     if (!opts.readonly) store.recordKeys();
     return store;
@@ -368,6 +391,23 @@ function checkKeys(db: SyncPg, name: string, keys: Keyring | null): void {
         : `${name}: the journal has rows encrypted with key ${missing.join(', ')}, which the keys given do not include`,
       { file: name },
     );
+  }
+}
+
+/** Take over what lapsed nodes left before this node recovers (the writer thread keeps doing it while the node runs). */
+function claimAtBoot(db: SyncPg, node: NodeIdentity): void {
+  db.query('BEGIN');
+  try {
+    db.query(`SELECT beamline_fence(${lit(node.tag)}, ${lit(node.epoch)})`);
+    for (const sql of claimSql(node.tag)) db.query(sql);
+    db.query('COMMIT');
+  } catch (err) {
+    try {
+      db.query('ROLLBACK');
+    } catch {
+      /* the error below says what went wrong */
+    }
+    throw err;
   }
 }
 
@@ -581,7 +621,7 @@ export class PostgresStore implements Store {
   }
 
   supervisors(): Array<{ pid: Pid; data: Uint8Array }> {
-    return this.#q<{ pid: Pid; data: Uint8Array }>(`SELECT s.pid, s.data FROM supervisors s JOIN processes p ON p.pid = s.pid WHERE ${this.#mine('p.owner')}`).map(
+    return this.#q<{ pid: Pid; data: Uint8Array }>(`SELECT pid, data FROM supervisors WHERE ${this.#mine()}`).map(
       (r) => ({ pid: r.pid, data: this.#open(r.data, 'supervisor') }),
     );
   }

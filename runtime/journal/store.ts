@@ -64,6 +64,8 @@ export interface StoreWriter {
   stats(): CommitStats;
   /** `fn` learns when nothing more can be committed, even between commits (a PostgreSQL node that lost its lease). */
   onFatal?(fn: (err: Error) => void): void;
+  /** `fn` is handed processes this node took over from a node whose lease lapsed (several nodes), already committed as its own. */
+  onAdopted?(fn: (pids: Pid[]) => void): void;
   close(): Promise<void>;
 }
 

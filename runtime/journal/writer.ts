@@ -50,6 +50,7 @@ export class JournalWriter {
   readonly #latency = new Float64Array(LATENCIES);
 
   #onFatal: ((err: Error) => void) | null = null;
+  #onAdopted: ((pids: string[]) => void) | null = null;
 
   /** The SQLite journal's writer. */
   static sqlite(path: string, durability: Durability): JournalWriter {
@@ -60,7 +61,9 @@ export class JournalWriter {
   /** `thread`: the writer thread's module; `data`: what it opens its store with. */
   constructor(thread: string, data: unknown) {
     this.#worker = new Worker(thread, { workerData: data });
-    this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean; fatal?: ErrorData }) => {
+    this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean; fatal?: ErrorData; adopted?: string[] }) => {
+      // Processes this node took over from a node that died (PostgreSQL): the kernel rebuilds them.
+      if (msg.adopted !== undefined) this.#onAdopted?.(msg.adopted);
       // The thread found the store unusable between commits (a lost lease): nothing more may be written.
       if (msg.fatal !== undefined) this.#die(revive(msg.fatal));
       if (msg.id === undefined) return;
@@ -127,6 +130,11 @@ export class JournalWriter {
   onFatal(fn: (err: Error) => void): void {
     this.#onFatal = fn;
     if (this.#dead !== null) fn(this.#dead);
+  }
+
+  /** `fn` is handed the pids of processes this node took over (committed as its own before it is called). */
+  onAdopted(fn: (pids: string[]) => void): void {
+    this.#onAdopted = fn;
   }
 
   close(): Promise<void> {

@@ -119,8 +119,13 @@ export class Kernel {
     const table = this.#table;
     table.maxProcesses = opts.maxProcesses ?? Infinity;
     const counters = store.mailIdCounters(ID_STRIDE);
+    const writer = store.writer();
+    // Several nodes: processes taken over from a node that died arrive here, already ours in the store.
+    writer.onAdopted?.((pids) => {
+      if (this.#state === 'open' && commit.error === null) this.adopt(pids);
+    });
     const commit: Commit = (this.#commit = new Commit({
-      writer: store.writer(),
+      writer,
       nextSerial: Number(store.meta('pid_next') ?? 1),
       kernelMailId: counters.get(KERNEL_ID_SLOT) ?? KERNEL_ID_SLOT,
       slotIds: (): Array<[number, number]> => scheduler.slots.map((s): [number, number] => [s.index, s.idNext]),
@@ -212,18 +217,46 @@ export class Kernel {
 
   /** Rebuild the node's state from the journal and resume every live process. */
   recover(): number {
+    return this.#rebuild(null);
+  }
+
+  /**
+   * Rebuild processes this node took over from one that died (several
+   * nodes on PostgreSQL) exactly as a boot rebuilds its own: by replay, with
+   * their timers re-armed, calls re-issued under the same idempotency key,
+   * and their supervisors resumed. Pids already here are left alone.
+   */
+  adopt(pids: readonly Pid[]): number {
+    const fresh = new Set(pids.filter((pid) => this.#table.get(pid) === undefined));
+    if (fresh.size === 0) return 0;
+    const n = this.#rebuild(fresh);
+    this.#adoptHook?.(fresh);
+    return n;
+  }
+
+  /** The supervision resumes adopted trees (see adopt). */
+  onAdopt(fn: (pids: ReadonlySet<Pid>) => void): void {
+    this.#adoptHook = fn;
+  }
+
+  #adoptHook: ((pids: ReadonlySet<Pid>) => void) | null = null;
+
+  /** Load live processes from the journal into the table and schedule them: all (boot), or those in `only`. */
+  #rebuild(only: ReadonlySet<Pid> | null): number {
     const now = Date.now();
-    const rows = this.store.liveProcesses();
+    const rows = this.store.liveProcesses().filter((row) => only === null || only.has(row.pid));
+    const added: KProc[] = [];
     for (const row of rows) {
       const proc = newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
       proc.residency = 'journal';
       proc.mailbox = 'stored'; // its mailbox may hold anything
       proc.lastActive = now;
       this.#table.add(proc);
+      added.push(proc);
     }
-    this.#relations.recover(this.store);
-    for (const eff of this.store.effects()) this.#effects.recover(eff);
-    for (const proc of this.#table.values()) this.#scheduler.schedule(proc);
+    this.#relations.recover(this.store, only);
+    for (const eff of this.store.effects()) if (only === null || only.has(eff.pid)) this.#effects.recover(eff);
+    for (const proc of added) this.#scheduler.schedule(proc);
     this.#scheduler.requestPump();
     return rows.length;
   }

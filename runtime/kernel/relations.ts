@@ -31,22 +31,25 @@ export class Relations {
     this.#killNow = opts.killNow;
   }
 
-  /** Rebuild names, links and monitors of the recovered processes. */
-  recover(store: Store): void {
+  /** Rebuild names, links and monitors of the recovered processes (of those in `only`, when given: adopted ones). */
+  recover(store: Store, only: ReadonlySet<Pid> | null = null): void {
     const table = this.#table;
+    const concerns = (...pids: Pid[]) => only === null || pids.some((p) => only.has(p));
     for (const [name, pid] of store.names()) {
       const proc = table.get(pid);
-      if (proc === undefined) continue;
+      if (proc === undefined || !concerns(pid)) continue;
       table.names.set(name, pid);
       relationsOf(proc).names.add(name);
     }
     for (const [a, b] of store.links()) {
+      if (!concerns(a, b)) continue;
       const pa = table.get(a);
       const pb = table.get(b);
       if (pa !== undefined) relationsOf(pa).links.add(b);
       if (pb !== undefined) relationsOf(pb).links.add(a);
     }
     for (const m of store.monitors()) {
+      if (!concerns(m.watcher, m.target)) continue;
       const target = table.get(m.target);
       const watcher = table.get(m.watcher);
       if (target !== undefined) relationsOf(target).watchers.set(m.ref, m.watcher);

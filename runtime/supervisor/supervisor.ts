@@ -442,7 +442,13 @@ export class Supervision implements SupervisionHooks {
    * child that died before its supervisor could act. Children that are alive
    * just carry on: no new runs, no restart storm.
    */
+  /**
+   * Rebuild the supervisors the journal gives this node: at boot all, later
+   * (several nodes) those of trees taken over from a node that died. One
+   * already running here is left alone.
+   */
   recover(): void {
+    const built: Supervisor[] = [];
     const records = this.#kernel.journal.supervisors().map((row) => ({ pid: row.pid, rec: supRecord(row) }));
     const pending: Array<() => void> = [];
     // Running dynamic children are not in their supervisor's record (see
@@ -464,6 +470,7 @@ export class Supervision implements SupervisionHooks {
       if (r === undefined) return null;
       const parent = r.rec.parent === null ? null : build(r.rec.parent);
       const sup = new Supervisor(pid, r.rec.spec, parent, r.rec.idInParent);
+      built.push(sup);
       sup.restarts = r.rec.restarts;
       sup.status = r.rec.status === 'stopping' ? 'running' : r.rec.status;
       sup.dynamic = r.rec.dynamic;
@@ -478,7 +485,7 @@ export class Supervision implements SupervisionHooks {
       return sup;
     };
     for (const r of records) build(r.pid);
-    for (const sup of this.#sups.values()) {
+    for (const sup of built) {
       // A shutdown the crash interrupted is finished, not undone.
       if (byPid.get(sup.pid)?.rec.status === 'stopping') {
         pending.push(() => void sup.enqueue(() => this.#shutdownOp(sup, 'shutdown', false)));
