@@ -25,6 +25,8 @@ export type JournalEvent =
   | MailTaken
   | MailRewritten
   | MailDropped
+  | MailRemote
+  | InboxTaken
   // ── effects (timers, calls, spawns awaiting their resolution) ──
   | EffectArmed
   | EffectDone
@@ -125,6 +127,27 @@ export interface MailRewritten {
   id: number;
   kind: number;
   data: Uint8Array;
+}
+
+/**
+ * Mail for a process this node does not own (several nodes): it waits in the
+ * store's inbox until the owner moves it into the process's mailbox. `to` is
+ * a pid or a registered name (resolved by the owner); `kind` is a MailKind,
+ * or a RemoteNotice kind (links and monitors, handled by the owner's kernel).
+ * Only the PostgreSQL store has an inbox: one node on SQLite owns everything.
+ */
+export interface MailRemote {
+  type: 'mail.remote';
+  to: string;
+  from: Pid;
+  kind: number;
+  data: Uint8Array;
+}
+
+/** An inbox entry was taken by its owner (committed with the mail.put that took it). */
+export interface InboxTaken {
+  type: 'inbox.taken';
+  seq: number;
 }
 
 /** The process is gone for good: its unconsumed mailbox goes with it. */

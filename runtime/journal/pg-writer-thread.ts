@@ -15,7 +15,9 @@ import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { Cipher, type Keyring } from './cipher.js';
 import { decodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
-import { claimSql, eventsSql, fenceError, lit } from './postgres.js';
+import { claimSql, eventsSql, fenceError, INBOX_CHANNEL, inboxSql, lit, namesCheckSql, sweepInboxSql } from './postgres.js';
+import { openPayload } from './cipher.js';
+import type { ClusterEvent, InboxMail } from './store.js';
 import type { PgWriterData } from './pg-writer.js';
 import type { BatchPart } from './writer.js';
 
@@ -91,7 +93,7 @@ const claims = setInterval(() => {
       for (const sql of steps.slice(0, -1)) await commits.query(sql);
       const moved = await commits.query<{ pid: string }>(steps[steps.length - 1]!);
       await commits.query('COMMIT');
-      if (moved.rows.length > 0) parentPort!.postMessage({ adopted: moved.rows.map((r) => r.pid) });
+      if (moved.rows.length > 0) post({ type: 'adopted', pids: moved.rows.map((r) => r.pid) });
     } catch (err) {
       await commits.query('ROLLBACK').catch(() => {});
       const e = fenceError(err, name, node.tag);
@@ -100,6 +102,43 @@ const claims = setInterval(() => {
     }
   });
 }, Math.max(100, Math.floor(node.leaseMs / 2)));
+
+function post(ev: ClusterEvent): void {
+  parentPort!.postMessage({ cluster: ev });
+}
+
+// ---- mail from other nodes ----
+// A commit carrying remote mail notifies; every node then reads what the
+// inbox holds for its own processes and hands it to its kernel, which takes
+// each entry as it takes a local send (mail.put + inbox.taken, one commit).
+// Entries still in the inbox are handed again on the next look; the kernel
+// skips those it is already taking. Polling every second covers a lost
+// notification, and a sweep drops mail nobody will take.
+let inboxQueued = false;
+function inboxSoon(): void {
+  if (inboxQueued || fatal !== null) return;
+  inboxQueued = true;
+  chain = chain.then(async () => {
+    inboxQueued = false;
+    if (fatal !== null) return;
+    try {
+      await ready;
+      const res = await commits.query<InboxMail>(inboxSql(node.tag, null));
+      if (res.rows.length === 0) return;
+      for (const r of res.rows) r.data = openPayload(cipher, r.data, 'mail');
+      post({ type: 'delivered', mail: res.rows });
+    } catch {
+      /* the next look tries again; a lost connection is the lease watchdog's to judge */
+    }
+  });
+}
+beats.on('notification', () => inboxSoon());
+ready.then(() => beats.query(`LISTEN ${INBOX_CHANNEL}`)).then(() => inboxSoon(), () => {});
+const inboxPoll = setInterval(inboxSoon, 1000);
+const sweep = setInterval(() => {
+  if (fatal !== null) return;
+  chain = chain.then(() => commits.query(sweepInboxSql(2 * node.leaseMs)).catch(() => {}));
+}, 5000);
 
 // ---- commits ----
 let failed = -1;
@@ -111,6 +150,8 @@ parentPort!.on('message', (msg: BatchPart | { close: true }) => {
     clearInterval(heartbeat);
     clearInterval(watchdog);
     clearInterval(claims);
+    clearInterval(inboxPoll);
+    clearInterval(sweep);
     chain = chain.then(async () => {
       await Promise.allSettled([commits.end(), beats.end()]);
       parentPort!.postMessage({ closed: true });
@@ -131,9 +172,16 @@ parentPort!.on('message', (msg: BatchPart | { close: true }) => {
     }
     try {
       await ready;
-      const text = ['BEGIN', fence, ...eventsSql(events, { tag: node.tag, seal }), 'COMMIT'].join(';\n');
-      await commits.query(text);
+      const check = namesCheckSql(events);
+      const text = ['BEGIN', fence, ...eventsSql(events, { tag: node.tag, seal }), ...(check === null ? [] : [check]), 'COMMIT'].join(';\n');
+      const results = await commits.query(text);
       parentPort!.postMessage({ id, ok: true });
+      if (check !== null) {
+        // The check's rows: the result before COMMIT's.
+        const all = results as unknown as Array<{ rows: Array<{ name: string; pid: string }> }>;
+        const lost = all[all.length - 2]?.rows ?? [];
+        if (lost.length > 0) post({ type: 'namesLost', names: lost });
+      }
     } catch (err) {
       failed = id;
       await commits.query('ROLLBACK').catch(() => {});

@@ -23,7 +23,7 @@ import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Cipher, openPayload, registerKeys, type Keyring } from './cipher.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import { PgQueryError, redactUrl, SyncPg } from './pg-sync.js';
-import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
+import type { Durability, EffectRow, HistoryRow, InboxMail, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
 import { pgWriter } from './pg-writer.js';
 import type { Pid } from '../protocol.js';
 
@@ -95,6 +95,15 @@ CREATE TABLE effects (
   value BYTEA,
   PRIMARY KEY (pid, run, step)
 );
+-- Mail for processes of other nodes, in order of arrival (FIFO per sender): the owner moves it into the mailbox.
+CREATE TABLE inbox (
+  seq BIGSERIAL PRIMARY KEY,
+  target TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  data BYTEA NOT NULL,
+  sent_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 CREATE TABLE links (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b));
 CREATE TABLE monitors (ref TEXT PRIMARY KEY, watcher TEXT NOT NULL, target TEXT NOT NULL);
 CREATE TABLE names (name TEXT PRIMARY KEY, pid TEXT NOT NULL);
@@ -148,6 +157,7 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
     rounds = [];
   };
   const seal = ctx.seal;
+  let notify = false;
   for (const ev of events) {
     switch (ev.type) {
       case 'process.spawned': {
@@ -203,6 +213,13 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
       case 'mail.dropped':
         out.push(`DELETE FROM mailbox WHERE pid = ${lit(ev.pid)}`);
         break;
+      case 'mail.remote':
+        out.push(`INSERT INTO inbox (target, sender, kind, data) VALUES (${lit(ev.to)}, ${lit(ev.from)}, ${lit(ev.kind)}, ${lit(seal(ev.data, 'mail'))})`);
+        notify = true;
+        break;
+      case 'inbox.taken':
+        out.push(`DELETE FROM inbox WHERE seq = ${lit(ev.seq)}`);
+        break;
       case 'effect.armed':
         out.push(
           `INSERT INTO effects (pid, run, step, kind, at, data, done, ok, value) VALUES (${[
@@ -234,10 +251,16 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
         out.push(`DELETE FROM monitors WHERE ref = ${lit(ev.ref)}`);
         break;
       case 'name.registered':
-        out.push(`INSERT INTO names (name, pid) VALUES (${lit(ev.name)}, ${lit(ev.pid)}) ON CONFLICT (name) DO UPDATE SET pid = EXCLUDED.pid`);
+        // Names are cluster-wide: a name held by a live process (of any node) is not taken over; the
+        // claim loses, and the commit's name check (namesCheckSql) tells the claimant's kernel.
+        out.push(
+          `INSERT INTO names (name, pid) VALUES (${lit(ev.name)}, ${lit(ev.pid)}) ON CONFLICT (name) DO UPDATE SET pid = EXCLUDED.pid
+             WHERE NOT EXISTS (SELECT 1 FROM processes p WHERE p.pid = names.pid AND p.status = 'live' AND p.pid <> EXCLUDED.pid)`,
+        );
         break;
       case 'name.unregistered':
-        out.push(`DELETE FROM names WHERE name = ${lit(ev.name)}`);
+        // Only this node's own claim goes: a name another node's process holds is not this node's to drop.
+        out.push(`DELETE FROM names WHERE name = ${lit(ev.name)} AND pid IN (SELECT pid FROM processes WHERE owner = ${lit(ctx.tag)})`);
         break;
       case 'supervisor.state':
         out.push(
@@ -258,7 +281,48 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
     }
   }
   flushRounds();
+  // Sent when the transaction commits (never for one rolled back): the owners look in the inbox.
+  if (notify) out.push(`NOTIFY ${INBOX_CHANNEL}`);
   return out;
+}
+
+/**
+ * The claims of `events` that lost their name to another node's process
+ * (see name.registered): a statement run last in the commit, returning
+ * {name, pid} of each lost claim. Null when the batch registers no name.
+ */
+export function namesCheckSql(events: readonly JournalEvent[]): string | null {
+  const claims = new Map<string, string>();
+  for (const ev of events) {
+    if (ev.type === 'name.registered') claims.set(ev.name, ev.pid);
+    else if (ev.type === 'name.unregistered') claims.delete(ev.name);
+  }
+  if (claims.size === 0) return null;
+  const values = [...claims].map(([name, pid]) => `(${lit(name)}, ${lit(pid)})`).join(', ');
+  return `SELECT c.name, c.pid FROM (VALUES ${values}) AS c(name, pid) LEFT JOIN names n ON n.name = c.name WHERE n.pid IS DISTINCT FROM c.pid`;
+}
+
+/** The channel a commit with remote mail notifies; every node listens (polling is the fallback). */
+export const INBOX_CHANNEL = 'beamline_inbox';
+
+/**
+ * What the inbox holds for live processes `tag` owns (`only`: just these
+ * pids), in inbox order, with names resolved: the kernel takes each entry
+ * (mail.put + inbox.taken in one commit), exactly as it takes a local send.
+ */
+export function inboxSql(tag: string, only: readonly string[] | null, limit = 2000): string {
+  const which = only === null ? '' : ` AND p.pid IN (${only.map((pid) => lit(pid)).join(', ') || 'NULL'})`;
+  return `SELECT i.seq, p.pid, i.sender, i.kind, i.data FROM inbox i
+      JOIN processes p ON p.pid = COALESCE((SELECT n.pid FROM names n WHERE n.name = i.target), i.target)
+     WHERE p.status = 'live' AND p.owner = ${lit(tag)}${which}
+     ORDER BY i.seq LIMIT ${limit}`;
+}
+
+/** Inbox entries nobody will take: their target ended, or names no process after a grace period. */
+export function sweepInboxSql(graceMs: number): string {
+  return `DELETE FROM inbox i WHERE NOT EXISTS (
+      SELECT 1 FROM processes p WHERE p.status = 'live' AND p.pid = COALESCE((SELECT n.pid FROM names n WHERE n.name = i.target), i.target))
+    AND (EXISTS (SELECT 1 FROM processes p WHERE p.pid = i.target) OR i.sent_at < now() - make_interval(secs => ${graceMs / 1000}))`;
 }
 
 // ---- taking over ----------------------------------------------------------
@@ -474,6 +538,26 @@ export class PostgresStore implements Store {
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null;
   #open(bytes: Uint8Array | null, column: string): Uint8Array | null {
     return bytes === null ? null : openPayload(this.#cipher, bytes, column);
+  }
+
+  get multiNode(): boolean {
+    return this.node !== null;
+  }
+
+  /** What the inbox holds for `pids` (processes just taken over), in order: see inboxSql. */
+  inbox(pids: readonly Pid[]): InboxMail[] {
+    if (this.node === null) return [];
+    return this.#q<InboxMail>(inboxSql(this.tag, pids, 1_000_000)).map((r) => ({ ...r, data: this.#open(r.data, 'mail') }));
+  }
+
+  /** Whether a pid, or the process a name is registered to, is live on some node. */
+  isLive(target: string): boolean {
+    return (
+      this.#q<{ n: number }>(
+        `SELECT count(*)::int AS n FROM processes WHERE status = 'live' AND pid = COALESCE((SELECT pid FROM names WHERE name = $1), $1)`,
+        [target],
+      )[0]!.n > 0
+    );
   }
 
   /** The fence statement of this node's transactions (see the file's header). */

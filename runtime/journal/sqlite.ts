@@ -493,6 +493,10 @@ export class SqliteStore implements Store {
       case 'mail.dropped':
         s.mailDrop!.run(ev.pid);
         return;
+      case 'mail.remote':
+      case 'inbox.taken':
+        // One node owns every process of a SQLite journal: nothing is ever remote.
+        throw new BeamlineError(ErrorCodes.INTERNAL, `${ev.type}: a SQLite journal has one node, nothing is remote`);
       case 'effect.armed':
         s.effArm!.run(ev.pid, ev.run, ev.step, ev.kind, ev.at, this.#seal(ev.data, 'effect'), ev.done ? 1 : 0, ev.done?.ok ? 1 : 0, this.#seal(ev.done?.value ?? null, 'value'));
         return;

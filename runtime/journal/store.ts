@@ -56,6 +56,28 @@ export interface EffectRow {
   value: Uint8Array | null;
 }
 
+/** An entry another node sent to a process of this node, waiting in the store's inbox (its `seq`). */
+export interface InboxMail {
+  seq: number;
+  /** The target, its name resolved. */
+  pid: Pid;
+  sender: Pid;
+  kind: number;
+  data: Uint8Array;
+}
+
+/**
+ * What the writer of a store shared by several nodes tells the kernel:
+ * processes it took over from a node whose lease lapsed (already committed
+ * as this node's), and mail other nodes sent to this node's processes, in
+ * inbox order (the kernel takes each: mail.put + inbox.taken).
+ */
+export type ClusterEvent =
+  | { type: 'adopted'; pids: Pid[] }
+  | { type: 'delivered'; mail: InboxMail[] }
+  /** Names this node's processes registered that another node's live process holds (the claims lost). */
+  | { type: 'namesLost'; names: Array<{ name: string; pid: Pid }> };
+
 /** Commits batches for the kernel, off its thread; one transaction per batch. */
 export interface StoreWriter {
   /** Resolves once `events` are durable, in one transaction. */
@@ -64,8 +86,8 @@ export interface StoreWriter {
   stats(): CommitStats;
   /** `fn` learns when nothing more can be committed, even between commits (a PostgreSQL node that lost its lease). */
   onFatal?(fn: (err: Error) => void): void;
-  /** `fn` is handed processes this node took over from a node whose lease lapsed (several nodes), already committed as its own. */
-  onAdopted?(fn: (pids: Pid[]) => void): void;
+  /** Several nodes: `fn` learns of processes taken over and of mail other nodes sent (see ClusterEvent). */
+  onCluster?(fn: (ev: ClusterEvent) => void): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +120,12 @@ export interface Store {
   /** This journal's node tag, the prefix of every pid it allocates. */
   readonly tag: string;
   readonly durability: Durability;
+  /** Several nodes share this store: a pid this node does not have may be another node's. */
+  readonly multiNode?: boolean;
+  /** Several nodes: what the inbox holds for `pids` (processes just taken over), in order. */
+  inbox?(pids: readonly Pid[]): InboxMail[];
+  /** Several nodes: whether a pid (or the process a name is registered to) is live on any node. */
+  isLive?(target: string): boolean;
   /** Apply `events` in one transaction (one fsync under 'full'). */
   append(events: readonly JournalEvent[]): void;
   meta(key: string): string | undefined;

@@ -9,7 +9,7 @@ import { BeamlineError, ErrorCodes, revive, type ErrorData } from '../errors.js'
 import { keysFor } from './cipher.js';
 import { encodeWire } from './codec.js';
 import type { JournalEvent } from './events.js';
-import type { Durability } from './store.js';
+import type { ClusterEvent, Durability } from './store.js';
 
 /** One part of a batch, as the writer thread receives it (see commit). */
 export interface BatchPart {
@@ -50,7 +50,7 @@ export class JournalWriter {
   readonly #latency = new Float64Array(LATENCIES);
 
   #onFatal: ((err: Error) => void) | null = null;
-  #onAdopted: ((pids: string[]) => void) | null = null;
+  #onCluster: ((ev: ClusterEvent) => void) | null = null;
 
   /** The SQLite journal's writer. */
   static sqlite(path: string, durability: Durability): JournalWriter {
@@ -61,9 +61,9 @@ export class JournalWriter {
   /** `thread`: the writer thread's module; `data`: what it opens its store with. */
   constructor(thread: string, data: unknown) {
     this.#worker = new Worker(thread, { workerData: data });
-    this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean; fatal?: ErrorData; adopted?: string[] }) => {
-      // Processes this node took over from a node that died (PostgreSQL): the kernel rebuilds them.
-      if (msg.adopted !== undefined) this.#onAdopted?.(msg.adopted);
+    this.#worker.on('message', (msg: { id?: number; ok?: boolean; error?: ErrorData; closed?: boolean; fatal?: ErrorData; cluster?: ClusterEvent }) => {
+      // Several nodes (PostgreSQL): processes taken over, mail from other nodes.
+      if (msg.cluster !== undefined) this.#onCluster?.(msg.cluster);
       // The thread found the store unusable between commits (a lost lease): nothing more may be written.
       if (msg.fatal !== undefined) this.#die(revive(msg.fatal));
       if (msg.id === undefined) return;
@@ -132,9 +132,9 @@ export class JournalWriter {
     if (this.#dead !== null) fn(this.#dead);
   }
 
-  /** `fn` is handed the pids of processes this node took over (committed as its own before it is called). */
-  onAdopted(fn: (pids: string[]) => void): void {
-    this.#onAdopted = fn;
+  /** Several nodes: `fn` learns of processes taken over and mail delivered (see ClusterEvent). */
+  onCluster(fn: (ev: ClusterEvent) => void): void {
+    this.#onCluster = fn;
   }
 
   close(): Promise<void> {

@@ -10,10 +10,11 @@
 import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import type { EffectRow } from '../journal/store.js';
-import { MAIL_MESSAGE, type Effect, type Pid } from '../protocol.js';
+import { MAIL_SIGNAL, type Effect, type Pid } from '../protocol.js';
 import type { Commit } from './commit.js';
 import { HttpClient, type ApiRequest } from './http-client.js';
 import type { Relations } from './relations.js';
+import type { Remote } from './remote.js';
 import type { Scheduler } from './scheduler.js';
 import { effectsOf, type KEffect, type KProc, type ProcessTable, type TimerRef } from './table.js';
 import { TimerService } from './timers.js';
@@ -23,6 +24,8 @@ export interface EffectsOptions {
   commit: Commit;
   scheduler: Scheduler;
   relations: Relations;
+  /** Signals to another node's processes (several nodes). */
+  remote: Remote;
   /** Start a process for a parent's spawn (throws, e.g. BL_NAME_TAKEN, when it cannot). */
   spawn: (parent: KProc, eff: Extract<Effect, { e: 'spawn' }>) => Pid;
   /** Start a dynamic child of a simple_one_for_one supervisor. */
@@ -98,7 +101,7 @@ export class Effects {
         return;
       case 'link': {
         const other = this.#opts.table.resolve(eff.pid);
-        if (other === undefined) this.#relations.signal(eff.pid, proc, 'noproc');
+        if (other === undefined) this.#relations.linkRemote(proc, eff.pid);
         else this.#relations.link(proc, other.pid);
         return;
       }
@@ -107,7 +110,7 @@ export class Effects {
         return;
       case 'monitor': {
         const target = this.#opts.table.resolve(eff.pid);
-        if (target === undefined) this.#relations.mail(proc, eff.pid, MAIL_MESSAGE, encode({ type: 'down', ref: eff.ref, pid: eff.pid, reason: 'noproc' }));
+        if (target === undefined) this.#relations.monitorRemote(proc, eff.ref, eff.pid);
         else this.#relations.monitor(proc, eff.ref, target);
         return;
       }
@@ -117,6 +120,7 @@ export class Effects {
       case 'signal': {
         const target = this.#opts.table.resolve(eff.to);
         if (target !== undefined) this.#relations.signal(proc.pid, target, eff.reason);
+        else this.#opts.remote.send(eff.to, proc.pid, MAIL_SIGNAL, encode({ reason: eff.reason }));
         return;
       }
       case 'register':

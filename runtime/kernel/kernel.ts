@@ -20,8 +20,8 @@
 
 import { BeamlineError, ErrorCodes, type ErrorData } from '../errors.js';
 import type { CommitStats } from '../journal/writer.js';
-import type { JournalEvent } from '../journal/events.js';
-import type { Store } from '../journal/store.js';
+import { assertNever, type JournalEvent } from '../journal/events.js';
+import type { InboxMail, Store } from '../journal/store.js';
 import { makePid, makePortAddress } from '../pid.js';
 import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type Marker, type Pid } from '../protocol.js';
 import { encode } from '../journal/codec.js';
@@ -33,6 +33,7 @@ import { Faults } from './faults.js';
 import { Housekeeping } from './housekeeping.js';
 import { ThreadPool } from './pool.js';
 import { Relations } from './relations.js';
+import { NOTICE_KINDS, Remote } from './remote.js';
 import { Reports } from './reports.js';
 import { Scheduler } from './scheduler.js';
 import { newProc, ProcessTable, type ExitInfo, type KProc } from './table.js';
@@ -101,6 +102,9 @@ export class Kernel {
   readonly #scheduler: Scheduler;
   readonly #pool: ThreadPool;
   readonly #relations: Relations;
+  readonly #remote: Remote;
+  /** Inbox entries being taken (their inbox.taken not yet committed): a second hand-over of one is skipped. */
+  readonly #inboxTaking = new Set<number>();
   readonly #effects: Effects;
   readonly #exits: Exits;
   readonly #reports: Reports;
@@ -120,9 +124,22 @@ export class Kernel {
     table.maxProcesses = opts.maxProcesses ?? Infinity;
     const counters = store.mailIdCounters(ID_STRIDE);
     const writer = store.writer();
-    // Several nodes: processes taken over from a node that died arrive here, already ours in the store.
-    writer.onAdopted?.((pids) => {
-      if (this.#state === 'open' && commit.error === null) this.adopt(pids);
+    // Several nodes: processes taken over from a node that died, and mail from other nodes.
+    writer.onCluster?.((ev) => {
+      if (this.#state !== 'open' || commit.error !== null) return;
+      switch (ev.type) {
+        case 'adopted':
+          void this.adopt(ev.pids);
+          return;
+        case 'delivered':
+          this.#takeInbox(ev.mail);
+          return;
+        case 'namesLost':
+          for (const { name, pid } of ev.names) this.#relations.nameLost(name, pid);
+          return;
+        default:
+          assertNever(ev);
+      }
     });
     const commit: Commit = (this.#commit = new Commit({
       writer,
@@ -147,10 +164,13 @@ export class Kernel {
       sliceFailed: (slot, slice, err) => this.#faults.sliceFailed(slot, slice, err),
       open: () => this.#state === 'open' && commit.error === null,
     }));
+    const remote = (this.#remote = new Remote(commit, store.multiNode === true));
     const relations = (this.#relations = new Relations({
       table,
       commit,
       scheduler,
+      remote,
+      isLiveElsewhere: (pid) => store.isLive?.(pid) === true,
       killNow: (proc) => this.#exits.exited(proc, { reason: 'killed', result: null, lastMessage: null }, true),
     }));
     const effects = (this.#effects = new Effects({
@@ -158,6 +178,7 @@ export class Kernel {
       commit,
       scheduler,
       relations,
+      remote,
       // eff.args is a view into the whole report buffer: the child keeps a copy of its own.
       spawn: (parent, eff) => {
         const pid = this.#spawn(eff.script, Buffer.from(eff.args), { parent: parent.pid, link: eff.link ? [parent.pid] : [], name: eff.name, near: parent.slot ?? -1 });
@@ -173,7 +194,7 @@ export class Kernel {
     }));
     const exits = (this.#exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => this.#supervision, onExit: opts.onExit }));
     const housekeeping = new Housekeeping({ scheduler, commit, evict: opts.evict, retainMs: opts.retainMs });
-    this.#reports = new Reports({ table, commit, scheduler, effects, exits, maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
+    this.#reports = new Reports({ table, commit, scheduler, effects, exits, remote, maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
     this.#pool = new ThreadPool({
       threads: opts.threads,
       journal: store.readerSpec(),
@@ -226,12 +247,52 @@ export class Kernel {
    * their timers re-armed, calls re-issued under the same idempotency key,
    * and their supervisors resumed. Pids already here are left alone.
    */
-  adopt(pids: readonly Pid[]): number {
+  async adopt(pids: readonly Pid[]): Promise<number> {
     const fresh = new Set(pids.filter((pid) => this.#table.get(pid) === undefined));
     if (fresh.size === 0) return 0;
+    // A sender's order survives the move: what this node sent them before
+    // is committed into the inbox and taken first; what it sends them
+    // meanwhile is held, and follows.
+    this.#remote.hold(fresh);
+    await this.#commit.flushed();
+    if (this.#state !== 'open' || this.#commit.error !== null) return 0;
     const n = this.#rebuild(fresh);
+    this.#takeInbox(this.store.inbox?.([...fresh]) ?? [], fresh);
+    for (const h of this.#remote.release(fresh)) {
+      const target = this.#table.lookup(h.to);
+      if (target === undefined) this.#remote.send(h.to, h.from, h.kind, h.data);
+      else this.#deliver(target, h.from, h.kind, h.data);
+    }
     this.#adoptHook?.(fresh);
     return n;
+  }
+
+  /**
+   * Mail other nodes sent to this node's processes (several nodes), in inbox
+   * order: each entry taken like a local send (mail.put, marked), its inbox
+   * row deleted in the same commit. Entries for processes moving in are left
+   * for adopt(); `moving`: the ones adopt() is taking now.
+   */
+  #takeInbox(mail: readonly InboxMail[], moving: ReadonlySet<Pid> | null = null): void {
+    let took = false;
+    for (const m of mail) {
+      if (this.#inboxTaking.has(m.seq)) continue;
+      const target = this.#table.get(m.pid);
+      if (target === undefined || (moving === null && this.#remote.holding(m.pid))) continue;
+      this.#deliver(target, m.sender, m.kind, m.data);
+      this.#commit.push({ type: 'inbox.taken', seq: m.seq });
+      this.#inboxTaking.add(m.seq);
+      const seq = m.seq;
+      this.#commit.after(() => this.#inboxTaking.delete(seq));
+      took = true;
+    }
+    if (took) this.#scheduler.requestPump();
+  }
+
+  /** Mail or a notice for a process of this node, from another node. */
+  #deliver(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
+    if (kind >= NOTICE_KINDS) this.#relations.notice(target, from, kind, data);
+    else this.#relations.mail(target, from, kind, data);
   }
 
   /** The supervision resumes adopted trees (see adopt). */
@@ -401,7 +462,13 @@ export class Kernel {
   send(to: string, msg: unknown, from: Pid = 'kernel'): boolean {
     // A dead process still in the table awaits a restart: its mailbox is kept.
     const proc = this.#table.lookup(to);
-    if (proc === undefined) return false;
+    if (proc === undefined) {
+      // Several nodes: another node's live process (or name) gets it through the store.
+      if (!this.#remote.enabled || this.store.isLive?.(to) !== true) return false;
+      this.#remote.send(to, from, MAIL_MESSAGE, encode(msg));
+      this.#commit.requestFlush();
+      return true;
+    }
     this.#relations.mail(proc, from, MAIL_MESSAGE, encode(msg));
     this.#commit.requestFlush();
     this.#scheduler.requestPump();

@@ -3,9 +3,11 @@
 // to every thread's replica with its next slice.
 
 import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
-import { encode } from '../journal/codec.js';
+import { decode, encode } from '../journal/codec.js';
 import type { Store } from '../journal/store.js';
+import { looksLikePid } from '../pid.js';
 import { MAIL_MESSAGE, MAIL_SIGNAL, type Pid } from '../protocol.js';
+import { NOTICE, type Remote } from './remote.js';
 import type { Commit } from './commit.js';
 import type { Scheduler } from './scheduler.js';
 import { relationsOf, type KProc, type ProcessTable } from './table.js';
@@ -16,15 +18,25 @@ export interface RelationsOptions {
   scheduler: Scheduler;
   /** End a process at once (an untrappable kill of a process in no thread's memory). */
   killNow: (proc: KProc) => void;
+  /** Processes of other nodes (several nodes): mail and notices go through here. */
+  remote: Remote;
+  /** Several nodes: is this pid a live process on some node? (a read of the store) */
+  isLiveElsewhere: (pid: Pid) => boolean;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export class Relations {
   readonly #table: ProcessTable;
   readonly #commit: Commit;
   readonly #scheduler: Scheduler;
   readonly #killNow: (proc: KProc) => void;
+  readonly #remote: Remote;
+  readonly #isLiveElsewhere: (pid: Pid) => boolean;
 
   constructor(opts: RelationsOptions) {
+    this.#remote = opts.remote;
+    this.#isLiveElsewhere = opts.isLiveElsewhere;
     this.#table = opts.table;
     this.#commit = opts.commit;
     this.#scheduler = opts.scheduler;
@@ -67,9 +79,63 @@ export class Relations {
     this.#commit.push({ type: 'link.added', a, b });
   }
 
+  /**
+   * Link to a pid this node does not have: another node's live process
+   * (recorded here, and a notice tells its node), else an exit signal
+   * 'noproc' as for a dead local pid.
+   */
+  linkRemote(proc: KProc, pid: Pid): void {
+    if (!this.#remote.enabled || !looksLikePid(pid) || !this.#isLiveElsewhere(pid)) {
+      this.signal(pid, proc, 'noproc');
+      return;
+    }
+    if (proc.rel?.links.has(pid)) return;
+    relationsOf(proc).links.add(pid);
+    const [a, b] = proc.pid < pid ? [proc.pid, pid] : [pid, proc.pid];
+    this.#commit.push({ type: 'link.added', a, b });
+    this.#remote.send(pid, proc.pid, NOTICE.link, EMPTY);
+  }
+
+  /** Monitor a pid this node does not have: another node's live process, else 'down' with 'noproc' at once. */
+  monitorRemote(watcher: KProc, ref: string, pid: Pid): void {
+    if (!this.#remote.enabled || !looksLikePid(pid) || !this.#isLiveElsewhere(pid)) {
+      this.mail(watcher, pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid, reason: 'noproc' }));
+      return;
+    }
+    relationsOf(watcher).watching.set(ref, pid);
+    this.#commit.push({ type: 'monitor.added', ref, watcher: watcher.pid, target: pid });
+    this.#remote.send(pid, watcher.pid, NOTICE.monitor, encode({ ref }));
+  }
+
+  /** A notice from another node about one of this node's processes (see NOTICE): applied to its relations. */
+  notice(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
+    switch (kind) {
+      case NOTICE.link:
+        if (target.state === 'dead') this.#remote.send(from, target.pid, MAIL_SIGNAL, encode({ reason: 'noproc' }));
+        else relationsOf(target).links.add(from);
+        return;
+      case NOTICE.unlink:
+        target.rel?.links.delete(from);
+        return;
+      case NOTICE.monitor: {
+        const { ref } = decode(data) as { ref: string };
+        if (target.state === 'dead') this.#remote.send(from, target.pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid: target.pid, reason: 'noproc' }));
+        else relationsOf(target).watchers.set(ref, from);
+        return;
+      }
+      case NOTICE.demonitor:
+        target.rel?.watchers.delete((decode(data) as { ref: string }).ref);
+        return;
+      default:
+        throw new BeamlineError(ErrorCodes.INTERNAL, `unknown notice kind ${kind} from ${from} for ${target.pid}`);
+    }
+  }
+
   unlink(proc: KProc, otherPid: Pid): void {
     if (proc.rel?.links.delete(otherPid) !== true) return;
-    this.#table.get(otherPid)?.rel?.links.delete(proc.pid);
+    const other = this.#table.get(otherPid);
+    if (other !== undefined) other.rel?.links.delete(proc.pid);
+    else this.#remote.send(otherPid, proc.pid, NOTICE.unlink, EMPTY);
     const [a, b] = proc.pid < otherPid ? [proc.pid, otherPid] : [otherPid, proc.pid];
     this.#commit.push({ type: 'link.removed', a, b });
   }
@@ -82,9 +148,11 @@ export class Relations {
   }
 
   demonitor(watcher: KProc, ref: string): void {
-    const target = this.#table.get(watcher.rel?.watching.get(ref) ?? '');
+    const targetPid = watcher.rel?.watching.get(ref);
+    const target = this.#table.get(targetPid ?? '');
     watcher.rel?.watching.delete(ref);
     target?.rel?.watchers.delete(ref);
+    if (target === undefined && targetPid !== undefined) this.#remote.send(targetPid, watcher.pid, NOTICE.demonitor, encode({ ref }));
     this.#commit.push({ type: 'monitor.removed', ref });
   }
 
@@ -112,6 +180,27 @@ export class Relations {
   assertNameFree(name: string, op: string): void {
     const owner = this.#table.names.get(name);
     if (owner !== undefined) throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to ${owner}`, { name });
+    // Names are cluster-wide: one held on another node is taken too.
+    if (this.#remote.enabled && this.#isLiveElsewhere(name)) {
+      throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to a process of another node`, { name });
+    }
+  }
+
+  /**
+   * Several nodes: `pid`'s claim on `name` lost to another node's process
+   * in the same instant (the store keeps the first). Like two threads racing
+   * here (register): the later claim's process exits with BL_NAME_TAKEN.
+   */
+  nameLost(name: string, pid: Pid): void {
+    const proc = this.#table.get(pid);
+    if (this.#table.names.get(name) === pid) {
+      this.#table.names.delete(name);
+      this.#scheduler.broadcastName(name, null);
+    }
+    if (proc === undefined) return;
+    proc.rel?.names.delete(name);
+    const err = new BeamlineError(ErrorCodes.NAME_TAKEN, `register: name '${name}' is registered to a process of another node`, { name });
+    this.signal('kernel', proc, toErrorData(err, false));
   }
 
   register(proc: KProc, name: string): void {
@@ -144,18 +233,30 @@ export class Relations {
     if (r === null) return;
     for (const name of [...r.names]) this.unregister(name);
     for (const other of [...r.links]) {
-      this.unlink(proc, other);
       const target = this.#table.get(other);
-      if (target !== undefined) this.signal(proc.pid, target, reason);
+      if (target === undefined) {
+        // Another node's process: the link goes with the exit signal (no separate notice).
+        r.links.delete(other);
+        const [a, b] = proc.pid < other ? [proc.pid, other] : [other, proc.pid];
+        this.#commit.push({ type: 'link.removed', a, b });
+        this.#remote.send(other, proc.pid, MAIL_SIGNAL, encode({ reason }));
+        continue;
+      }
+      this.unlink(proc, other);
+      this.signal(proc.pid, target, reason);
     }
     for (const [ref, watcher] of r.watchers) {
       const w = this.#table.get(watcher);
       w?.rel?.watching.delete(ref);
       this.#commit.push({ type: 'monitor.removed', ref });
-      if (w !== undefined && w.state !== 'dead') this.mail(w, proc.pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid: proc.pid, reason }));
+      const down = encode({ type: 'down', ref, pid: proc.pid, reason });
+      if (w === undefined) this.#remote.send(watcher, proc.pid, MAIL_MESSAGE, down);
+      else if (w.state !== 'dead') this.mail(w, proc.pid, MAIL_MESSAGE, down);
     }
     for (const [ref, target] of r.watching) {
-      this.#table.get(target)?.rel?.watchers.delete(ref);
+      const t = this.#table.get(target);
+      if (t !== undefined) t.rel?.watchers.delete(ref);
+      else this.#remote.send(target, proc.pid, NOTICE.demonitor, encode({ ref }));
       this.#commit.push({ type: 'monitor.removed', ref });
     }
     proc.rel = null;

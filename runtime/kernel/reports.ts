@@ -8,6 +8,7 @@ import { MAIL_MESSAGE, type Pid, type RoundOut, type SliceReport } from '../prot
 import type { Commit } from './commit.js';
 import type { Effects } from './effects.js';
 import type { Exits } from './exits.js';
+import type { Remote } from './remote.js';
 import type { Scheduler, Slice, Slot } from './scheduler.js';
 import type { KProc, ProcessTable } from './table.js';
 
@@ -17,6 +18,8 @@ export interface ReportsOptions {
   scheduler: Scheduler;
   effects: Effects;
   exits: Exits;
+  /** Mail for targets this node does not have (several nodes). */
+  remote: Remote;
   /** Eviction: may this parked process leave its thread now? (housekeeping.ts) */
   maybeEvict: (slot: Slot, proc: KProc, now: number) => void;
   /** Where process log lines go, once the round that wrote them is committed. */
@@ -105,7 +108,9 @@ export class Reports {
         const port = this.#table.ports.get(pid);
         // A reply leaves the node: only once the send that caused it is committed.
         if (port !== undefined) this.#commit.after(() => port(decode(m.data)));
-        continue; // like Erlang: a send to a dead pid is dropped
+        // Another node's process (several nodes), else dropped like Erlang's send to a dead pid.
+        else this.#opts.remote.send(m.to, m.from, m.kind, m.data);
+        continue;
       }
       // A dead process still in the table is held for a supervisor restart:
       // its mailbox is kept for the next run, so the message is stored.
