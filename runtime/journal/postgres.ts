@@ -397,8 +397,9 @@ export function openPostgres(url: string, opts: PgOpenOptions = {}): PostgresSto
 /** A query's failure as one line naming the database (connection refused, auth, …). */
 function translate(err: unknown, name: string): Error {
   if (err instanceof BeamlineError) return err;
-  const e = err as PgQueryError;
-  const code = e.sqlstate ?? null;
+  // SyncPg's errors carry `sqlstate`; the async driver's (the writer thread) carry `code`.
+  const e = err as PgQueryError & { code?: string };
+  const code = e.sqlstate ?? e.code ?? null;
   if (code === null || code.startsWith('08') || code === '57P03' || code === '3D000' || code.startsWith('28')) {
     return new BeamlineError(ErrorCodes.JOURNAL_UNAVAILABLE, `${name}: cannot use the PostgreSQL store (${e.message})`, { file: name, cause: err });
   }
@@ -766,7 +767,8 @@ export class PostgresStore implements Store {
 
 /** A commit the fence refused, as the one-line error the node stops with. */
 export function fenceError(err: unknown, name: string, tag: string): Error {
-  if ((err as PgQueryError).sqlstate === 'BL001') {
+  const e = err as PgQueryError & { code?: string };
+  if ((e.sqlstate ?? e.code) === 'BL001') {
     return new BeamlineError(ErrorCodes.LEASE_LOST, `${name}: node ${tag} lost its lease; it stops so that the node now owning its processes is the only one writing`, {
       file: name,
     });

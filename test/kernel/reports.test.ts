@@ -9,6 +9,7 @@ import { Commit } from '../../dist/runtime/kernel/commit.js';
 import { Effects } from '../../dist/runtime/kernel/effects.js';
 import { Exits } from '../../dist/runtime/kernel/exits.js';
 import { Relations } from '../../dist/runtime/kernel/relations.js';
+import { Remote } from '../../dist/runtime/kernel/remote.js';
 import { Reports } from '../../dist/runtime/kernel/reports.js';
 import { Scheduler, type Slice } from '../../dist/runtime/kernel/scheduler.js';
 import { newProc, ProcessTable } from '../../dist/runtime/kernel/table.js';
@@ -46,10 +47,12 @@ function kernelParts() {
     sliceFailed: () => {},
     open: () => false,
   });
-  const relations = new Relations({ table, commit, scheduler, killNow: () => {} });
-  const effects = new Effects({ table, commit, scheduler, relations, spawn: () => 'none', startDynamic: () => 'none', open: () => false });
+  // One node: nothing is remote.
+  const remote = new Remote(commit, false);
+  const relations = new Relations({ table, commit, scheduler, killNow: () => {}, remote, isLiveElsewhere: () => false });
+  const effects = new Effects({ table, commit, scheduler, relations, remote, spawn: () => 'none', startDynamic: () => 'none', open: () => false });
   const exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => null });
-  const reports = new Reports({ table, commit, scheduler, effects, exits, maybeEvict: () => {}, log: () => {} });
+  const reports = new Reports({ table, commit, scheduler, effects, exits, remote, maybeEvict: () => {}, log: () => {} });
   cleanups.push(() => store.close(), () => commit.close(), () => effects.close());
   return { table, scheduler, reports };
 }

@@ -1,0 +1,62 @@
+// Several nodes on one real PostgreSQL, each a real `runtime start` child
+// process: what the cluster tests share.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { FIXTURES, sleep, startCli, tmpdir, until, type CliRun } from '../helpers.js';
+
+export const CLUSTER = path.join(FIXTURES, 'cluster');
+
+export interface ClusterNode {
+  run: CliRun;
+  /** Its node tag (the prefix of the pids it allocates), read from the store once it is up. */
+  tag: string;
+}
+
+/** A tree file in a temp folder: `children` as YAML lines (scripts by absolute path). */
+export function treeFile(children: string): string {
+  const file = path.join(tmpdir('beamline-cluster-'), 'tree.yaml');
+  fs.writeFileSync(file, `strategy: one_for_one\nintensity: 3\nperiod: 1m\nchildren:\n${children}`);
+  return file;
+}
+
+/** `runtime start --store url` on `tree`; resolves once it is up, with its node tag. */
+export async function startNode(url: string, tree: string, opts: { lease?: string; extra?: string[] } = {}): Promise<ClusterNode> {
+  const ready = path.join(tmpdir('beamline-ready-'), 'ready');
+  const before = new Set((await query<{ tag: string }>(url, 'SELECT tag FROM nodes').catch(() => [])).map((r) => r.tag));
+  const run = startCli(['start', '--store', url, '--lease', opts.lease ?? '2s', '--threads', '1', '--quiet-crashes', '--ready-file', ready, ...(opts.extra ?? []), tree]);
+  await until(() => fs.existsSync(ready) || run.child.exitCode !== null, 60_000, 'node ready');
+  if (!fs.existsSync(ready)) throw new Error(`node did not start: ${run.stderr}`);
+  const tags = (await query<{ tag: string }>(url, `SELECT tag FROM nodes WHERE status = 'up'`)).map((r) => r.tag).filter((t) => !before.has(t));
+  if (tags.length !== 1) throw new Error(`expected one new node, found ${JSON.stringify(tags)}`);
+  return { run, tag: tags[0]! };
+}
+
+/** One query on a connection of its own. */
+export async function query<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Live processes per owner. */
+export async function owners(url: string): Promise<Map<string, number>> {
+  const rows = await query<{ owner: string; n: number }>(url, `SELECT owner, count(*)::int AS n FROM processes WHERE status = 'live' GROUP BY owner`);
+  return new Map(rows.map((r) => [r.owner, r.n]));
+}
+
+/** SIGTERM a node and wait for it to be gone. */
+export async function stopNode(node: ClusterNode): Promise<void> {
+  if (node.run.child.exitCode !== null || node.run.child.signalCode !== null) return;
+  node.run.child.kill('SIGTERM');
+  const timer = setTimeout(() => node.run.child.kill('SIGKILL'), 15_000);
+  await node.run.exited;
+  clearTimeout(timer);
+}
+
+export { sleep, until };
