@@ -78,7 +78,7 @@ const watchdog = setInterval(() => {
 }, 50);
 
 // ---- taking over lapsed nodes ----
-// Every half lease, in the commit queue (so it is ordered with this node's
+// Every fifth of the lease (at most every second), in the commit queue (so it is ordered with this node's
 // commits and fenced like them): what moved here is handed to the kernel,
 // which rebuilds it by replay as at boot.
 const claims = setInterval(() => {
@@ -101,7 +101,7 @@ const claims = setInterval(() => {
       // Anything else (a lost connection): the next round tries again, the lease watchdog decides.
     }
   });
-}, Math.max(100, Math.floor(node.leaseMs / 2)));
+}, Math.max(100, Math.min(1000, Math.floor(node.leaseMs / 5))));
 
 function post(ev: ClusterEvent): void {
   parentPort!.postMessage({ cluster: ev });

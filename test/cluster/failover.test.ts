@@ -1,6 +1,6 @@
 // Several nodes on one PostgreSQL, killed for real: three `runtime start`
 // nodes, a tree and ~1,000 processes, one node SIGKILLed mid-load. Every
-// process must resume on a survivor (the lease is 2 s), and the crash tests'
+// process must resume on a survivor (the lease is 5 s), and the crash tests'
 // checks must hold across the move: what a worker reports to a collector on
 // another node arrives once each, in order; an API call's key is always sent
 // with the same body; a call whose answer was journaled is not made again.
@@ -13,7 +13,7 @@ import { startPostgres, type Postgres } from '../postgres.js';
 import { CLUSTER, owners, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
 
 const COUNT = Number(process.env.CLUSTER_COUNT ?? 450);
-const STEPS = 3;
+const STEPS = 4;
 
 let pgServer: Postgres;
 const servers: TestServer[] = [];
@@ -70,9 +70,9 @@ describe('three nodes, one SIGKILLed mid-load', () => {
     const survivor = await startNode(url, crowd);
     nodes.push(survivor);
 
-    // Mid-load: a third of the victim's calls answered.
+    // Mid-load: a quarter of the victim's calls answered (each worker sleeps 300 ms between calls).
     const victimCalls = () => [...first.keys()].filter((k) => k.startsWith(`${victim.tag}.`)).length;
-    await until(() => victimCalls() >= (COUNT * STEPS) / 3, 120_000, 'the victim node under load');
+    await until(() => victimCalls() >= COUNT, 120_000, 'the victim node under load');
     const owned = (await owners(url)).get(victim.tag) ?? 0;
     expect(owned).toBeGreaterThan(0);
     victim.run.child.kill('SIGKILL');
@@ -82,7 +82,7 @@ describe('three nodes, one SIGKILLed mid-load', () => {
     // Every process of the dead node moves to a survivor.
     await until(async () => ((await owners(url)).get(victim.tag) ?? 0) === 0, 60_000, 'the victim node taken over');
     const movedAfter = Date.now() - killedAt;
-    console.log(`failover: ${owned} live processes moved ${movedAfter} ms after SIGKILL (lease 2000 ms)`);
+    console.log(`failover: ${owned} live processes moved ${movedAfter} ms after SIGKILL (lease 5000 ms)`);
 
     await until(() => verdict !== null, 180_000, 'the collector has every report');
     const v = verdict!;

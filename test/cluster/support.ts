@@ -25,7 +25,7 @@ export function treeFile(children: string): string {
 export async function startNode(url: string, tree: string, opts: { lease?: string; extra?: string[] } = {}): Promise<ClusterNode> {
   const ready = path.join(tmpdir('beamline-ready-'), 'ready');
   const before = new Set((await query<{ tag: string }>(url, 'SELECT tag FROM nodes').catch(() => [])).map((r) => r.tag));
-  const run = startCli(['start', '--store', url, '--lease', opts.lease ?? '2s', '--threads', '1', '--quiet-crashes', '--ready-file', ready, ...(opts.extra ?? []), tree]);
+  const run = startCli(['start', '--store', url, '--lease', opts.lease ?? '5s', '--threads', '1', '--quiet-crashes', '--ready-file', ready, ...(opts.extra ?? []), tree]);
   await until(() => fs.existsSync(ready) || run.child.exitCode !== null, 60_000, 'node ready');
   if (!fs.existsSync(ready)) throw new Error(`node did not start: ${run.stderr}`);
   const tags = (await query<{ tag: string }>(url, `SELECT tag FROM nodes WHERE status = 'up'`)).map((r) => r.tag).filter((t) => !before.has(t));
