@@ -87,7 +87,9 @@ export async function startCommand(argv: string[]): Promise<number> {
       `runtime: node ${node.tag} ${resumed ? 'resumed' : 'started'} tree ${pid} from ${treeFile} (${node.recovered} processes recovered); journal ${node.db}; control ${control.path}\n`,
     );
     void node.fatal.then((err) => {
-      process.stderr.write(`runtime: ${err.message}\n`);
+      // One line with the stable code, as every other error the CLI prints.
+      const code = (err as { code?: string }).code;
+      process.stderr.write(`runtime: ${err.message.split('\n')[0]}${code === undefined ? '' : ` [${code}]`}\n`);
       finish(3);
     });
     // Ready: the tree is started, the gateway and the control socket accept.

@@ -62,8 +62,8 @@ export class SyncPg {
   }
 
   /** Run one statement (or several separated by `;` without params); the last statement's rows. */
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): T[] {
-    return this.#call({ sql, params }).rows as T[];
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], timeoutMs = this.#timeoutMs): T[] {
+    return this.#call({ sql, params }, timeoutMs).rows as T[];
   }
 
   /** Like query, for statements: how many rows the last one touched. */
@@ -71,16 +71,16 @@ export class SyncPg {
     return this.#call({ sql, params }).count;
   }
 
-  #call(msg: unknown): { rows: unknown[]; count: number } {
+  #call(msg: unknown, timeoutMs = this.#timeoutMs): { rows: unknown[]; count: number } {
     if (this.#closed) throw new BeamlineError(ErrorCodes.INTERNAL, `${this.#name}: store connection already closed`);
     Atomics.store(this.#signal, 0, 0);
     this.#port.postMessage(msg);
-    const woke = Atomics.wait(this.#signal, 0, 0, this.#timeoutMs);
+    const woke = Atomics.wait(this.#signal, 0, 0, timeoutMs);
     const reply = receiveMessageOnPort(this.#port)?.message as { rows: unknown[]; count: number; error?: PgError } | undefined;
     if (reply === undefined) {
       throw new BeamlineError(
         ErrorCodes.JOURNAL_UNAVAILABLE,
-        `${this.#name}: PostgreSQL did not answer within ${this.#timeoutMs} ms (${woke})`,
+        `${this.#name}: PostgreSQL did not answer within ${timeoutMs} ms (${woke})`,
         { file: this.#name },
       );
     }
@@ -91,7 +91,7 @@ export class SyncPg {
   close(): void {
     if (this.#closed) return;
     try {
-      this.#call({ close: true });
+      this.#call({ close: true }, 1000);
     } catch {
       /* closing anyway */
     }

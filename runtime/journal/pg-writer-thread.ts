@@ -152,10 +152,12 @@ parentPort!.on('message', (msg: BatchPart | { close: true }) => {
     clearInterval(claims);
     clearInterval(inboxPoll);
     clearInterval(sweep);
-    chain = chain.then(async () => {
-      await Promise.allSettled([commits.end(), beats.end()]);
-      parentPort!.postMessage({ closed: true });
-    });
+    // Not behind the queue: a query on a connection the network dropped may
+    // never return (the kernel flushed what it needed before closing), and
+    // such a connection may never answer the goodbye either.
+    void Promise.race([Promise.allSettled([commits.end(), beats.end()]), new Promise((r) => setTimeout(r, 1000))]).then(() =>
+      parentPort!.postMessage({ closed: true }),
+    );
     return;
   }
   if (msg.id === failed) return;

@@ -737,7 +737,8 @@ export class PostgresStore implements Store {
     if (this.#registered) registerKeys(this.path, null);
     if (this.node !== null) {
       try {
-        this.#db.query(`UPDATE nodes SET status = 'down', lease_until = clock_timestamp() WHERE tag = $1 AND epoch = $2`, [this.node.tag, this.node.epoch]);
+        // Briefly: a node stopping because the database went silent must not wait on it.
+        this.#db.query(`UPDATE nodes SET status = 'down', lease_until = clock_timestamp() WHERE tag = $1 AND epoch = $2`, [this.node.tag, this.node.epoch], 2000);
       } catch {
         /* the lease lapses on its own */
       }

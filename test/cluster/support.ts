@@ -2,6 +2,7 @@
 // process: what the cluster tests share.
 
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { FIXTURES, sleep, startCli, tmpdir, until, type CliRun } from '../helpers.js';
@@ -12,6 +13,8 @@ export interface ClusterNode {
   run: CliRun;
   /** Its node tag (the prefix of the pids it allocates), read from the store once it is up. */
   tag: string;
+  /** Date.now() when its OS process ended, null while it runs. */
+  exitedAt: number | null;
 }
 
 /** A tree file in a temp folder: `children` as YAML lines (scripts by absolute path). */
@@ -25,12 +28,19 @@ export function treeFile(children: string): string {
 export async function startNode(url: string, tree: string, opts: { lease?: string; extra?: string[] } = {}): Promise<ClusterNode> {
   const ready = path.join(tmpdir('beamline-ready-'), 'ready');
   const before = new Set((await query<{ tag: string }>(url, 'SELECT tag FROM nodes').catch(() => [])).map((r) => r.tag));
+  let exitedAt: number | null = null;
   const run = startCli(['start', '--store', url, '--lease', opts.lease ?? '5s', '--threads', '1', '--quiet-crashes', '--ready-file', ready, ...(opts.extra ?? []), tree]);
+  run.child.once('exit', () => {
+    exitedAt = Date.now();
+    if (node !== undefined) node.exitedAt = exitedAt;
+  });
+  let node: ClusterNode | undefined;
   await until(() => fs.existsSync(ready) || run.child.exitCode !== null, 60_000, 'node ready');
   if (!fs.existsSync(ready)) throw new Error(`node did not start: ${run.stderr}`);
   const tags = (await query<{ tag: string }>(url, `SELECT tag FROM nodes WHERE status = 'up'`)).map((r) => r.tag).filter((t) => !before.has(t));
   if (tags.length !== 1) throw new Error(`expected one new node, found ${JSON.stringify(tags)}`);
-  return { run, tag: tags[0]! };
+  node = { run, tag: tags[0]!, exitedAt };
+  return node;
 }
 
 /** One query on a connection of its own. */
@@ -60,3 +70,53 @@ export async function stopNode(node: ClusterNode): Promise<void> {
 }
 
 export { sleep, until };
+
+/**
+ * A TCP relay to PostgreSQL that can be cut: after cut() it forwards nothing
+ * either way but keeps every connection open, as a network partition does
+ * (the node sees no error, only silence).
+ */
+export interface Relay {
+  url: string;
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function relay(url: string): Promise<Relay> {
+  const target = new URL(url);
+  let cut = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('data', (d) => {
+      if (!cut) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!cut) client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const via = new URL(url);
+  via.port = String(port);
+  return {
+    url: via.toString(),
+    cut: () => {
+      cut = true;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
