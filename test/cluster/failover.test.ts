@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { json, startServer, type TestServer } from '../fixtures/natives/http-server.js';
 import { killCliLeftovers } from '../helpers.js';
 import { startPostgres, type Postgres } from '../postgres.js';
-import { CLUSTER, owners, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
+import { CLUSTER, owners, query, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
 
 const COUNT = Number(process.env.CLUSTER_COUNT ?? 450);
 const STEPS = 4;
@@ -97,3 +97,37 @@ describe('three nodes, one SIGKILLed mid-load', () => {
     for (const n of [collector, survivor]) expect(n.run.child.exitCode).toBeNull();
   }, 400_000);
 });
+
+describe('a message sent across nodes while its receiver is moving', () => {
+  it('is delivered once, in order: a tally on a node SIGKILLed mid-stream, its senders on the node that takes it over', async () => {
+    const url = await pgServer.database();
+    const TICKERS = 10;
+    const TICKS = 40;
+    let tally: Record<string, number[]> | null = null;
+    const api = await startServer((seen, res) => {
+      tally = (seen.body as { got: Record<string, number[]> }).got;
+      json(res, 200, { ok: true });
+    });
+    servers.push(api);
+    const home = await startNode(url, treeFile(`  - id: tally\n    script: ${path.join(CLUSTER, 'tally.js')}\n    args: [tally, "${api.url}", ${TICKERS * TICKS}]\n`));
+    nodes.push(home);
+    const senders = await startNode(
+      url,
+      treeFile(
+        Array.from({ length: TICKERS }, (_, i) => `  - id: t${i}\n    script: ${path.join(CLUSTER, 'ticker.js')}\n    args: [tally, ${TICKS}, 100]\n    restart: transient\n`).join(''),
+      ),
+    );
+    nodes.push(senders);
+    // Mid-stream: the tally has taken some ticks (their inbox rows are gone), others are still coming.
+    await until(async () => (await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM journal WHERE pid LIKE '${home.tag}.%'`))[0]!.n > 40, 60_000, 'ticks flowing');
+    home.run.child.kill('SIGKILL');
+    await home.run.exited;
+    await until(async () => ((await owners(url)).get(home.tag) ?? 0) === 0, 60_000, 'the tally taken over');
+    await until(() => tally !== null, 120_000, 'every tick at the tally');
+    const want = Array.from({ length: TICKS }, (_, i) => i + 1);
+    const got = tally!;
+    expect(Object.keys(got)).toHaveLength(TICKERS);
+    for (const [ticker, ticks] of Object.entries(got)) expect({ ticker, ticks }).toEqual({ ticker, ticks: want });
+  }, 300_000);
+});
+
