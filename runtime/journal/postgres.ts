@@ -312,17 +312,22 @@ export const INBOX_CHANNEL = 'beamline_inbox';
  */
 export function inboxSql(tag: string, only: readonly string[] | null, limit = 2000): string {
   const which = only === null ? '' : ` AND p.pid IN (${only.map((pid) => lit(pid)).join(', ') || 'NULL'})`;
-  return `SELECT i.seq, p.pid, i.sender, i.kind, i.data FROM inbox i
+  // A notice (kind >= 16) for a process that already ended is taken too: its sender is told 'noproc'.
+  return `SELECT i.seq, p.pid, i.sender, i.kind, i.data, p.status = 'live' AS live FROM inbox i
       JOIN processes p ON p.pid = COALESCE((SELECT n.pid FROM names n WHERE n.name = i.target), i.target)
-     WHERE p.status = 'live' AND p.owner = ${lit(tag)}${which}
+     WHERE (p.status = 'live' OR i.kind >= 16) AND p.owner = ${lit(tag)}${which}
      ORDER BY i.seq LIMIT ${limit}`;
 }
 
-/** Inbox entries nobody will take: their target ended, or names no process after a grace period. */
+/**
+ * Inbox entries nobody will take: mail whose target ended, and anything
+ * naming no live process after a grace period (a notice to an ended process
+ * is left to its owner, who answers it 'noproc').
+ */
 export function sweepInboxSql(graceMs: number): string {
   return `DELETE FROM inbox i WHERE NOT EXISTS (
       SELECT 1 FROM processes p WHERE p.status = 'live' AND p.pid = COALESCE((SELECT n.pid FROM names n WHERE n.name = i.target), i.target))
-    AND (EXISTS (SELECT 1 FROM processes p WHERE p.pid = i.target) OR i.sent_at < now() - make_interval(secs => ${graceMs / 1000}))`;
+    AND ((i.kind < 16 AND EXISTS (SELECT 1 FROM processes p WHERE p.pid = i.target)) OR i.sent_at < now() - make_interval(secs => ${graceMs / 1000}))`;
 }
 
 // ---- taking over ----------------------------------------------------------

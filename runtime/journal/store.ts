@@ -64,6 +64,8 @@ export interface InboxMail {
   sender: Pid;
   kind: number;
   data: Uint8Array;
+  /** False for a notice to a process that has ended (its sender is told 'noproc'). */
+  live: boolean;
 }
 
 /**

@@ -277,9 +277,14 @@ export class Kernel {
     let took = false;
     for (const m of mail) {
       if (this.#inboxTaking.has(m.seq)) continue;
-      const target = this.#table.get(m.pid);
-      if (target === undefined || (moving === null && this.#remote.holding(m.pid))) continue;
-      this.#deliver(target, m.sender, m.kind, m.data);
+      if (!m.live) {
+        // A link or monitor that reached a process after it ended: 'noproc', as for a dead pid here.
+        this.#relations.noticeTooLate(m.pid, m.sender, m.kind, m.data);
+      } else {
+        const target = this.#table.get(m.pid);
+        if (target === undefined || (moving === null && this.#remote.holding(m.pid))) continue;
+        this.#deliver(target, m.sender, m.kind, m.data);
+      }
       this.#commit.push({ type: 'inbox.taken', seq: m.seq });
       this.#inboxTaking.add(m.seq);
       const seq = m.seq;

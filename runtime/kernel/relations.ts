@@ -131,6 +131,15 @@ export class Relations {
     }
   }
 
+  /** A notice for `pid`, which has ended: a link or monitor gets 'noproc', as for a dead pid on one node. */
+  noticeTooLate(pid: Pid, from: Pid, kind: number, data: Uint8Array): void {
+    if (kind === NOTICE.link) this.#remote.send(from, pid, MAIL_SIGNAL, encode({ reason: 'noproc' }));
+    else if (kind === NOTICE.monitor) {
+      const { ref } = decode(data) as { ref: string };
+      this.#remote.send(from, pid, MAIL_MESSAGE, encode({ type: 'down', ref, pid, reason: 'noproc' }));
+    }
+  }
+
   unlink(proc: KProc, otherPid: Pid): void {
     if (proc.rel?.links.delete(otherPid) !== true) return;
     const other = this.#table.get(otherPid);
