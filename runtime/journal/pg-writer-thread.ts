@@ -30,12 +30,14 @@ const fence = `SELECT beamline_fence(${lit(node.tag)}, ${lit(node.epoch)})`;
 
 const commits = new pg.Client({ connectionString: url });
 const beats = new pg.Client({ connectionString: url });
-const ready = Promise.all([commits.connect(), beats.connect()]).then(async () => {
+// Listens for remote mail and reads the inbox: never queued behind a commit in flight.
+const mail = new pg.Client({ connectionString: url });
+const ready = Promise.all([commits.connect(), beats.connect(), mail.connect()]).then(async () => {
   // 'normal' durability: a commit returns before its WAL is flushed (a crash of the database may lose the last ones).
   if (durability === 'normal') await commits.query('SET synchronous_commit = off');
 });
 ready.catch(() => {});
-for (const c of [commits, beats]) c.on('error', () => {});
+for (const c of [commits, beats, mail]) c.on('error', () => {});
 
 let fatal: Error | null = null;
 function die(err: Error): void {
@@ -115,15 +117,16 @@ function post(ev: ClusterEvent): void {
 // skips those it is already taking. Polling every second covers a lost
 // notification, and a sweep drops mail nobody will take.
 let inboxQueued = false;
+let inboxChain: Promise<void> = Promise.resolve();
 function inboxSoon(): void {
   if (inboxQueued || fatal !== null) return;
   inboxQueued = true;
-  chain = chain.then(async () => {
+  inboxChain = inboxChain.then(async () => {
     inboxQueued = false;
     if (fatal !== null) return;
     try {
       await ready;
-      const res = await commits.query<InboxMail>(inboxSql(node.tag, null));
+      const res = await mail.query<InboxMail>(inboxSql(node.tag, null));
       if (res.rows.length === 0) return;
       for (const r of res.rows) r.data = openPayload(cipher, r.data, 'mail');
       post({ type: 'delivered', mail: res.rows });
@@ -132,8 +135,8 @@ function inboxSoon(): void {
     }
   });
 }
-beats.on('notification', () => inboxSoon());
-ready.then(() => beats.query(`LISTEN ${INBOX_CHANNEL}`)).then(() => inboxSoon(), () => {});
+mail.on('notification', () => inboxSoon());
+ready.then(() => mail.query(`LISTEN ${INBOX_CHANNEL}`)).then(() => inboxSoon(), () => {});
 const inboxPoll = setInterval(inboxSoon, 1000);
 const sweep = setInterval(() => {
   if (fatal !== null) return;
@@ -155,7 +158,7 @@ parentPort!.on('message', (msg: BatchPart | { close: true }) => {
     // Not behind the queue: a query on a connection the network dropped may
     // never return (the kernel flushed what it needed before closing), and
     // such a connection may never answer the goodbye either.
-    void Promise.race([Promise.allSettled([commits.end(), beats.end()]), new Promise((r) => setTimeout(r, 1000))]).then(() =>
+    void Promise.race([Promise.allSettled([commits.end(), beats.end(), mail.end()]), new Promise((r) => setTimeout(r, 1000))]).then(() =>
       parentPort!.postMessage({ closed: true }),
     );
     return;
