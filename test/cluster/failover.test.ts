@@ -12,7 +12,7 @@ import { killCliLeftovers } from '../helpers.js';
 import { startPostgres, type Postgres } from '../postgres.js';
 import { CLUSTER, owners, query, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
 
-const COUNT = Number(process.env.CLUSTER_COUNT ?? 450);
+const COUNT = Number(process.env.CLUSTER_COUNT ?? 500);
 const STEPS = 4;
 
 let pgServer: Postgres;
