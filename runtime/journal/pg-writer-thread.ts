@@ -47,12 +47,16 @@ function die(err: Error): void {
 }
 
 // ---- the lease ----
-/** The lease is known valid until this time (ms, this thread's clock), from when the last renewal that succeeded was sent. */
-let validUntil = Date.now() + node.leaseMs;
+/**
+ * The lease is known valid until this time (ms), from when the last renewal
+ * that succeeded was sent — at first, from when the node registered (its
+ * boot may have taken a while before this thread started).
+ */
+let validUntil = node.registeredAt + node.leaseMs;
 const renew = `UPDATE nodes SET heartbeat_at = clock_timestamp(), lease_until = clock_timestamp() + make_interval(secs => ${node.leaseMs / 1000})
   WHERE tag = ${lit(node.tag)} AND epoch = ${lit(node.epoch)} AND status = 'up' AND lease_until > clock_timestamp()`;
 let beating = false;
-const heartbeat = setInterval(() => {
+function beat(): void {
   if (fatal !== null || beating) return;
   beating = true;
   const sent = Date.now();
@@ -70,7 +74,10 @@ const heartbeat = setInterval(() => {
     .finally(() => {
       beating = false;
     });
-}, Math.max(100, Math.floor(node.leaseMs / 3)));
+}
+// The first renewal as soon as the connections are up, then every third of the lease.
+void ready.then(beat, () => {});
+const heartbeat = setInterval(beat, Math.max(100, Math.floor(node.leaseMs / 3)));
 const watchdog = setInterval(() => {
   // Stop a little before the lease ends on the database's side: clocks drift, and survivors wait a whole period.
   const margin = Math.min(500, node.leaseMs / 5);

@@ -372,6 +372,8 @@ export function isPostgresUrl(s: string): boolean {
 export interface NodeIdentity {
   tag: string;
   epoch: number;
+  /** Date.now() just before the node's row was written: its first lease runs from no earlier than this. */
+  registeredAt: number;
   /** Start of this node's message id range. */
   idBase: number;
   leaseMs: number;
@@ -484,12 +486,13 @@ function claimAtBoot(db: SyncPg, node: NodeIdentity): void {
 function registerNode(db: SyncPg, leaseMs: number, address: string | null): NodeIdentity {
   for (let attempt = 0; ; attempt++) {
     const tag = randomBytes(3).readUIntBE(0, 3).toString(36).padStart(4, '0').slice(-4);
+    const registeredAt = Date.now();
     try {
       const row = db.query<{ num: number }>(
         `INSERT INTO nodes (tag, epoch, status, address, lease_ms, lease_until) VALUES ($1, 1, 'up', $2, $3::int, clock_timestamp() + make_interval(secs => $3::int / 1000.0)) RETURNING num`,
         [tag, address, leaseMs],
       )[0]!;
-      return { tag, epoch: 1, idBase: row.num * ID_RANGE, leaseMs };
+      return { tag, epoch: 1, registeredAt, idBase: row.num * ID_RANGE, leaseMs };
     } catch (err) {
       if ((err as PgQueryError).sqlstate === '23505' && attempt < 20) continue; // tag taken: draw again
       throw err;

@@ -79,7 +79,7 @@ describe.each(['cut off from the database', 'paused (SIGSTOP)'])('a node %s', (h
       expect(code).not.toBe(0);
       expect(b.run.stderr).toMatch(/BL_LEASE_LOST/);
     }
-    console.log(`${how}: B's processes taken over ${takenAt - stoppedAt} ms after it went silent (lease 5000 ms)`);
+    console.log(`${how}: B's processes taken over ${takenAt - stoppedAt} ms after it went silent (lease 10000 ms)`);
 
     await until(() => tally !== null, 120_000, 'every tick at the tally');
     const got = tally!;

@@ -29,9 +29,9 @@ async function spawnCommitted(node: Node, script: string, opts: { name?: string 
 
 async function twoNodes(): Promise<[Node, Node, string]> {
   const url = await pgServer.database();
-  const a = await Node.open({ store: url, threads: 1, log: () => {} });
+  const a = await Node.open({ store: url, threads: 1, leaseMs: 10_000, log: () => {} });
   open.push(a);
-  const b = await Node.open({ store: url, threads: 1, log: () => {} });
+  const b = await Node.open({ store: url, threads: 1, leaseMs: 10_000, log: () => {} });
   open.push(b);
   return [a, b, url];
 }

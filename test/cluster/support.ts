@@ -29,7 +29,7 @@ export async function startNode(url: string, tree: string, opts: { lease?: strin
   const ready = path.join(tmpdir('beamline-ready-'), 'ready');
   const before = new Set((await query<{ tag: string }>(url, 'SELECT tag FROM nodes').catch(() => [])).map((r) => r.tag));
   let exitedAt: number | null = null;
-  const run = startCli(['start', '--store', url, '--lease', opts.lease ?? '5s', '--threads', '1', '--quiet-crashes', '--ready-file', ready, ...(opts.extra ?? []), tree]);
+  const run = startCli(['start', '--store', url, '--lease', opts.lease ?? '10s', '--threads', '1', '--quiet-crashes', '--ready-file', ready, ...(opts.extra ?? []), tree]);
   run.child.once('exit', () => {
     exitedAt = Date.now();
     if (node !== undefined) node.exitedAt = exitedAt;
