@@ -356,6 +356,19 @@ export function request<T = unknown>(journal: string, req: ControlRequest): Prom
   let file: string;
   try {
     file = socketPath(journal);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return requestAt<T>(file, journal, req);
+}
+
+/**
+ * Send one request to the control socket `file` (a node on PostgreSQL
+ * records its socket in the nodes table: the CLI finds it there); `journal`
+ * names the node in errors.
+ */
+export function requestAt<T = unknown>(file: string, journal: string, req: ControlRequest): Promise<T> {
+  try {
     // Someone else's socket in our socket's place would receive what we send and answer in the node's name.
     if (!checkSocketFile(file, req.cmd)) return Promise.reject(new NoNodeError(`no node is running on ${journal}`));
   } catch (err) {

@@ -678,6 +678,26 @@ export class PostgresStore implements Store {
       restarts: r.restarts,
     }));
   }
+
+  /**
+   * Record where this node's control server listens (`host:/path/to.sock`),
+   * once it does: the CLI finds a process's node here and talks to it.
+   */
+  setAddress(address: string): void {
+    if (this.node === null) throw new BeamlineError(ErrorCodes.INTERNAL, `${this.path}: store opened read-only`);
+    this.#q('UPDATE nodes SET address = $1 WHERE tag = $2 AND epoch = $3', [address, this.node.tag, this.node.epoch]);
+  }
+
+  /** The process or supervisor a pid or a name stands for, with its owner (the CLI's control commands). */
+  ownerOf(target: string): { pid: Pid; owner: string; live: boolean } | undefined {
+    return this.#q<{ pid: Pid; owner: string; live: boolean }>(
+      `WITH t AS (SELECT coalesce((SELECT pid FROM names WHERE name = $1), $1) AS pid)
+       SELECT p.pid, p.owner, p.status = 'live' AS live FROM processes p, t WHERE p.pid = t.pid
+       UNION ALL SELECT s.pid, s.owner, true AS live FROM supervisors s, t WHERE s.pid = t.pid
+       LIMIT 1`,
+      [target],
+    )[0];
+  }
 }
 
 /** A commit the fence refused, as the one-line error the node stops with. */

@@ -1,0 +1,203 @@
+// The CLI against several nodes on one PostgreSQL (--store URL): `runtime
+// nodes` lists them, `ps` names each process's node, and send/kill/query
+// find the node owning their target in the database and reach it through
+// its control socket. Real parts: a real PostgreSQL server, real
+// `runtime start` nodes as child processes, a real SIGKILL.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, killCliLeftovers, runCli, startCli, tmpdir, until, type CliRun } from '../helpers.js';
+import { startPostgres, type Postgres } from '../postgres.js';
+
+let pg: Postgres;
+
+beforeAll(async () => {
+  pg = await startPostgres();
+}, 120_000);
+
+afterAll(async () => {
+  await pg?.stop();
+});
+
+afterEach(killCliLeftovers);
+
+interface NodeJson {
+  tag: string;
+  status: string;
+  epoch: number;
+  heartbeatAgeMs: number;
+  leaseMs: number;
+  leaseLeftMs: number;
+  processes: number;
+  address: string | null;
+}
+
+interface PsJson {
+  pid: string;
+  node?: string;
+  name: string;
+  run: number;
+  state: string;
+}
+
+/** A tree of supervised workers (test/fixtures/supervisor/child.js), each under its registered name. */
+function treeFile(dir: string, file: string, names: string[]): string {
+  const children = names.map((n) => `  - id: ${n}\n    name: ${n}\n    script: ${JSON.stringify(fixture('supervisor/child.js'))}\n    args: [${n}]\n`);
+  const out = path.join(dir, file);
+  fs.writeFileSync(out, `strategy: one_for_one\nchildren:\n${children.join('')}`);
+  return out;
+}
+
+/** `runtime start --store URL TREE`, once ready: its tag and control socket (from its start line). */
+async function startNode(url: string, tree: string, extra: string[] = []): Promise<{ run: CliRun; tag: string; control: string }> {
+  const run = startCli(['start', '--store', url, ...extra, tree]);
+  await until(() => run.stderr.includes('runtime: ready') || run.child.exitCode !== null, 60_000, `node on ${path.basename(tree)} ready`);
+  const m = /node ([0-9a-z]{4}) (?:started|resumed) tree .* control (\S+)/.exec(run.stderr);
+  expect(m, run.stderr).not.toBeNull();
+  return { run, tag: m![1]!, control: m![2]! };
+}
+
+async function nodes(url: string): Promise<NodeJson[]> {
+  const out = await runCli(['nodes', '--store', url, '--json']);
+  expect(out.code, out.stderr).toBe(0);
+  return JSON.parse(out.stdout) as NodeJson[];
+}
+
+async function ps(url: string, ...extra: string[]): Promise<PsJson[]> {
+  const out = await runCli(['ps', '--store', url, '--json', ...extra]);
+  expect(out.code, out.stderr).toBe(0);
+  return JSON.parse(out.stdout) as PsJson[];
+}
+
+/** What the worker has received so far (its 'state' query), through the node that owns it. */
+async function got(url: string, target: string): Promise<unknown[]> {
+  const out = await runCli(['query', '--store', url, target, 'state']);
+  expect(out.code, out.stderr).toBe(0);
+  return (JSON.parse(out.stdout) as { got: unknown[] }).got;
+}
+
+function oneLine(out: { code: number | null; stderr: string }, code: string): void {
+  expect(out.code).toBe(2);
+  expect(out.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(out.stderr).toContain(`[${code}]`);
+}
+
+describe('runtime nodes / ps / send / kill with --store', () => {
+  it('two nodes: nodes lists both with their process counts, ps names the owner, send/query/kill reach either node', async () => {
+    const url = await pg.database();
+    const dir = tmpdir();
+    const a = await startNode(url, treeFile(dir, 'a.yaml', ['alpha1', 'alpha2']));
+    const b = await startNode(url, treeFile(dir, 'b.yaml', ['beta1']));
+
+    // nodes: both up, with their live processes and where their control sockets are.
+    const list = await nodes(url);
+    expect(list.map((n) => n.tag).sort()).toEqual([a.tag, b.tag].sort());
+    const na = list.find((n) => n.tag === a.tag)!;
+    const nb = list.find((n) => n.tag === b.tag)!;
+    expect([na.status, na.processes, na.epoch, na.leaseMs]).toEqual(['up', 2, 1, 5000]);
+    expect([nb.status, nb.processes]).toEqual(['up', 1]);
+    expect(na.address).toBe(`${os.hostname()}:${a.control}`);
+    expect(nb.address).toBe(`${os.hostname()}:${b.control}`);
+    expect(na.heartbeatAgeMs).toBeLessThan(5000);
+    const table = await runCli(['nodes', '--store', url]);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]!.split(/\s{2,}/)).toEqual(['TAG', 'STATUS', 'EPOCH', 'HEARTBEAT', 'LEASE', 'PROCESSES', 'ADDRESS']);
+    expect(lines.slice(1).map((l) => l.split(/\s{2,}/)).map((c) => [c[0], c[1], c[5]]).sort()).toEqual(
+      [
+        [a.tag, 'up', '2'],
+        [b.tag, 'up', '1'],
+      ].sort(),
+    );
+
+    // ps: every node's processes, each with its owner.
+    const rows = await ps(url);
+    expect(rows.map((r) => [r.name, r.node, r.pid.split('.')[0]]).sort()).toEqual(
+      [
+        ['alpha1', a.tag, a.tag],
+        ['alpha2', a.tag, a.tag],
+        ['beta1', b.tag, b.tag],
+      ].sort(),
+    );
+    const psTable = await runCli(['ps', '--store', url]);
+    expect(psTable.stdout.split('\n')[0]).toMatch(/^PID\s+NODE\s+NAME\s+SCRIPT/);
+    expect(psTable.stdout).toMatch(new RegExp(`${b.tag}\\.\\d+\\s+${b.tag}\\s+beta1`));
+
+    // send by name and by pid, to a process on each node.
+    const alpha2 = rows.find((r) => r.name === 'alpha2')!.pid;
+    const s1 = await runCli(['send', '--store', url, 'beta1', '{"to":"b"}']);
+    expect(s1.code, s1.stderr).toBe(0);
+    const s2 = await runCli(['send', '--store', url, alpha2, '"to a"']);
+    expect(s2.code, s2.stderr).toBe(0);
+    expect(await got(url, 'beta1')).toEqual([{ to: 'b' }]);
+    expect(await got(url, alpha2)).toEqual(['to a']);
+
+    // kill on either node: exit 0 once it has ended (its supervisor restarts it: run 2).
+    const beta1 = rows.find((r) => r.name === 'beta1')!.pid;
+    for (const target of [beta1, 'alpha1']) {
+      const k = await runCli(['kill', '--store', url, target]);
+      expect(k.code, k.stderr).toBe(0);
+    }
+    const after = await ps(url);
+    expect(after.find((r) => r.pid === beta1)!.run).toBe(2);
+    expect(after.find((r) => r.name === 'alpha1')!.run).toBe(2);
+    const history = await runCli(['history', '--store', url, beta1]);
+    expect(history.code).toBe(0);
+    expect(history.stdout).toContain('exit killed');
+
+    // Nothing by that name or pid: one line, BL_NOPROC.
+    oneLine(await runCli(['send', '--store', url, 'nobody', '1']), 'BL_NOPROC');
+    oneLine(await runCli(['kill', '--store', url, `${a.tag}.999`]), 'BL_NOPROC');
+    expect(a.run.child.exitCode).toBeNull();
+    expect(b.run.child.exitCode).toBeNull();
+  }, 180_000);
+
+  it('a SIGKILLed node shows as expired after its lease; its processes are refused (BL_NO_NODE) until a node takes them over', async () => {
+    const url = await pg.database();
+    const dir = tmpdir();
+    // The default lease (5 s): a shorter one can lapse while a loaded machine boots the node.
+    const a = await startNode(url, treeFile(dir, 'a.yaml', ['gamma']));
+    // Killed once its process is committed (ready may come a batch before).
+    await until(async () => (await ps(url)).some((r) => r.name === 'gamma' && r.node === a.tag), 30_000, 'gamma committed');
+    a.run.child.kill('SIGKILL');
+    await a.run.exited;
+
+    // No survivor claims it: once its lease lapsed it stays 'lease expired', still owning its process.
+    const expired = await until(async () => (await nodes(url)).find((n) => n.tag === a.tag && n.status === 'lease expired'), 30_000, 'the lease to lapse');
+    expect(expired!.processes).toBe(1);
+    expect(expired!.leaseLeftMs).toBe(0);
+    const table = await runCli(['nodes', '--store', url]);
+    expect(table.stdout).toMatch(new RegExp(`^${a.tag}\\s+lease expired\\s+1\\s`, 'm'));
+    const refused = await runCli(['send', '--store', url, 'gamma', '"lost?"']);
+    oneLine(refused, 'BL_NO_NODE');
+    expect(refused.stderr).toContain(`node ${a.tag}, which is past its lease`);
+    oneLine(await runCli(['kill', '--store', url, 'gamma']), 'BL_NO_NODE');
+
+    // A node starting on the store takes the process over; the commands reach it there.
+    const b = await startNode(url, treeFile(dir, 'b.yaml', ['delta']));
+    const list = await nodes(url);
+    expect(list.find((n) => n.tag === a.tag)).toMatchObject({ status: 'down', processes: 0, epoch: 2 });
+    expect(list.find((n) => n.tag === b.tag)).toMatchObject({ status: 'up', processes: 2 });
+    const gamma = (await ps(url)).find((r) => r.name === 'gamma')!;
+    expect(gamma.node).toBe(b.tag);
+    expect(gamma.pid.startsWith(`${a.tag}.`)).toBe(true);
+    const sent = await runCli(['send', '--store', url, 'gamma', '"moved"']);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(await got(url, 'gamma')).toEqual(['moved']);
+  }, 180_000);
+
+  it('refuses what cannot work in one line: nodes on a SQLite journal, --store with --db, a URL that is not postgres://', async () => {
+    const dir = tmpdir();
+    const db = path.join(dir, 'journal.db');
+    const sqlite = await runCli(['nodes', '--db', db]);
+    oneLine(sqlite, 'BL_ARG_INVALID');
+    expect(sqlite.stderr).toContain('PostgreSQL store');
+    oneLine(await runCli(['ps', '--db', db, '--store', 'postgres://u@127.0.0.1/x']), 'BL_ARG_INVALID');
+    oneLine(await runCli(['send', '--store', 'mysql://u@h/db', 'x', '1']), 'BL_ARG_INVALID');
+    const help = await runCli(['nodes', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: runtime nodes --store URL/);
+  }, 60_000);
+});
