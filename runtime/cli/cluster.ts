@@ -134,13 +134,38 @@ export async function askNode<T>(store: PostgresStore, node: NodeRow, cmd: strin
       { node: node.tag },
     );
   }
+  // While waiting, watch the node's lease: a node paused or cut off from the
+  // database keeps its socket but will never answer; once its lease lapsed,
+  // give up in one line instead of waiting forever.
+  const gaveUp = new AbortController();
+  const watch = setInterval(() => {
+    let now: NodeRow | undefined;
+    try {
+      now = nodeRows(store).find((n) => n.tag === node.tag);
+    } catch {
+      return; // the database itself is away: the request may still be answered
+    }
+    if (now === undefined || now.status !== 'up') {
+      gaveUp.abort(
+        new BeamlineError(
+          ErrorCodes.NO_NODE,
+          `${cmd}: node ${node.tag} (owner of ${what}) stopped answering and its lease lapsed (${now?.status ?? 'gone'}); its processes move to a running node within one lease period: try again then`,
+          { node: node.tag },
+        ),
+      );
+    }
+  }, Math.min(1000, Math.max(100, node.leaseMs / 5)));
   try {
-    return await requestAt<T>(socket, `${store.path}#${node.tag}`, req);
+    return await requestAt<T>(socket, `${store.path}#${node.tag}`, req, gaveUp.signal);
   } catch (err) {
     if (!(err instanceof NoNodeError)) throw err;
-    throw new BeamlineError(ErrorCodes.NO_NODE, `${cmd}: node ${node.tag} (owner of ${what}) does not answer on its control socket ${socket}; it may have just stopped`, {
-      node: node.tag,
-    });
+    throw new BeamlineError(
+      ErrorCodes.NO_NODE,
+      `${cmd}: node ${node.tag} (owner of ${what}) does not answer on its control socket ${socket}; if it stopped, its processes move to a running node once its lease lapses (within ${seconds(node.leaseLeftMs)}): try again then`,
+      { node: node.tag },
+    );
+  } finally {
+    clearInterval(watch);
   }
 }
 

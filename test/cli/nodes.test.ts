@@ -42,9 +42,19 @@ interface PsJson {
   state: string;
 }
 
-/** A tree of supervised workers (test/fixtures/supervisor/child.js), each under its registered name. */
-function treeFile(dir: string, file: string, names: string[]): string {
-  const children = names.map((n) => `  - id: ${n}\n    name: ${n}\n    script: ${JSON.stringify(fixture('supervisor/child.js'))}\n    args: [${n}]\n`);
+/**
+ * A tree of supervised workers (test/fixtures/supervisor/child.js), each
+ * under its registered name; with `pool`, also a simple_one_for_one
+ * supervisor of that name (no child until `runtime start-child`).
+ */
+function treeFile(dir: string, file: string, names: string[], pool?: string): string {
+  const script = JSON.stringify(fixture('supervisor/child.js'));
+  const children = names.map((n) => `  - id: ${n}\n    name: ${n}\n    script: ${script}\n    args: [${n}]\n`);
+  if (pool !== undefined) {
+    children.push(
+      `  - id: ${pool}\n    name: ${pool}\n    supervisor:\n      strategy: simple_one_for_one\n      children:\n        - id: job\n          script: ${script}\n          args: [job]\n`,
+    );
+  }
   const out = path.join(dir, file);
   fs.writeFileSync(out, `strategy: one_for_one\nchildren:\n${children.join('')}`);
   return out;
@@ -89,7 +99,9 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     const url = await pg.database();
     const dir = tmpdir();
     const a = await startNode(url, treeFile(dir, 'a.yaml', ['alpha1', 'alpha2']));
-    const b = await startNode(url, treeFile(dir, 'b.yaml', ['beta1']));
+    const b = await startNode(url, treeFile(dir, 'b.yaml', ['beta1'], 'pool'));
+    // Both trees committed (ready may come a batch before).
+    await until(async () => (await ps(url)).length === 3, 30_000, 'three processes committed');
 
     // nodes: both up, with their live processes and where their control sockets are.
     const list = await nodes(url);
@@ -150,9 +162,49 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     // Nothing by that name or pid: one line, BL_NOPROC.
     oneLine(await runCli(['send', '--store', url, 'nobody', '1']), 'BL_NOPROC');
     oneLine(await runCli(['kill', '--store', url, `${a.tag}.999`]), 'BL_NOPROC');
+
+    // start-child by the supervisor's name: the node holding it starts the child, which counts as its own.
+    const started = await runCli(['start-child', '--store', url, 'pool', '"extra"']);
+    expect(started.code, started.stderr).toBe(0);
+    const child = (JSON.parse(started.stdout) as { pid: string }).pid;
+    expect(child.startsWith(`${b.tag}.`)).toBe(true);
+    await until(async () => (await nodes(url)).find((n) => n.tag === b.tag)?.processes === 2, 30_000, 'the pool child counted');
+    expect((await ps(url)).find((r) => r.pid === child)?.node).toBe(b.tag);
+
+    // The reading commands see both nodes: both trees, every history replays.
+    const trees = await runCli(['tree', '--store', url]);
+    expect(trees.code, trees.stderr).toBe(0);
+    for (const name of ['alpha1', 'alpha2', 'beta1']) expect(trees.stdout).toContain(`[${name}]`);
+    expect(trees.stdout).toMatch(new RegExp(`root  ${a.tag}\\.1 `));
+    expect(trees.stdout).toMatch(new RegExp(`root  ${b.tag}\\.1 `));
+    const replayed = await runCli(['replay', '--store', url]);
+    expect(replayed.code, replayed.stdout + replayed.stderr).toBe(0);
+    expect(replayed.stdout).toContain('4 histories replay cleanly');
+    const pruned = await runCli(['prune', '--store', url, '--keep', '7d']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(/^pruned the history of what ended before /);
+
     expect(a.run.child.exitCode).toBeNull();
     expect(b.run.child.exitCode).toBeNull();
   }, 180_000);
+
+  it('a node that stops answering (SIGSTOP): a control command gives up in one line once its lease lapses, instead of waiting forever', async () => {
+    const url = await pg.database();
+    const dir = tmpdir();
+    const a = await startNode(url, treeFile(dir, 'a.yaml', ['eps']));
+    await until(async () => (await ps(url)).some((r) => r.name === 'eps'), 30_000, 'eps committed');
+    a.run.child.kill('SIGSTOP');
+    try {
+      // The socket still accepts (the kernel queues the connection); nobody reads it.
+      const out = await runCli(['send', '--store', url, 'eps', '"anyone?"'], 60_000);
+      expect(out.hung).toBe(false);
+      oneLine(out, 'BL_NO_NODE');
+      expect(out.stderr).toContain(`node ${a.tag} (owner of process ${a.tag}.2 (eps)) stopped answering and its lease lapsed`);
+    } finally {
+      a.run.child.kill('SIGKILL');
+      a.run.child.kill('SIGCONT');
+    }
+  }, 120_000);
 
   it('a SIGKILLed node shows as expired after its lease; its processes are refused (BL_NO_NODE) until a node takes them over', async () => {
     const url = await pg.database();
