@@ -240,6 +240,29 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     expect(await got(url, 'gamma')).toEqual(['moved']);
   }, 180_000);
 
+  it('a node run by `runtime spawn --store` records its control socket too; BEAMLINE_STORE stands for --store', async () => {
+    const url = await pg.database();
+    const spawned = startCli(['spawn', '--store', url, fixture('executor/waiter.js'), 'zeta', '600000']);
+    await until(() => spawned.stderr.includes('waiting as zeta'), 60_000, 'the waiter to run');
+    await until(async () => (await ps(url)).some((r) => r.name === 'zeta'), 30_000, 'zeta committed');
+    process.env.BEAMLINE_STORE = url;
+    let listed;
+    try {
+      listed = await runCli(['nodes', '--json']);
+    } finally {
+      delete process.env.BEAMLINE_STORE;
+    }
+    expect(listed.code, listed.stderr).toBe(0);
+    const [node] = JSON.parse(listed.stdout) as NodeJson[];
+    expect(node).toMatchObject({ status: 'up', processes: 1 });
+    expect(node!.address).toMatch(new RegExp(`^${os.hostname()}:/.*\\.sock$`));
+    const sent = await runCli(['send', '--store', url, 'zeta', '{"hello":"from the CLI"}']);
+    expect(sent.code, sent.stderr).toBe(0);
+    // The root got it and returned it: spawn prints it and exits 0.
+    expect((await spawned.exited).code).toBe(0);
+    expect(JSON.parse(spawned.stdout)).toEqual({ hello: 'from the CLI' });
+  }, 120_000);
+
   it('refuses what cannot work in one line: nodes on a SQLite journal, --store with --db, a URL that is not postgres://', async () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
