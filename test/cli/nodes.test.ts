@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pgClient from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, killCliLeftovers, runCli, startCli, tmpdir, until, type CliRun } from '../helpers.js';
 import { startPostgres, type Postgres } from '../postgres.js';
@@ -237,6 +238,21 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     expect(gamma.pid.startsWith(`${a.tag}.`)).toBe(true);
     const sent = await runCli(['send', '--store', url, 'gamma', '"moved"']);
     expect(sent.code, sent.stderr).toBe(0);
+    expect(await got(url, 'gamma')).toEqual(['moved']);
+
+    // A node on another machine (as its address says): named, not reached — a Unix socket stays on its host.
+    const sql = new pgClient.Client({ connectionString: url });
+    await sql.connect();
+    try {
+      const { rows } = await sql.query<{ address: string }>('SELECT address FROM nodes WHERE tag = $1', [b.tag]);
+      await sql.query('UPDATE nodes SET address = $1 WHERE tag = $2', [`elsewhere.example:${rows[0]!.address.split(':').slice(1).join(':')}`, b.tag]);
+      const remote = await runCli(['send', '--store', url, 'gamma', '"far"']);
+      oneLine(remote, 'BL_NO_NODE');
+      expect(remote.stderr).toContain(`node ${b.tag}, which runs on host elsewhere.example; its control socket reaches only that machine`);
+      await sql.query('UPDATE nodes SET address = $1 WHERE tag = $2', [rows[0]!.address, b.tag]);
+    } finally {
+      await sql.end();
+    }
     expect(await got(url, 'gamma')).toEqual(['moved']);
   }, 180_000);
 
