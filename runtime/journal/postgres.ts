@@ -335,7 +335,8 @@ function translate(err: unknown, name: string): Error {
   if (err instanceof BeamlineError) return err;
   const e = err as PgQueryError;
   const code = e.sqlstate ?? null;
-  if (code === null || code.startsWith('08') || code === '57P03' || code === '3D000' || code.startsWith('28')) {
+  // A socket error (ECONNREFUSED, ENOTFOUND, …) carries an errno name, not a five-character SQLSTATE: the server is away.
+  if (code === null || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code === '57P03' || code === '3D000' || code.startsWith('28')) {
     return new BeamlineError(ErrorCodes.JOURNAL_UNAVAILABLE, `${name}: cannot use the PostgreSQL store (${e.message})`, { file: name, cause: err });
   }
   return new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${name}: ${e.message}`, { file: name, cause: err });

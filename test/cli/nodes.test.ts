@@ -5,6 +5,7 @@
 // `runtime start` nodes as child processes, a real SIGKILL.
 
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pgClient from 'pg';
@@ -287,6 +288,16 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     expect(sqlite.stderr).toContain('PostgreSQL store');
     oneLine(await runCli(['ps', '--db', db, '--store', 'postgres://u@127.0.0.1/x']), 'BL_ARG_INVALID');
     oneLine(await runCli(['send', '--store', 'mysql://u@h/db', 'x', '1']), 'BL_ARG_INVALID');
+    // No server at that address: the database is unavailable (not damaged), one line.
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const away = await runCli(['nodes', '--store', `postgres://beamline@127.0.0.1:${port}/postgres`]);
+    oneLine(away, 'BL_JOURNAL_UNAVAILABLE');
+    expect(away.stderr).toContain('ECONNREFUSED');
     const help = await runCli(['nodes', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: runtime nodes --store URL/);
