@@ -231,9 +231,13 @@ describe('runtime nodes / ps / send / kill with --store', () => {
 
     // A node starting on the store takes the process over; the commands reach it there.
     const b = await startNode(url, treeFile(dir, 'b.yaml', ['delta']));
-    const list = await nodes(url);
-    expect(list.find((n) => n.tag === a.tag)).toMatchObject({ status: 'down', processes: 0, epoch: 2 });
-    expect(list.find((n) => n.tag === b.tag)).toMatchObject({ status: 'up', processes: 2 });
+    // (its own tree's process is committed a batch after it says ready)
+    const list = await until(async () => {
+      const now = await nodes(url);
+      return now.find((n) => n.tag === b.tag)?.processes === 2 ? now : undefined;
+    }, 30_000, 'gamma and delta on the new node');
+    expect(list!.find((n) => n.tag === a.tag)).toMatchObject({ status: 'down', processes: 0, epoch: 2 });
+    expect(list!.find((n) => n.tag === b.tag)).toMatchObject({ status: 'up', processes: 2 });
     const gamma = (await ps(url)).find((r) => r.name === 'gamma')!;
     expect(gamma.node).toBe(b.tag);
     expect(gamma.pid.startsWith(`${a.tag}.`)).toBe(true);
