@@ -28,6 +28,8 @@ interface Command {
 
 const NODE_OPTIONS = `node options:
   --db FILE              journal (default .beamline/journal.db)
+  --store URL            several nodes on one PostgreSQL: postgres://user@host/db (or BEAMLINE_STORE); not with --db
+  --lease DURATION       PostgreSQL store: a node silent this long loses its processes to the others (default 5s)
   --threads N            worker threads, 1..63 (default: cores)
   --durability MODE      full (default: fsync every commit) | normal (WAL-safe, may lose the last commits on power loss)
   --slice-ms MS          a round running longer is killed with reason 'killed' (default 5000)
@@ -46,7 +48,8 @@ const NODE_OPTIONS = `node options:
   --hibernate-after DURATION  an idle server leaves memory and comes back from its snapshot (default 30s)
   --on-divergence MODE   fail (default: a process whose replay diverges fails, BL_NONDETERMINISM) | pause (kept as 'diverged' until runtime resume)`;
 
-const DB = '  --db FILE              journal (default .beamline/journal.db)\n  --journal-key FILE     key file of an encrypted journal (or BEAMLINE_JOURNAL_KEY)';
+const DB =
+  '  --db FILE              journal (default .beamline/journal.db)\n  --store URL            a PostgreSQL store of several nodes (or BEAMLINE_STORE): reads see every node; commands go to the node owning the process\n  --journal-key FILE     key file of an encrypted journal (or BEAMLINE_JOURNAL_KEY)';
 
 const inspect = () => import('./inspect.js');
 
@@ -68,65 +71,71 @@ const COMMANDS: Record<string, Command> = {
     load: async () => (await import('./start.js')).startCommand,
   },
   ps: {
-    usage: 'runtime ps [--db FILE] [--all] [--json] [--limit N] [--after PID]',
+    usage: 'runtime ps [--db FILE | --store URL] [--all] [--json] [--limit N] [--after PID]',
     about: 'processes of the running node, or (no node running) the last states recorded in the journal; in pid order, a page at a time',
     options: `${DB}\n  --all                  exited processes too\n  --json                 one JSON array\n  --limit N              at most N rows (default 1000; 0: all)\n  --after PID            the page after PID (the last pid of the previous page)`,
     load: async () => (await inspect()).psCommand,
   },
   tree: {
-    usage: 'runtime tree [--db FILE] [--json]',
+    usage: 'runtime tree [--db FILE | --store URL] [--json]',
     about: 'the supervision tree (live, or as last recorded)',
     options: `${DB}\n  --json                 JSON`,
     load: async () => (await inspect()).treeCommand,
   },
   history: {
-    usage: 'runtime history [--db FILE] [--json] PID',
+    usage: 'runtime history [--db FILE | --store URL] [--json] PID',
     about: "a process's (or a supervisor's) timeline",
     options: `${DB}\n  --json                 the decoded history, replayable (runtime replay --history, replay())`,
     load: async () => (await inspect()).historyCommand,
   },
   send: {
-    usage: 'runtime send [--db FILE] PID|NAME JSON',
+    usage: 'runtime send [--db FILE | --store URL] PID|NAME JSON',
     about: 'send a message (needs a running node)',
     options: DB,
     load: async () => (await inspect()).sendCommand,
   },
   kill: {
-    usage: 'runtime kill [--db FILE] PID|NAME [REASON]',
+    usage: 'runtime kill [--db FILE | --store URL] PID|NAME [REASON]',
     about:
       "send an exit signal (default 'kill': untrappable, always ends the process). With no node running, the exit is recorded in the journal (links and monitors are told at the next boot).",
     options: DB,
     load: async () => (await inspect()).killCommand,
   },
   resume: {
-    usage: 'runtime resume [--db FILE] PID',
+    usage: 'runtime resume [--db FILE | --store URL] PID',
     about: 'retry a process paused by --on-divergence pause, under the script as it is now (needs a running node)',
     options: DB,
     load: async () => (await inspect()).resumeCommand,
   },
   replay: {
-    usage: 'runtime replay [--db FILE] [PID...] [--script FILE] [--all] [--history FILE.json] [--json]',
+    usage: 'runtime replay [--db FILE | --store URL] [PID...] [--script FILE] [--all] [--history FILE.json] [--json]',
     about: 'replay recorded histories against the current code, performing no effect; exit 0 only if all replay cleanly',
-    options: `  --db FILE              journal (default .beamline/journal.db)\n  --script FILE          replay against this file instead of each process's own script\n  --all                  exited processes' last runs too\n  --history FILE.json    histories exported with runtime history --json\n  --json                 the report as JSON`,
+    options: `  --db FILE              journal (default .beamline/journal.db)\n  --store URL            the PostgreSQL store of several nodes (or BEAMLINE_STORE)\n  --script FILE          replay against this file instead of each process's own script\n  --all                  exited processes' last runs too\n  --history FILE.json    histories exported with runtime history --json\n  --json                 the report as JSON`,
     load: async () => (await import('./replay.js')).replayCommand,
   },
   query: {
-    usage: 'runtime query [--db FILE] PID|NAME NAME [ARGS...]',
+    usage: 'runtime query [--db FILE | --store URL] PID|NAME NAME [ARGS...]',
     about: "ask a process's onQuery handler (needs a running node)",
     options: DB,
     load: async () => (await inspect()).queryCommand,
   },
   'start-child': {
-    usage: 'runtime start-child [--db FILE] SUPERVISOR [ARGS...]',
+    usage: 'runtime start-child [--db FILE | --store URL] SUPERVISOR [ARGS...]',
     about: 'start a dynamic child of a simple_one_for_one supervisor (pid or name)',
     options: DB,
     load: async () => (await inspect()).startChildCommand,
   },
   prune: {
-    usage: 'runtime prune [--db FILE] --keep DURATION',
+    usage: 'runtime prune [--db FILE | --store URL] --keep DURATION',
     about: 'forget the history of what ended more than DURATION ago (e.g. 7d)',
     options: `${DB}\n  --keep DURATION        keep what ended within DURATION`,
     load: async () => (await inspect()).pruneCommand,
+  },
+  nodes: {
+    usage: 'runtime nodes --store URL [--json]',
+    about: 'the nodes of a PostgreSQL store: status (up, down, lease expired), epoch, heartbeat age, lease, live processes owned, control address',
+    options: `${DB}\n  --json                 one JSON array`,
+    load: async () => (await inspect()).nodesCommand,
   },
   bench: {
     usage: 'runtime bench [--quick] [WORKLOAD...]',

@@ -11,13 +11,16 @@ import type { HistoryExport } from '../control/inspect.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { DEFAULT_DB } from '../node.js';
 import { replay, type ReplayResult } from '../replay/check.js';
+import { openPostgres, type PostgresStore } from '../journal/postgres.js';
 import { parseAnywhere, UsageError } from './args.js';
+import { whereFrom } from './cluster.js';
 
-export const REPLAY_USAGE = 'usage: runtime replay [--db FILE] [PID...] [--script FILE] [--all] [--history FILE.json]... [--natives FILE]... [--json]';
+export const REPLAY_USAGE = 'usage: runtime replay [--db FILE | --store URL] [PID...] [--script FILE] [--all] [--history FILE.json]... [--natives FILE]... [--json]';
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, rest } = parseAnywhere(argv, {
     db: { type: 'string' },
+    store: { type: 'string' },
     script: { type: 'string' },
     all: { type: 'boolean' },
     json: { type: 'boolean' },
@@ -30,19 +33,30 @@ export async function replayCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const histories = (values.history as unknown as string[] | undefined)?.flatMap(readExport);
-  if (histories !== undefined && values.db !== undefined) throw new UsageError(`replay: pass --db or --history, not both; ${REPLAY_USAGE}`);
+  if (histories !== undefined && (values.db !== undefined || values.store !== undefined)) {
+    throw new UsageError(`replay: pass --db, --store or --history, not more than one; ${REPLAY_USAGE}`);
+  }
+  // Several nodes: every node's histories, read-only from the shared database.
+  const at = histories === undefined ? whereFrom(values) : null;
   const script = values.script as string | undefined;
   if (script !== undefined && !fs.existsSync(script)) {
     throw new BeamlineError(ErrorCodes.SCRIPT_NOT_FOUND, `--script: ${script}: script not found (looked at ${path.resolve(script)})`, { file: script });
   }
-  const report = await replay({
-    db: (values.db as string | undefined) ?? DEFAULT_DB,
-    histories,
-    pids: rest,
-    all: values.all === true,
-    script,
-    natives: (values.natives as unknown as string[] | undefined) ?? [],
-  });
+  const store: PostgresStore | undefined = at?.kind === 'postgres' ? openPostgres(at.url, { readonly: true }) : undefined;
+  let report;
+  try {
+    report = await replay({
+      db: (values.db as string | undefined) ?? DEFAULT_DB,
+      store,
+      histories,
+      pids: rest,
+      all: values.all === true,
+      script,
+      natives: (values.natives as unknown as string[] | undefined) ?? [],
+    });
+  } finally {
+    store?.close();
+  }
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } else {

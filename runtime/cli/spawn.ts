@@ -18,6 +18,7 @@ import { checkNatives, clearMarker, nodeOptions, nodeOptionsFrom, parseCommand, 
 /** Node options that shape a node; a spawn handed to a node already running cannot apply them. */
 const NODE_ONLY = ['threads', 'durability', 'slice-ms', 'natives', 'retain', 'quiet-crashes', 'max-processes', 'max-mailbox', 'allow-hosts'] as const;
 import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
+import { recordAddress } from './cluster.js';
 import type { UiServer } from '../ui/server.js';
 
 export async function spawnCommand(argv: string[]): Promise<number> {
@@ -52,6 +53,7 @@ export async function spawnCommand(argv: string[]): Promise<number> {
   let ui: UiServer | null = null;
   try {
     await control.listen();
+    recordAddress(node, control.path);
   } catch (err) {
     await node.close(); // the threads would keep the refusal from exiting
     throw err;

@@ -19,6 +19,7 @@ import { Gateway } from '../gateway/http.js';
 import { Node } from '../node.js';
 import { checkNatives, clearMarker, intOption, nodeOptions, nodeOptionsFrom, parseAnywhere, UsageError, writeMarker } from './args.js';
 import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
+import { recordAddress } from './cluster.js';
 import type { UiServer } from '../ui/server.js';
 
 export async function startCommand(argv: string[]): Promise<number> {
@@ -54,6 +55,7 @@ export async function startCommand(argv: string[]): Promise<number> {
   const markers: Array<() => void> = [];
   try {
     await control.listen();
+    recordAddress(node, control.path);
     let address = '';
     if (http !== null) {
       // Bound before the tree starts: a port taken since the probe above still

@@ -22,6 +22,8 @@ export interface PsRow {
   age: string;
   /** Journal rows in the current run: what a recovery replays (a server's stay under its snapshot interval). */
   history: number;
+  /** The owning node's tag, on a PostgreSQL store (`runtime ps --store`); '-' for a process no node owns any more. */
+  node?: string;
 }
 
 /** One row per live process (and, with `all`, exited ones too). */
@@ -73,7 +75,12 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
 export function formatTable(rows: PsRow[]): string {
   const header: Array<keyof PsRow> = ['pid', 'name', 'script', 'state', 'run', 'restarts', 'mailbox', 'history', 'lastStep', 'age'];
   const titles = ['PID', 'NAME', 'SCRIPT', 'STATE', 'RUN', 'RESTARTS', 'MAILBOX', 'HISTORY', 'LAST STEP', 'AGE'];
-  const cells = [titles, ...rows.map((r) => header.map((h) => String(r[h])))];
+  // Several nodes (PostgreSQL): which node owns each process, after the pid.
+  if (rows.some((r) => r.node !== undefined)) {
+    header.splice(1, 0, 'node');
+    titles.splice(1, 0, 'NODE');
+  }
+  const cells = [titles, ...rows.map((r) => header.map((h) => String(r[h] ?? '-')))];
   const widths = titles.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }

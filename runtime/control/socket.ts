@@ -356,6 +356,21 @@ export function request<T = unknown>(journal: string, req: ControlRequest): Prom
   let file: string;
   try {
     file = socketPath(journal);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return requestAt<T>(file, journal, req);
+}
+
+/**
+ * Send one request to the control socket `file` (a node on PostgreSQL
+ * records its socket in the nodes table: the CLI finds it there); `journal`
+ * names the node in errors. `signal` gives up on it (the connection is
+ * closed, the promise rejects with the signal's reason): a node that stopped
+ * answering but still holds its socket would otherwise be waited on forever.
+ */
+export function requestAt<T = unknown>(file: string, journal: string, req: ControlRequest, signal?: AbortSignal): Promise<T> {
+  try {
     // Someone else's socket in our socket's place would receive what we send and answer in the node's name.
     if (!checkSocketFile(file, req.cmd)) return Promise.reject(new NoNodeError(`no node is running on ${journal}`));
   } catch (err) {
@@ -363,6 +378,15 @@ export function request<T = unknown>(journal: string, req: ControlRequest): Prom
   }
   return new Promise<T>((resolve, reject) => {
     const socket = net.connect(file);
+    if (signal !== undefined) {
+      const abort = () => {
+        socket.destroy();
+        reject(signal.reason);
+      };
+      if (signal.aborted) abort();
+      signal.addEventListener('abort', abort, { once: true });
+      socket.on('close', () => signal.removeEventListener('abort', abort));
+    }
     let buffer = '';
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(`${JSON.stringify({ id: 1, ...req })}\n`));

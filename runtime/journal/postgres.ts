@@ -407,7 +407,8 @@ function translate(err: unknown, name: string): Error {
   // SyncPg's errors carry `sqlstate`; the async driver's (the writer thread) carry `code`.
   const e = err as PgQueryError & { code?: string };
   const code = e.sqlstate ?? e.code ?? null;
-  if (code === null || code.startsWith('08') || code === '57P03' || code === '3D000' || code.startsWith('28')) {
+  // A socket error (ECONNREFUSED, ENOTFOUND, …) carries an errno name, not a five-character SQLSTATE: the server is away.
+  if (code === null || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code === '57P03' || code === '3D000' || code.startsWith('28')) {
     return new BeamlineError(ErrorCodes.JOURNAL_UNAVAILABLE, `${name}: cannot use the PostgreSQL store (${e.message})`, { file: name, cause: err });
   }
   return new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `${name}: ${e.message}`, { file: name, cause: err });
@@ -771,6 +772,26 @@ export class PostgresStore implements Store {
       lastMessage: this.#open(r.last_message, 'last_message'),
       restarts: r.restarts,
     }));
+  }
+
+  /**
+   * Record where this node's control server listens (`host:/path/to.sock`),
+   * once it does: the CLI finds a process's node here and talks to it.
+   */
+  setAddress(address: string): void {
+    if (this.node === null) throw new BeamlineError(ErrorCodes.INTERNAL, `${this.path}: store opened read-only`);
+    this.#q('UPDATE nodes SET address = $1 WHERE tag = $2 AND epoch = $3', [address, this.node.tag, this.node.epoch]);
+  }
+
+  /** The process or supervisor a pid or a name stands for, with its owner (the CLI's control commands). */
+  ownerOf(target: string): { pid: Pid; owner: string; live: boolean } | undefined {
+    return this.#q<{ pid: Pid; owner: string; live: boolean }>(
+      `WITH t AS (SELECT coalesce((SELECT pid FROM names WHERE name = $1), $1) AS pid)
+       SELECT p.pid, p.owner, p.status = 'live' AS live FROM processes p, t WHERE p.pid = t.pid
+       UNION ALL SELECT s.pid, s.owner, true AS live FROM supervisors s, t WHERE s.pid = t.pid
+       LIMIT 1`,
+      [target],
+    )[0];
   }
 }
 
