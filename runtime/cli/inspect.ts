@@ -17,6 +17,8 @@ import { intOption, parseAnywhere, parseCommand, scriptArgs, UsageError } from '
 import { looksLikePid } from '../pid.js';
 import { anyNode, askNode, askOwner, formatNodes, nodeRows, whereFrom, type Where } from './cluster.js';
 import { openPostgres, type PostgresStore } from '../journal/postgres.js';
+import { encode } from '../journal/codec.js';
+import { MAIL_MESSAGE } from '../protocol.js';
 
 // Each command accepts exactly its own options: `history --json` or
 // `tree --all` is refused, not silently ignored.
@@ -172,8 +174,14 @@ export async function sendCommand(argv: string[]): Promise<number> {
     throw new UsageError(`send: message is not JSON: ${(err as Error).message}`);
   }
   const at = where(values);
-  if (at.kind === 'postgres') await useStore(at.url, (store) => askOwner(store, 'send', to, (pid) => ({ cmd: 'send', to: pid, msg })));
-  else await ask(at.db, { cmd: 'send', to, msg }, null);
+  if (at.kind === 'postgres') {
+    // Through the database, from any machine: the inbox row is the message, and whichever node owns
+    // the target takes it (also a node that takes it over after its owner died).
+    const data = encode(msg);
+    await useStore(at.url, (store) => {
+      if (!store.postToInbox(to, 'cli', MAIL_MESSAGE, data)) throw new BeamlineError(ErrorCodes.NOPROC, `send: no live process ${to} in ${store.path}`, { pid: to });
+    });
+  } else await ask(at.db, { cmd: 'send', to, msg }, null);
   return 0;
 }
 

@@ -133,10 +133,11 @@ function inboxSoon(): void {
     if (fatal !== null) return;
     try {
       await ready;
+      const after = landed;
       const res = await mail.query<InboxMail>(inboxSql(node.tag, null));
       if (res.rows.length === 0) return;
       for (const r of res.rows) r.data = openPayload(cipher, r.data, 'mail');
-      post({ type: 'delivered', mail: res.rows });
+      post({ type: 'delivered', mail: res.rows, after });
     } catch {
       /* the next look tries again; a lost connection is the lease watchdog's to judge */
     }
@@ -151,6 +152,8 @@ const sweep = setInterval(() => {
 }, 5000);
 
 // ---- commits ----
+/** The kernel's commits landed so far (they land in the order they were sent: ids 1, 2, …). */
+let landed = 0;
 let failed = -1;
 let parts: JournalEvent[] = [];
 let chain: Promise<unknown> = Promise.resolve();
@@ -187,6 +190,7 @@ parentPort!.on('message', (msg: BatchPart | { close: true }) => {
       const check = namesCheckSql(events);
       const text = ['BEGIN', fence, ...eventsSql(events, { tag: node.tag, seal }), ...(check === null ? [] : [check]), 'COMMIT'].join(';\n');
       const results = await commits.query(text);
+      landed = id;
       parentPort!.postMessage({ id, ok: true });
       if (check !== null) {
         // The check's rows: the result before COMMIT's.

@@ -560,11 +560,46 @@ export class PostgresStore implements Store {
     return this.#q<InboxMail>(inboxSql(this.tag, pids, 1_000_000)).map((r) => ({ ...r, data: this.#open(r.data, 'mail') }));
   }
 
-  /** Whether a pid, or the process a name is registered to, is live on some node. */
-  isLive(target: string): boolean {
+  /**
+   * Mail from outside any node (`runtime send --store`, from any machine):
+   * an inbox row for `target` (a pid or a name), committed and notified at
+   * once. Whichever node owns the target when it looks takes it — also one
+   * that takes the process over later. False when no live process answers
+   * to `target`.
+   */
+  postToInbox(target: string, from: string, kind: number, data: Uint8Array): boolean {
+    if (!this.isLive(target)) return false;
+    try {
+      this.#db.query(
+        [
+          'BEGIN',
+          `INSERT INTO inbox (target, sender, kind, data) VALUES (${lit(target)}, ${lit(from)}, ${lit(kind)}, ${lit(this.#seal(data, 'mail'))})`,
+          `NOTIFY ${INBOX_CHANNEL}`,
+          'COMMIT',
+        ].join(';\n'),
+      );
+    } catch (err) {
+      try {
+        this.#db.query('ROLLBACK');
+      } catch {
+        /* the error below says what went wrong */
+      }
+      throw translate(err, this.path);
+    }
+    return true;
+  }
+
+  /**
+   * Whether a pid, or the process a name is registered to, is live on some
+   * node — with `elsewhere`, on a node other than this one (this node's own
+   * processes are its kernel's to judge: what it has recorded may not be
+   * committed yet).
+   */
+  isLive(target: string, elsewhere = false): boolean {
+    const owner = elsewhere && this.node !== null ? ` AND owner <> ${lit(this.tag)}` : '';
     return (
       this.#q<{ n: number }>(
-        `SELECT count(*)::int AS n FROM processes WHERE status = 'live' AND pid = COALESCE((SELECT pid FROM names WHERE name = $1), $1)`,
+        `SELECT count(*)::int AS n FROM processes WHERE status = 'live'${owner} AND pid = COALESCE((SELECT pid FROM names WHERE name = $1), $1)`,
         [target],
       )[0]!.n > 0
     );

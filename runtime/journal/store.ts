@@ -76,7 +76,12 @@ export interface InboxMail {
  */
 export type ClusterEvent =
   | { type: 'adopted'; pids: Pid[] }
-  | { type: 'delivered'; mail: InboxMail[] }
+  /**
+   * `after`: how many of the kernel's commits (counted in the order commit()
+   * was called, from 1) had landed when the inbox was read — an entry taken
+   * in one of those cannot be among `mail`; one taken later may still be.
+   */
+  | { type: 'delivered'; mail: InboxMail[]; after: number }
   /** Names this node's processes registered that another node's live process holds (the claims lost). */
   | { type: 'namesLost'; names: Array<{ name: string; pid: Pid }> };
 
@@ -126,8 +131,8 @@ export interface Store {
   readonly multiNode?: boolean;
   /** Several nodes: what the inbox holds for `pids` (processes just taken over), in order. */
   inbox?(pids: readonly Pid[]): InboxMail[];
-  /** Several nodes: whether a pid (or the process a name is registered to) is live on any node. */
-  isLive?(target: string): boolean;
+  /** Several nodes: whether a pid (or the process a name is registered to) is live on any node (`elsewhere`: on another node). */
+  isLive?(target: string, elsewhere?: boolean): boolean;
   /** Apply `events` in one transaction (one fsync under 'full'). */
   append(events: readonly JournalEvent[]): void;
   meta(key: string): string | undefined;

@@ -103,8 +103,12 @@ export class Kernel {
   readonly #pool: ThreadPool;
   readonly #relations: Relations;
   readonly #remote: Remote;
-  /** Inbox entries being taken (their inbox.taken not yet committed): a second hand-over of one is skipped. */
-  readonly #inboxTaking = new Set<number>();
+  /**
+   * Inbox entries taken, by seq, with the batch that deletes them: a look at
+   * the inbox that began before that batch landed may hand them over again,
+   * and is skipped for them (see ClusterEvent 'delivered').
+   */
+  readonly #inboxTaken = new Map<number, number>();
   readonly #effects: Effects;
   readonly #exits: Exits;
   readonly #reports: Reports;
@@ -132,6 +136,8 @@ export class Kernel {
           void this.adopt(ev.pids);
           return;
         case 'delivered':
+          // What landed before this look began is out of the inbox: no longer a possible repeat.
+          for (const [seq, batch] of this.#inboxTaken) if (batch <= ev.after) this.#inboxTaken.delete(seq);
           this.#takeInbox(ev.mail);
           return;
         case 'namesLost':
@@ -170,7 +176,7 @@ export class Kernel {
       commit,
       scheduler,
       remote,
-      isLiveElsewhere: (pid) => store.isLive?.(pid) === true,
+      isLiveElsewhere: (pid, elsewhere) => store.isLive?.(pid, elsewhere) === true,
       killNow: (proc) => this.#exits.exited(proc, { reason: 'killed', result: null, lastMessage: null }, true),
     }));
     const effects = (this.#effects = new Effects({
@@ -276,7 +282,7 @@ export class Kernel {
   #takeInbox(mail: readonly InboxMail[], moving: ReadonlySet<Pid> | null = null): void {
     let took = false;
     for (const m of mail) {
-      if (this.#inboxTaking.has(m.seq)) continue;
+      if (this.#inboxTaken.has(m.seq)) continue;
       if (!m.live) {
         // A link or monitor that reached a process after it ended: 'noproc', as for a dead pid here.
         this.#relations.noticeTooLate(m.pid, m.sender, m.kind, m.data);
@@ -286,12 +292,14 @@ export class Kernel {
         this.#deliver(target, m.sender, m.kind, m.data);
       }
       this.#commit.push({ type: 'inbox.taken', seq: m.seq });
-      this.#inboxTaking.add(m.seq);
-      const seq = m.seq;
-      this.#commit.after(() => this.#inboxTaking.delete(seq));
+      this.#inboxTaken.set(m.seq, this.#commit.batchSoFar());
       took = true;
     }
-    if (took) this.#scheduler.requestPump();
+    if (took) {
+      // Another node's sender waits on nothing here, but the inbox row should not linger.
+      this.#commit.requestFlush();
+      this.#scheduler.requestPump();
+    }
   }
 
   /** Mail or a notice for a process of this node, from another node. */

@@ -20,8 +20,8 @@ export interface RelationsOptions {
   killNow: (proc: KProc) => void;
   /** Processes of other nodes (several nodes): mail and notices go through here. */
   remote: Remote;
-  /** Several nodes: is this pid a live process on some node? (a read of the store) */
-  isLiveElsewhere: (pid: Pid) => boolean;
+  /** Several nodes: is this pid (or name) a live process on some node, or (`elsewhere`) on another node? (a read of the store) */
+  isLiveElsewhere: (pid: Pid, elsewhere?: boolean) => boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -32,7 +32,7 @@ export class Relations {
   readonly #scheduler: Scheduler;
   readonly #killNow: (proc: KProc) => void;
   readonly #remote: Remote;
-  readonly #isLiveElsewhere: (pid: Pid) => boolean;
+  readonly #isLiveElsewhere: (pid: Pid, elsewhere?: boolean) => boolean;
 
   constructor(opts: RelationsOptions) {
     this.#remote = opts.remote;
@@ -190,7 +190,7 @@ export class Relations {
     const owner = this.#table.names.get(name);
     if (owner !== undefined) throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to ${owner}`, { name });
     // Names are cluster-wide: one held on another node is taken too.
-    if (this.#remote.enabled && this.#isLiveElsewhere(name)) {
+    if (this.#remote.enabled && this.#isLiveElsewhere(name, true)) {
       throw new BeamlineError(ErrorCodes.NAME_TAKEN, `${op}: name '${name}' is already registered to a process of another node`, { name });
     }
   }

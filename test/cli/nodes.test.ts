@@ -217,8 +217,9 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     await committed(url, 'eps', a);
     a.run.child.kill('SIGSTOP');
     try {
-      // The socket still accepts (the kernel queues the connection); nobody reads it.
-      const out = await runCli(['send', '--store', url, 'eps', '"anyone?"'], 60_000);
+      // The socket still accepts (the kernel queues the connection); nobody reads it. (A query needs
+      // the node itself; a send would go through the database and wait there for whoever owns eps.)
+      const out = await runCli(['query', '--store', url, 'eps', 'state'], 60_000);
       expect(out.hung).toBe(false);
       oneLine(out, 'BL_NO_NODE');
       // Either while it waited, or (on a loaded machine, when the command itself started late) before it asked.
@@ -246,10 +247,13 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     expect(expired!.leaseLeftMs).toBe(0);
     const table = await runCli(['nodes', '--store', url]);
     expect(table.stdout).toMatch(new RegExp(`^${a.tag}\\s+lease expired\\s+1\\s`, 'm'));
-    const refused = await runCli(['send', '--store', url, 'gamma', '"lost?"']);
+    const refused = await runCli(['query', '--store', url, 'gamma', 'state']);
     oneLine(refused, 'BL_NO_NODE');
     expect(refused.stderr).toContain(`node ${a.tag}, which is past its lease`);
     oneLine(await runCli(['kill', '--store', url, 'gamma']), 'BL_NO_NODE');
+    // A send needs no running node: it waits in the database for whoever owns gamma next.
+    const early = await runCli(['send', '--store', url, 'gamma', '"sent while its node was dead"']);
+    expect(early.code, early.stderr).toBe(0);
 
     // A node starting on the store takes the process over; the commands reach it there.
     const b = await startNode(url, treeFile(dir, 'b.yaml', ['delta']));
@@ -265,7 +269,10 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     expect(gamma.pid.startsWith(`${a.tag}.`)).toBe(true);
     const sent = await runCli(['send', '--store', url, 'gamma', '"moved"']);
     expect(sent.code, sent.stderr).toBe(0);
-    expect(await got(url, 'gamma')).toEqual(['moved']);
+    expect(await until(async () => {
+      const now = await got(url, 'gamma');
+      return now.length === 2 ? now : undefined;
+    }, 30_000, 'both messages at gamma')).toEqual(['sent while its node was dead', 'moved']);
 
     // A node on another machine (as its address says): named, not reached — a Unix socket stays on its host.
     const sql = new pgClient.Client({ connectionString: url });
@@ -273,14 +280,20 @@ describe('runtime nodes / ps / send / kill with --store', () => {
     try {
       const { rows } = await sql.query<{ address: string }>('SELECT address FROM nodes WHERE tag = $1', [b.tag]);
       await sql.query('UPDATE nodes SET address = $1 WHERE tag = $2', [`elsewhere.example:${rows[0]!.address.split(':').slice(1).join(':')}`, b.tag]);
-      const remote = await runCli(['send', '--store', url, 'gamma', '"far"']);
+      const remote = await runCli(['query', '--store', url, 'gamma', 'state']);
       oneLine(remote, 'BL_NO_NODE');
       expect(remote.stderr).toContain(`node ${b.tag}, which runs on host elsewhere.example; its control socket reaches only that machine`);
       await sql.query('UPDATE nodes SET address = $1 WHERE tag = $2', [rows[0]!.address, b.tag]);
     } finally {
       await sql.end();
     }
-    expect(await got(url, 'gamma')).toEqual(['moved']);
+    // From any machine, a send goes through the database.
+    const far = await runCli(['send', '--store', url, 'gamma', '"far"']);
+    expect(far.code, far.stderr).toBe(0);
+    expect(await until(async () => {
+      const now = await got(url, 'gamma');
+      return now.length === 3 ? now : undefined;
+    }, 30_000, 'the third message at gamma')).toEqual(['sent while its node was dead', 'moved', 'far']);
   }, 180_000);
 
   it('a node run by `runtime spawn --store` records its control socket too; BEAMLINE_STORE stands for --store', async () => {
