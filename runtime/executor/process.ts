@@ -127,6 +127,13 @@ export class Proc implements NativeHost {
   #local: Array<[number, boolean, unknown]> | null = null;
   #cursor: ReplayCursor | null;
   #storedMail: MailMarker[] | null = null;
+  /**
+   * Ids of the stored mailbox a rebuild took over. An entry put after the
+   * kernel sent the start but committed before this thread read the journal
+   * is in both: read here, and marked for the next wake. That wake's markers
+   * are filtered against these once, then the set goes.
+   */
+  #takenOver: Set<number> | null = null;
   #heldLocal: MailEntry[] | null = null;
   /** The message just taken, already decoded by a `match` (one slot, see #consume). */
   #handoff: MailEntry | null = null;
@@ -196,6 +203,13 @@ export class Proc implements NativeHost {
   /** Markers from the kernel, applied at the next round. */
   push(marks: Marker[]): void {
     if (marks.length === 0) return;
+    if (this.#takenOver !== null) {
+      // The first markers after a rebuild may repeat entries it read from the journal (see #takenOver).
+      const seen = this.#takenOver;
+      this.#takenOver = null;
+      marks = marks.filter((m) => m.m !== 'mail' || !seen.has(m.id));
+      if (marks.length === 0) return;
+    }
     if (this.#marks === null) this.#marks = marks.slice();
     else for (const m of marks) this.#marks.push(m);
   }
@@ -855,6 +869,7 @@ export class Proc implements NativeHost {
       this.#marks = this.#marks.filter((m) => m.m !== 'mail' || !seen.has(m.id));
       if (this.#marks.length === 0) this.#marks = null;
     }
+    this.#takenOver = seen.size > 0 ? seen : null;
     for (const p of [...this.#pending.values()]) {
       if (this.state !== 'live') break;
       p.def.resume?.(this, p.state, p.step);

@@ -19,19 +19,19 @@ client.on('error', () => {
   /* the next query fails and says why */
 });
 
-function answer(msg: unknown): void {
+function answer(msg: object): void {
   port.postMessage(msg);
   Atomics.store(signal, 0, 1);
   Atomics.notify(signal, 0);
 }
 
 let chain: Promise<void> = Promise.resolve();
-port.on('message', (msg: { sql: string; params?: unknown[] } | { close: true }) => {
+port.on('message', (msg: ({ sql: string; params?: unknown[] } | { close: true }) & { id: number }) => {
   chain = chain.then(async () => {
     if ('close' in msg) {
       // A connection the network dropped may never answer the goodbye.
       await Promise.race([client.end().catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
-      answer({ rows: [] });
+      answer({ id: msg.id, rows: [] });
       port.close();
       return;
     }
@@ -40,10 +40,10 @@ port.on('message', (msg: { sql: string; params?: unknown[] } | { close: true }) 
       const res = await client.query({ text: msg.sql, values: msg.params });
       // A multi-statement text answers with one result per statement: the last one counts.
       const last = Array.isArray(res) ? res[res.length - 1] : res;
-      answer({ rows: last?.rows ?? [], count: last?.rowCount ?? 0 });
+      answer({ id: msg.id, rows: last?.rows ?? [], count: last?.rowCount ?? 0 });
     } catch (err) {
       const e = err as { message?: string; code?: string };
-      answer({ error: { message: String(e.message ?? err), code: e.code ?? null } });
+      answer({ id: msg.id, error: { message: String(e.message ?? err), code: e.code ?? null } });
     }
   });
 });

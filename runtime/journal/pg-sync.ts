@@ -46,10 +46,12 @@ export class SyncPg {
   readonly #signal: Int32Array;
   readonly #name: string;
   readonly #timeoutMs: number;
+  #serial = 0;
   #closed = false;
 
   constructor(url: string, timeoutMs = 30_000) {
-    const flag = new SharedArrayBuffer(4);
+    // Cell 0: an answer was posted; cell 1: always 0 (a short pause waits on it).
+    const flag = new SharedArrayBuffer(8);
     this.#signal = new Int32Array(flag);
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
@@ -71,16 +73,37 @@ export class SyncPg {
     return this.#call({ sql, params }).count;
   }
 
-  #call(msg: unknown, timeoutMs = this.#timeoutMs): { rows: unknown[]; count: number } {
+  #call(msg: object, timeoutMs = this.#timeoutMs): { rows: unknown[]; count: number } {
     if (this.#closed) throw new BeamlineError(ErrorCodes.INTERNAL, `${this.#name}: store connection already closed`);
+    // Each request carries an id and its answer the same: an answer to a
+    // request that timed out earlier is recognised and dropped, never taken
+    // for the answer to this one.
+    const id = ++this.#serial;
     Atomics.store(this.#signal, 0, 0);
-    this.#port.postMessage(msg);
-    const woke = Atomics.wait(this.#signal, 0, 0, timeoutMs);
-    const reply = receiveMessageOnPort(this.#port)?.message as { rows: unknown[]; count: number; error?: PgError } | undefined;
+    this.#port.postMessage({ ...msg, id });
+    const deadline = Date.now() + timeoutMs;
+    let reply: { id: number; rows: unknown[]; count: number; error?: PgError } | undefined;
+    for (;;) {
+      const got = receiveMessageOnPort(this.#port)?.message as typeof reply;
+      if (got !== undefined && got.id === id) {
+        reply = got;
+        break;
+      }
+      if (got !== undefined) continue; // a late answer to an earlier request
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      if (Atomics.load(this.#signal, 0) === 1) {
+        // The flag says an answer was posted (this one, or a late one): the port may show it a
+        // moment later. Pause 1 ms on the second cell, which nobody sets.
+        Atomics.wait(this.#signal, 1, 0, 1);
+      } else {
+        Atomics.wait(this.#signal, 0, 0, left);
+      }
+    }
     if (reply === undefined) {
       throw new BeamlineError(
         ErrorCodes.JOURNAL_UNAVAILABLE,
-        `${this.#name}: PostgreSQL did not answer within ${timeoutMs} ms (${woke})`,
+        `${this.#name}: PostgreSQL did not answer within ${timeoutMs} ms`,
         { file: this.#name },
       );
     }
