@@ -379,6 +379,42 @@ describe.each(cases)('store conformance ($label)', ({ kind, apply }) => {
     expect(store.meta('pid_next')).toBe('17');
   });
 
+  it('text with quotes, backslashes, dollar signs and non-ASCII reads back as written', async () => {
+    const { store } = await kind.fresh();
+    const odd = `it's "q" \\x00 \\' $fn$ ü 🎉 %s ;--`;
+    const pid = `${store.tag}.1`;
+    await apply(store, [
+      spawned(pid, 1, { script: `/tmp/${odd}.js`, sup: `${store.tag}.s/${odd}` }),
+      { type: 'name.registered', name: odd, pid },
+      { type: 'monitor.added', ref: odd, watcher: pid, target: pid },
+      { type: 'meta.set', key: odd, value: odd },
+      { type: 'mail.put', id: 1, to: pid, from: odd, kind: 0, data: b(odd) },
+    ]);
+    expect(store.process(pid)).toMatchObject({ script: `/tmp/${odd}.js`, sup: `${store.tag}.s/${odd}` });
+    expect(store.names()).toEqual([[odd, pid]]);
+    expect(store.monitors()).toEqual([{ ref: odd, watcher: pid, target: pid }]);
+    expect(store.meta(odd)).toBe(odd);
+    expect(store.mailbox(pid).map((m) => [m.from, t(m.data)])).toEqual([[odd, odd]]);
+  });
+
+  it('a large batch (thousands of events, megabytes) commits whole', async () => {
+    const { store } = await kind.fresh();
+    const pid = `${store.tag}.1`;
+    const big = 'x'.repeat(2000);
+    const events: JournalEvent[] = [spawned(pid, 1)];
+    for (let i = 0; i < 3000; i++) {
+      events.push(round(pid, 1, 10 + i, `${i}:${big}`));
+      events.push({ type: 'mail.put', id: 100 + i, to: pid, from: pid, kind: 0, data: b(`${i}`) });
+      if (i % 2 === 0) events.push({ type: 'mail.taken', id: 100 + i });
+    }
+    await apply(store, events);
+    expect(store.historyLength!(pid, 1)).toBe(3000);
+    const h = store.history(pid, 1);
+    expect(h.map((r) => Number(t(r.row)!.split(':')[0]))).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(store.mailboxCounts().get(pid)).toBe(1500);
+    expect(t(store.mailbox(pid)[0]!.data)).toBe('1');
+  });
+
   it('encryption: payloads are sealed in the database and open on read; reopened without the key: BL_JOURNAL_KEY', async () => {
     const marker = `PLAIN${crypto.randomBytes(4).toString('hex')}`;
     const keys = parseKeys(crypto.randomBytes(32).toString('base64'), 'test key');
