@@ -504,6 +504,16 @@ describe('PostgreSQL store: what differs on purpose, and bad input', () => {
     expect(() => ro.append([{ type: 'meta.set', key: 'x', value: 'y' }])).toThrow();
   });
 
+  it('a text value with a NUL character (which PostgreSQL text cannot hold) is refused whole with BL_ARG_INVALID, nothing of the batch committed', async () => {
+    const store = track(openPostgres(await server.database()));
+    const pid = `${store.tag}.1`;
+    const err = catchErr(() => store.append([spawned(pid, 1), { type: 'name.registered', name: 'a\0b', pid }]));
+    expect(err.code).toBe('BL_ARG_INVALID');
+    expect(err.message).not.toContain('\n');
+    expect(store.process(pid)).toBeUndefined();
+    expect(store.names()).toEqual([]);
+  });
+
   it('a database holding someone else\'s tables is refused with BL_JOURNAL_FOREIGN and nothing is created', async () => {
     const url = await server.database();
     await withClient(url, (c) => c.query('CREATE TABLE invoices (id int PRIMARY KEY, total numeric)'));
