@@ -41,6 +41,7 @@ const pgByPath = new Map<string, string>();
 
 async function freshPgDatabase(): Promise<string> {
   const admin = inject('pgAdminUrl');
+  if (admin === undefined) throw new Error('BEAMLINE_TEST_STORE=postgres needs the server of vitest.pg.config.ts: run `npx vitest run -c vitest.pg.config.ts …`');
   const name = `t_${crypto.randomBytes(8).toString('hex')}`;
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
