@@ -7,8 +7,9 @@
 import { argError, BeamlineError, defineNative, ErrorCodes, looksLikePid, toErrorData } from './api.js';
 
 function nameOf(native: string, name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || /\s/.test(name)) {
-    throw argError(native, 'name must be a non-empty string without spaces', name, `pass ${native}('inventory')`);
+  // NUL: a PostgreSQL text column cannot hold it, so such a name could not be committed there.
+  if (typeof name !== 'string' || name.length === 0 || /\s|\0/.test(name)) {
+    throw argError(native, 'name must be a non-empty string without spaces or NUL characters', name, `pass ${native}('inventory')`);
   }
   if (looksLikePid(name)) throw argError(native, 'name looks like a pid', name, 'pick a name that is not of the form xxxx.N');
   return name;

@@ -29,8 +29,9 @@ export default defineNative<[script: unknown, args?: unknown, opts?: unknown], u
     for (const flag of ['link', 'monitor'] as const) {
       if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw argError('spawn', `${flag} must be a boolean`, o[flag], `pass ${flag}: true`);
     }
-    if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) {
-      throw argError('spawn', 'name must be a non-empty string', o.name, "pass name: 'worker-1'");
+    // NUL: a PostgreSQL text column cannot hold it (see names.ts).
+    if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0 || o.name.includes('\0'))) {
+      throw argError('spawn', 'name must be a non-empty string without NUL characters', o.name, "pass name: 'worker-1'");
     }
     return {
       key: script,

@@ -2,12 +2,15 @@
 // Everything is real: SQLite files on disk, worker threads, child processes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach } from 'vitest';
+import { afterEach, inject } from 'vitest';
+import pg from 'pg';
+import { SyncPg } from '../dist/runtime/journal/pg-sync.js';
 import { Packr } from 'msgpackr';
 import { Node, type NodeOptions } from '../dist/runtime/node.js';
 
@@ -25,10 +28,65 @@ export function fixture(name: string): string {
   return path.join(FIXTURES, name);
 }
 
+/**
+ * Which store the nodes of this run use: `BEAMLINE_TEST_STORE=postgres` (the
+ * second pass of `npm test`, vitest.pg.config.ts) puts every node on a fresh
+ * database of the run's PostgreSQL server; otherwise a SQLite file.
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.BEAMLINE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+export const ON_PG = TEST_STORE === 'postgres';
+
+/** On PostgreSQL: the database standing in for each journal path a test named (reopened under the same path, it is the same database). */
+const pgByPath = new Map<string, string>();
+
+async function freshPgDatabase(): Promise<string> {
+  const admin = inject('pgAdminUrl');
+  if (admin === undefined) throw new Error('BEAMLINE_TEST_STORE=postgres needs the server of vitest.pg.config.ts: run `npx vitest run -c vitest.pg.config.ts …`');
+  const name = `t_${crypto.randomBytes(8).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return admin.replace(/\/postgres$/, `/${name}`);
+}
+
+/**
+ * The PostgreSQL URL a journal path stands for in this run, or null when it
+ * is a SQLite file (always under SQLite; under PostgreSQL, a file some test
+ * wrote through a `runtime` child). A node's `db` on PostgreSQL is `<url>#<tag>`.
+ */
+export function pgUrlOf(db: string): string | null {
+  if (/^postgres(ql)?:\/\//.test(db)) return db.replace(/#[^/]*$/, '');
+  return pgByPath.get(path.resolve(db)) ?? null;
+}
+
 /** Open a node on a fresh (or given) journal; close it with `await node.close()`. */
 export async function openNode(opts: NodeOptions = {}): Promise<Node> {
+  if (ON_PG && opts.store === undefined) {
+    const { db: given, ...rest } = opts;
+    let url = given === undefined ? null : pgUrlOf(given);
+    if (url === null) {
+      url = await freshPgDatabase();
+      if (given !== undefined) pgByPath.set(path.resolve(given), url);
+    }
+    return Node.open({ threads: 2, log: () => {}, ...rest, store: url });
+  }
   const db = opts.db ?? path.join(tmpdir(), 'journal.db');
   return Node.open({ threads: 2, log: () => {}, ...opts, db });
+}
+
+/** One synchronous connection per database for the readers below (its thread does not keep the process alive). */
+const pgReaders = new Map<string, SyncPg>();
+function pgReader(url: string): SyncPg {
+  let c = pgReaders.get(url);
+  if (c === undefined) {
+    c = new SyncPg(url);
+    pgReaders.set(url, c);
+  }
+  return c;
 }
 
 export interface Row {
@@ -42,6 +100,14 @@ export interface Row {
 
 /** Every journal row of a journal file, decoded, in commit order. */
 export function readRows(db: string, pid?: string): Row[] {
+  const url = pgUrlOf(db);
+  if (url !== null) {
+    const rows = pgReader(url).query<{ pid: string; run: number; row: Buffer }>(
+      pid === undefined ? 'SELECT pid, run, row FROM journal ORDER BY seq' : 'SELECT pid, run, row FROM journal WHERE pid = $1 ORDER BY seq',
+      pid === undefined ? [] : [pid],
+    );
+    return rows.map((r) => ({ pid: r.pid, run: r.run, ...(unpackr.unpack(Buffer.from(r.row)) as Omit<Row, 'pid' | 'run'>) }));
+  }
   const conn = new Database(db, { readonly: true });
   try {
     const rows = (
@@ -55,7 +121,17 @@ export function readRows(db: string, pid?: string): Row[] {
   }
 }
 
+/**
+ * Rows of a journal table. On PostgreSQL the same SQL runs there (`?`
+ * placeholders become `$n`); tables hold the same columns plus the owner
+ * columns of several nodes (processes.serial/owner, supervisors.owner).
+ */
 export function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
+  const url = pgUrlOf(db);
+  if (url !== null) {
+    let n = 0;
+    return pgReader(url).query<T>(sql.replace(/\?/g, () => `$${++n}`), params);
+  }
   const conn = new Database(db, { readonly: true });
   try {
     return conn.prepare(sql).all(...params) as T[];

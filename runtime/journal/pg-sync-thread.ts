@@ -43,7 +43,8 @@ port.on('message', (msg: ({ sql: string; params?: unknown[] } | { close: true })
       answer({ id: msg.id, rows: last?.rows ?? [], count: last?.rowCount ?? 0 });
     } catch (err) {
       const e = err as { message?: string; code?: string };
-      answer({ id: msg.id, error: { message: String(e.message ?? err), code: e.code ?? null } });
+      // Only the server's errors carry a SQLSTATE; a socket error's code (ECONNREFUSED) is no SQLSTATE: null, so it reads as unavailable.
+      answer({ id: msg.id, error: { message: String(e.message ?? err), code: err instanceof pg.DatabaseError ? (e.code ?? null) : null } });
     }
   });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostAllowed, parseHostPatterns } from '../../dist/runtime/kernel/allow-hosts.js';
-import { fixture, tmpdir, until } from '../helpers.js';
+import { fixture, ON_PG, tmpdir, until } from '../helpers.js';
 import { json, startServer, type TestServer } from '../fixtures/natives/http-server.js';
 import { cli, cliRun, kill9, killLeftovers } from '../fixtures/failure/cli.js';
 
@@ -34,7 +34,8 @@ interface Outcome {
 }
 
 describe('--allow-hosts', () => {
-  it('refuses a call to a host not listed before any connection; a listed host is reached', async () => {
+  // Not on PostgreSQL (the second pass): it drives `runtime spawn --db FILE` children, a SQLite journal — the first pass runs it.
+  it.skipIf(ON_PG)('refuses a call to a host not listed before any connection; a listed host is reached', async () => {
     const srv = await countingServer((_seen, res) => json(res, 200, { hi: 1 }));
     const port = new URL(srv.url).port;
     const db = path.join(tmpdir(), 'journal.db');
@@ -50,7 +51,8 @@ describe('--allow-hosts', () => {
     expect(srv.connections()).toBe(1);
   });
 
-  it('checks a call re-issued after a kill -9 against the new boot\'s list', async () => {
+  // Not on PostgreSQL (the second pass): it drives `runtime spawn --db FILE` children, a SQLite journal — the first pass runs it.
+  it.skipIf(ON_PG)('checks a call re-issued after a kill -9 against the new boot\'s list', async () => {
     const srv = await countingServer(() => {}); // holds every request: in flight at the kill
     const db = path.join(tmpdir(), 'journal.db');
     const args = [fixture('natives/call-api.js'), JSON.stringify([{ url: `${srv.url}/held` }])];
@@ -65,7 +67,8 @@ describe('--allow-hosts', () => {
     expect(srv.seen).toHaveLength(1); // never sent again
   });
 
-  it('a malformed list is a one-line usage error, exit 2, before anything starts', async () => {
+  // Not on PostgreSQL (the second pass): it drives `runtime spawn --db FILE` children, a SQLite journal — the first pass runs it.
+  it.skipIf(ON_PG)('a malformed list is a one-line usage error, exit 2, before anything starts', async () => {
     const db = path.join(tmpdir(), 'journal.db');
     const run = await cliRun(['spawn', '--db', db, '--allow-hosts', 'http://x.example/', fixture('natives/echo.js')]);
     expect(run.code).toBe(2);

@@ -5,8 +5,7 @@
 // instant would recover from.
 
 import { describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
-import { decode, fixture, nodesPerTest, type Row } from '../helpers.js';
+import { decode, fixture, nodesPerTest, query, type Row } from '../helpers.js';
 import { json, serversPerTest, within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
@@ -16,28 +15,31 @@ const CALLS = 60;
 type Committed = { results: Set<number>; commands: Set<number> };
 
 /**
- * What is committed for `pid`, read in ONE read transaction: the writer
- * commits on its own thread meanwhile, and two separate reads could see a
- * result's effect row already cleared but not yet the row that took it.
+ * What is committed for `pid`, read in ONE statement (one snapshot, on
+ * SQLite and on PostgreSQL alike): the writer commits on its own thread
+ * meanwhile, and two separate reads could see a result's effect row already
+ * cleared but not yet the row that took it.
  * results: steps whose result is consumed in a committed row or journaled
  * as done; commands: steps of commands in committed rows.
  */
 function committed(db: string, pid: string): Committed {
-  const conn = new Database(db, { readonly: true });
-  try {
-    return conn.transaction(() => {
-      const out: Committed = { results: new Set(), commands: new Set() };
-      for (const { row } of conn.prepare('SELECT row FROM journal WHERE pid = ? ORDER BY seq').all(pid) as Array<{ row: Buffer }>) {
-        const r = decode(row) as Row;
-        for (const [step] of r.r) out.results.add(step);
-        for (const c of r.c) out.commands.add(c[0]);
-      }
-      for (const { step } of conn.prepare('SELECT step FROM effects WHERE pid = ? AND done = 1').all(pid) as Array<{ step: number }>) out.results.add(step);
-      return out;
-    })();
-  } finally {
-    conn.close();
+  const out: Committed = { results: new Set(), commands: new Set() };
+  const rows = query<{ row: Buffer | null; step: number | null }>(
+    db,
+    'SELECT row, NULL AS step FROM journal WHERE pid = ? UNION ALL SELECT NULL, step FROM effects WHERE pid = ? AND done = true',
+    pid,
+    pid,
+  );
+  for (const { row, step } of rows) {
+    if (step !== null) {
+      out.results.add(step);
+      continue;
+    }
+    const r = decode(row!) as Row;
+    for (const [s] of r.r) out.results.add(s);
+    for (const c of r.c) out.commands.add(c[0]);
   }
+  return out;
 }
 
 const stepOf = (key: string | null) => Number(key!.split(':')[2]);

@@ -167,4 +167,17 @@ describe.each(modes)('registered names (%s)', (_label, opts) => {
     expect(query(n.db, 'SELECT * FROM names')).toEqual([]);
     expect(n.send('alpha', 'anyone?')).toBe(false);
   });
+
+  it('a name with a NUL character is refused at the call with BL_ARG_INVALID (register and spawn), on either store', async () => {
+    const n = await node(opts);
+    const pid = await n.spawn(fixture('natives/nul-name.js'));
+    const exit = await exitOf(n, pid);
+    expect(exit.reason).toBe('normal');
+    const r = exit.result as Record<string, any>;
+    expect(r.register).toMatchObject({ code: 'BL_ARG_INVALID' });
+    expect(r.register.message).toContain('register: name must be');
+    expect(r.spawn).toMatchObject({ code: 'BL_ARG_INVALID' });
+    expect(r.spawn.message).toContain('spawn: name must be');
+    expect(r.afterwards).toBe(true);
+  });
 });
