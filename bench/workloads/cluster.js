@@ -1,0 +1,343 @@
+// `cluster`: the same loads on one PostgreSQL database driven by 1, 2 and 3
+// nodes on this machine, beside one node on SQLite in the same run.
+//
+// Every node is an OS process of its own (bench/lib/cluster-node.js: a
+// Node.open as `runtime start` does, with the run's thread count each). A
+// load is split evenly over the nodes (N/k each); all nodes get the start
+// signal at once; the figure is the sum of their operations over the wall
+// time from the first start to the last end. Loads:
+//   spawn      empty processes spawned and run to a committed exit
+//   ping-pong  6 ping/pong pairs at once, both ends of a pair on one node
+//   call-api   processes x sequential callApi to a local server (fixed delay)
+// Where the time goes, from the database's side: pg_stat_statements (the
+// server is started with it) counts every statement the nodes sent during
+// each load, by kind — the fenced commit transactions, lease renewals,
+// takeover scans, reads; the writer's own commit count and latency p50 come
+// from each node's stats. An idle phase measures the lease traffic alone.
+//
+// Failover: 2 nodes with --lease 2s, 1,000 processes parked on a long timer
+// on node A, SIGKILL A; timed until the survivor's kernel holds all 1,000
+// parked again (replayed, timers re-armed), and until the owner column
+// moved. A ping-pong across nodes is tried and reported as skipped while
+// cross-node messages do not arrive.
+
+import pg from 'pg';
+import { startPostgres } from '../lib/postgres.js';
+import { BENCH, Child, perSecond, progress, row, runWorkload, scale, sleep, tempJournal, until } from '../lib/harness.js';
+
+const W = 'cluster';
+const NODE = `${BENCH}/lib/cluster-node.js`;
+const NODES = [1, 2, 3];
+const LEASE_MS = 5000; // the default lease
+const FAILOVER_LEASE_MS = 2000;
+const DELAY_MS = 250;
+const PAIRS = 6; // splits evenly over 1, 2 and 3 nodes
+const WAIT_MS = 600_000; // a node that prints nothing for this long is stuck, not slow
+
+await runWorkload(async (opts) => {
+  const size = {
+    spawn: scale(opts, 9000, 600),
+    rounds: scale(opts, 1000, 30),
+    procs: scale(opts, 600, 30),
+    calls: scale(opts, 5, 2),
+    idleMs: scale(opts, 10_000, 2000),
+    probeMs: scale(opts, 10_000, 5000),
+    sleepers: scale(opts, 1000, 200),
+  };
+  const cleanup = [];
+  try {
+    const server = await startServerChild(`${BENCH}/lib/target-server.js`, [String(DELAY_MS)]);
+    cleanup.push(() => server.stop());
+    const postgres = await startPostgres({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
+    cleanup.push(() => postgres.stop());
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    cleanup.push(() => admin.end());
+    await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+
+    const loads = (k) => [
+      { kind: 'spawn', n: size.spawn / k, inflight: 256 },
+      { kind: 'ping', pairs: PAIRS / k, rounds: size.rounds },
+      { kind: 'call', procs: size.procs / k, calls: size.calls, url: server.url },
+    ];
+    const journal = tempJournal();
+    cleanup.push(() => journal.remove());
+    const sqlite = await cluster(opts, { db: journal.db }, 1, loads(1), null);
+    report('SQLite, 1 node', sqlite);
+
+    const pgRuns = {};
+    for (const k of NODES) {
+      const url = await postgres.database();
+      pgRuns[k] = await cluster(opts, { store: url, leaseMs: LEASE_MS }, k, [...loads(k), { kind: 'idle', ms: size.idleMs }], statements(admin, url));
+      report(`PostgreSQL, ${k} node${k > 1 ? 's' : ''}`, pgRuns[k]);
+    }
+
+    const cross = await crossNode(opts, await postgres.database(), size.rounds, size.probeMs);
+    const failover = await failoverRun(opts, await postgres.database(), size.sleepers);
+
+    const rows = [];
+    const phases = [
+      ['spawn', `spawn + exit (256 in flight per node), ${size.spawn} processes`, 'processes/s'],
+      ['ping', `ping-pong, ${PAIRS} pairs (both ends on one node) x ${size.rounds} rounds`, 'round trips/s'],
+      ['call', `call-api, ${size.procs} processes x ${size.calls} sequential callApi, ${DELAY_MS} ms server`, 'calls/s'],
+    ];
+    for (const [i, [, label, unit]] of phases.entries()) {
+      for (const k of NODES) {
+        rows.push(
+          row({
+            workload: W,
+            metric: `${label}: PostgreSQL, ${nodes(k)}`,
+            value: pgRuns[k][i].rate,
+            unit,
+            baseline: { name: 'SQLite, 1 node, same load', value: sqlite[i].rate },
+          }),
+        );
+      }
+    }
+    for (const k of NODES) {
+      rows.push(
+        row({
+          workload: W,
+          metric: `writer commit latency p50 during spawn: PostgreSQL, ${nodes(k)}`,
+          value: pgRuns[k][0].commitP50,
+          unit: 'ms',
+          baseline: { name: 'SQLite, 1 node, same load', value: sqlite[0].commitP50 },
+          better: 'lower',
+          floor: 0.01,
+        }),
+      );
+    }
+    const idle = pgRuns[1].length - 1;
+    for (const k of [2, 3]) {
+      rows.push(
+        row({
+          workload: W,
+          metric: `idle: DB statements/s per node (lease ${LEASE_MS / 1000} s: renewals + takeover scans), ${nodes(k)}`,
+          value: pgRuns[k][idle].statementsPerNodeSecond,
+          unit: 'statements/s',
+          baseline: { name: '1 node alone, same run', value: pgRuns[1][idle].statementsPerNodeSecond },
+          better: 'lower',
+        }),
+      );
+    }
+    if (cross.skipped !== undefined) rows.push({ workload: W, skipped: cross.skipped });
+    else {
+      rows.push(
+        row({
+          workload: W,
+          metric: `ping-pong across nodes, ${PAIRS} pairs (pong on node A, ping on node B) x ${size.rounds} rounds`,
+          value: cross.rate,
+          unit: 'round trips/s',
+          baseline: { name: 'both ends on one node, PostgreSQL, 1 node', value: pgRuns[1][1].rate },
+        }),
+      );
+    }
+    const lease = { name: `the lease (--lease ${FAILOVER_LEASE_MS / 1000}s)`, value: FAILOVER_LEASE_MS };
+    rows.push(
+      row({
+        workload: W,
+        metric: `failover: ${size.sleepers} parked processes, SIGKILL 1 of 2 nodes -> owner column moved to the survivor`,
+        value: failover.movedMs,
+        unit: 'ms',
+        baseline: lease,
+        better: 'lower',
+      }),
+      row({
+        workload: W,
+        metric: `failover: ${size.sleepers} parked processes, SIGKILL 1 of 2 nodes -> all parked again on the survivor`,
+        value: failover.resumedMs,
+        unit: 'ms',
+        baseline: lease,
+        better: 'lower',
+      }),
+    );
+    return rows;
+  } finally {
+    for (const fn of cleanup.reverse()) await Promise.resolve().then(fn).catch((err) => progress(W, `cleanup: ${err.message}`));
+  }
+});
+
+function nodes(k) {
+  return `${k} node${k > 1 ? 's' : ''}`;
+}
+
+/** The target server as a child of ours, stopped with the rest. */
+async function startServerChild(file, args) {
+  const child = new Child([file, ...args]);
+  const { port } = await child.json(30_000);
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.stop() };
+}
+
+function startNode(opts, store, jobs) {
+  return new Child([NODE, JSON.stringify({ ...store, threads: opts.threads, durability: opts.durability, jobs })]);
+}
+
+function parsed(line) {
+  return JSON.parse(line);
+}
+
+/** A waitFor test: a node's stdout line {"<key>": value} whose value passes `test`. */
+function message(key, test = () => true) {
+  return (line, stream) => stream === 'stdout' && line.startsWith(`{"${key}"`) && test(JSON.parse(line)[key]);
+}
+
+/**
+ * Run `jobs` on `k` nodes of one store, each job started on all nodes at
+ * once. Per job: operations, wall time (first start to last end), rate,
+ * writer commits and their median p50 over nodes, and (PostgreSQL) the
+ * statements the database ran for it, by kind.
+ */
+async function cluster(opts, store, k, jobs, stmts) {
+  const label = `${store.store === undefined ? 'SQLite' : 'PostgreSQL'}, ${nodes(k)}`;
+  const kids = Array.from({ length: k }, () => startNode(opts, store, jobs));
+  try {
+    const out = [];
+    for (const [i] of jobs.entries()) {
+      progress(W, `${label}: ${jobs[i].kind} ...`);
+      await Promise.all(kids.map((c) => c.waitFor(message('ready', (r) => r.job === i), WAIT_MS)));
+      await stmts?.reset();
+      for (const c of kids) c.kill('SIGUSR2');
+      const done = (await Promise.all(kids.map((c) => c.waitFor(message('done', (d) => d.job === i), WAIT_MS)))).map((l) => parsed(l).done);
+      const ms = Math.max(...done.map((d) => d.end)) - Math.min(...done.map((d) => d.start));
+      const count = done.reduce((s, d) => s + d.count, 0);
+      const p50s = done.map((d) => d.commitP50).filter((x) => x !== null).sort((a, b) => a - b);
+      const db = stmts === null ? null : await stmts.read();
+      out.push({
+        kind: jobs[i].kind,
+        count,
+        ms,
+        rate: perSecond(count, ms),
+        commits: done.reduce((s, d) => s + d.commits, 0),
+        commitP50: p50s.length > 0 ? p50s[Math.floor((p50s.length - 1) / 2)] : NaN,
+        db,
+        statementsPerNodeSecond: db === null ? NaN : perSecond(db.calls, ms) / k,
+      });
+    }
+    const exits = await Promise.all(kids.map((c) => c.exited));
+    const bad = exits.findIndex((e) => e.code !== 0);
+    if (bad >= 0) throw new Error(`node ${bad + 1} of ${k} exited ${exits[bad].signal ?? exits[bad].code}${kids[bad].tail()}`);
+    return out;
+  } finally {
+    await Promise.all(kids.map((c) => c.stop('SIGKILL')));
+  }
+}
+
+/** pg_stat_statements of one database: reset before a load, read (grouped by kind) after it. */
+function statements(admin, url) {
+  const datname = new URL(url).pathname.slice(1);
+  return {
+    reset: () => admin.query('SELECT pg_stat_statements_reset()'),
+    async read() {
+      const { rows } = await admin.query(
+        `SELECT s.query, s.calls::float8 AS calls, s.total_exec_time AS ms
+           FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1`,
+        [datname],
+      );
+      const kinds = new Map();
+      for (const r of rows) {
+        const name = statementKind(r.query);
+        const k = kinds.get(name) ?? { calls: 0, ms: 0 };
+        k.calls += r.calls;
+        k.ms += r.ms;
+        kinds.set(name, k);
+      }
+      const sorted = [...kinds].sort((a, b) => b[1].calls - a[1].calls);
+      return { calls: sorted.reduce((s, [, k]) => s + k.calls, 0), ms: sorted.reduce((s, [, k]) => s + k.ms, 0), kinds: sorted };
+    },
+  };
+}
+
+/** A statement's kind, for "where the time goes": its verb and table, or its role in the lease protocol. */
+function statementKind(query) {
+  const q = query.replace(/\s+/g, ' ').trim();
+  if (/beamline_fence/.test(q)) return 'fence (1 per transaction)';
+  if (/^UPDATE nodes SET heartbeat_at/i.test(q)) return 'lease renewal';
+  // pg_stat_statements shows constants as $n: match the statements' shape.
+  if (/^UPDATE nodes SET status = \S+, epoch = epoch \+/i.test(q) || /owner IN \(SELECT tag FROM nodes WHERE status/i.test(q)) return 'takeover scan';
+  if (/\b(NOTIFY|LISTEN|pg_notify)\b/i.test(q)) return 'NOTIFY/LISTEN';
+  if (/^(BEGIN|COMMIT|ROLLBACK|START TRANSACTION)\b/i.test(q)) return 'BEGIN/COMMIT';
+  const verb = /^(\w+)/.exec(q)?.[1]?.toUpperCase() ?? '?';
+  const table = /\b(?:INTO|UPDATE|FROM)\s+"?(\w+)/i.exec(q)?.[1];
+  return table === undefined ? verb : `${verb} ${table}`;
+}
+
+function report(label, runs) {
+  for (const r of runs) {
+    const commits = r.commits > 0 ? `; ${r.commits} writer commits (${(r.count > 0 ? r.commits / r.count : r.commits).toFixed(3)}${r.count > 0 ? ' per op' : ''}), p50 ${r.commitP50.toFixed(1)} ms` : '';
+    progress(W, `${label}, ${r.kind}: ${r.count} in ${r.ms.toFixed(0)} ms = ${r.rate.toFixed(0)}/s${commits}`);
+    if (r.db === null) continue;
+    const top = r.db.kinds
+      .slice(0, 8)
+      .map(([name, k]) => `${name} ${k.calls} (${k.ms.toFixed(0)} ms)`)
+      .join(', ');
+    const calls = (test) => r.db.kinds.filter(([name]) => test(name)).reduce((s, [, k]) => s + k.calls, 0);
+    // A commit is one round trip carrying its whole batch; a read is one; a takeover scan is six (one per statement).
+    const txs = calls((n) => n.startsWith('fence'));
+    const reads = calls((n) => n.startsWith('SELECT'));
+    progress(
+      W,
+      `  database: ${r.db.calls} statements in ${txs} fenced transactions, ${reads} reads, ${calls((n) => n === 'NOTIFY/LISTEN')} NOTIFY/LISTEN; ${r.db.ms.toFixed(0)} ms executing (${((100 * r.db.ms) / r.ms).toFixed(0)}% of the wall time): ${top}`,
+    );
+  }
+}
+
+/** Pongs on node A, pingers on node B: null rate and a reason when no reply crosses within a probe. */
+async function crossNode(opts, url, rounds, probeMs) {
+  const store = { store: url, leaseMs: LEASE_MS };
+  const a = startNode(opts, store, [{ kind: 'pong', n: PAIRS }]);
+  let b = null;
+  try {
+    const { pongs } = parsed(await a.waitFor(message('ready'), WAIT_MS)).ready;
+    b = startNode(opts, store, [
+      { kind: 'ping-to', pids: pongs.slice(0, 1), rounds: 1 },
+      { kind: 'ping-to', pids: pongs, rounds },
+    ]);
+    await b.waitFor(message('ready', (r) => r.job === 0), WAIT_MS);
+    b.kill('SIGUSR2');
+    try {
+      await b.waitFor(message('done', (d) => d.job === 0), probeMs);
+    } catch {
+      progress(W, `ping-pong across nodes: no reply within ${probeMs / 1000} s`);
+      return { skipped: `ping-pong across nodes: a message to a process on another node got no reply within ${probeMs / 1000} s (cross-node messages not delivered yet)` };
+    }
+    await b.waitFor(message('ready', (r) => r.job === 1), WAIT_MS);
+    b.kill('SIGUSR2');
+    const done = parsed(await b.waitFor(message('done', (d) => d.job === 1), WAIT_MS)).done;
+    const rate = perSecond(done.count, done.end - done.start);
+    progress(W, `ping-pong across nodes: ${done.count} round trips in ${(done.end - done.start).toFixed(0)} ms = ${rate.toFixed(0)}/s`);
+    return { rate };
+  } finally {
+    await Promise.all([a.stop('SIGKILL'), b?.stop('SIGKILL')]);
+  }
+}
+
+/** 2 nodes, `n` parked processes on A, SIGKILL A: ms until the owner column moved, and until B holds them all parked again. */
+async function failoverRun(opts, url, n) {
+  const store = { store: url, leaseMs: FAILOVER_LEASE_MS };
+  const a = startNode(opts, store, [{ kind: 'sleep', n, ms: 3_600_000 }]);
+  let b = null;
+  const db = new pg.Client({ connectionString: url });
+  try {
+    await a.waitFor(message('ready'), WAIT_MS);
+    b = startNode(opts, store, [{ kind: 'adopt', expect: n }]);
+    const { tag } = parsed(await b.waitFor(message('ready'), WAIT_MS)).ready;
+    await db.connect();
+    // Let B settle into its heartbeat rhythm: the kill lands at a random point of A's.
+    await sleep(FAILOVER_LEASE_MS);
+    const holding = b.waitFor(message('holding'), WAIT_MS);
+    holding.catch(() => {});
+    const killedAt = performance.timeOrigin + performance.now();
+    a.kill('SIGKILL');
+    await until(
+      async () => (await db.query(`SELECT count(*)::int AS n FROM processes WHERE status = 'live' AND owner = $1`, [tag])).rows[0].n >= n,
+      { timeoutMs: WAIT_MS, everyMs: 10, what: `${n} processes owned by the survivor` },
+    );
+    const movedMs = performance.timeOrigin + performance.now() - killedAt;
+    const resumedMs = parsed(await holding).holding.at - killedAt;
+    progress(W, `failover: SIGKILL -> ${n} processes owned by the survivor in ${movedMs.toFixed(0)} ms, all parked again in ${resumedMs.toFixed(0)} ms (lease ${FAILOVER_LEASE_MS} ms)`);
+    return { movedMs, resumedMs };
+  } finally {
+    await db.end().catch(() => {});
+    await Promise.all([a.stop('SIGKILL'), b?.stop('SIGKILL')]);
+  }
+}
