@@ -8,7 +8,8 @@
 // its path up, print {"ready": {...}}, wait for SIGUSR2 — the workload
 // signals every node of a run at once, so their loads overlap — run this
 // node's share, print {"done": {...}} (count, start and end on the
-// machine's wall clock, this node's commits and their latency p50). After
+// machine's wall clock, this node's commits and their latency p50, the CPU
+// time the node process used). After
 // the last one the node closes and the process exits.
 //
 // Load jobs:
@@ -44,6 +45,15 @@ const node = await Node.open({
   durability: config.durability,
   log: () => {},
 });
+
+// A node that must stop (its lease lapsed, its journal failed) ends the
+// process, as `runtime start` does: the workload then fails with this line
+// instead of waiting for a node that no longer works.
+const stop = (err) => {
+  process.stderr.write(`cluster-node ${node.tag}: stopped: ${err?.code ?? ''} ${err?.message ?? err}\n`);
+  process.exit(3);
+};
+node.fatal.then(stop, stop);
 
 let go = () => {};
 process.on('SIGUSR2', () => go());
@@ -119,9 +129,11 @@ if (first.kind === 'sleep') {
     say({ ready: { tag: node.tag, job: i } });
     await signalled;
     const before = node.stats();
+    const cpu = process.cpuUsage();
     const start = wall();
     const count = await run();
     const end = wall();
+    const used = process.cpuUsage(cpu);
     const after = node.stats();
     // The writer keeps its last 1,024 commit latencies: those of this job's end.
     const commits = after.commits - before.commits;
@@ -136,6 +148,8 @@ if (first.kind === 'sleep') {
         commits,
         events: after.committedEvents - before.committedEvents,
         commitP50: lat.length > 0 ? percentile(sortNumbers(lat), 50) : null,
+        // CPU of the whole node process (main thread, worker threads, the writer's and reader's threads).
+        cpuMs: (used.user + used.system) / 1000,
       },
     });
   }
