@@ -682,7 +682,8 @@ export class PostgresStore implements Store {
 
 /** A commit the fence refused, as the one-line error the node stops with. */
 export function fenceError(err: unknown, name: string, tag: string): Error {
-  if ((err as PgQueryError).sqlstate === 'BL001') {
+  // SyncPg's errors carry `sqlstate`; the writer thread's come straight from pg, which calls it `code`.
+  if (((err as PgQueryError).sqlstate ?? (err as { code?: unknown }).code) === 'BL001') {
     return new BeamlineError(ErrorCodes.LEASE_LOST, `${name}: node ${tag} lost its lease; it stops so that the node now owning its processes is the only one writing`, {
       file: name,
     });
