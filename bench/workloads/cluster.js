@@ -37,7 +37,8 @@ const NODES = [1, 2, 3];
 // The default lease; --quick (the test suite's run, on a machine other
 // jobs may overload) uses a longer one, so starved renewals do not end it.
 const LEASE_MS = { full: 5000, quick: 15_000 };
-const FAILOVER_LEASE_MS = 2000;
+// --lease 2s as the issue asks; 5 s under --quick, for the same reason as LEASE_MS.
+const FAILOVER_LEASE_MS = { full: 2000, quick: 5000 };
 const DELAY_MS = 250;
 const PAIRS = 6; // splits evenly over 1, 2 and 3 nodes
 const WAIT_MS = 600_000;
@@ -58,6 +59,7 @@ await runWorkload(async (opts) => {
     leaseMs: scale(opts, LEASE_MS.full, LEASE_MS.quick),
     probeMs: scale(opts, 10_000, 5000),
     sleepers: scale(opts, 1000, 200),
+    failoverLeaseMs: scale(opts, FAILOVER_LEASE_MS.full, FAILOVER_LEASE_MS.quick),
   };
   const cleanup = [];
   try {
@@ -97,7 +99,7 @@ await runWorkload(async (opts) => {
     }
     const failover = await leaseRetry('failover', async () => {
       const url = await postgres.database();
-      return failoverRun(opts, url, size.sleepers, statements(admin, url));
+      return failoverRun(opts, url, size, statements(admin, url));
     });
 
     const rows = [];
@@ -157,7 +159,7 @@ await runWorkload(async (opts) => {
         }),
       );
     }
-    const lease = { name: `the lease (--lease ${FAILOVER_LEASE_MS / 1000}s)`, value: FAILOVER_LEASE_MS };
+    const lease = { name: `the lease (--lease ${size.failoverLeaseMs / 1000}s)`, value: size.failoverLeaseMs };
     rows.push(
       row({
         workload: W,
@@ -398,8 +400,8 @@ async function crossNode(opts, url, { rounds, probeMs, leaseMs }) {
 }
 
 /** 2 nodes, `n` parked processes on A, SIGKILL A: ms until the owner column moved, and until B holds them all parked again. */
-async function failoverRun(opts, url, n, stmts) {
-  const store = { store: url, leaseMs: FAILOVER_LEASE_MS };
+async function failoverRun(opts, url, { sleepers: n, failoverLeaseMs: leaseMs }, stmts) {
+  const store = { store: url, leaseMs };
   const a = startNode(opts, store, [{ kind: 'sleep', n, ms: 3_600_000 }]);
   let b = null;
   const db = new pg.Client({ connectionString: url });
@@ -410,7 +412,7 @@ async function failoverRun(opts, url, n, stmts) {
     const { tag } = parsed(await b.waitFor(message('ready'), WAIT_MS)).ready;
     await db.connect();
     // Let B settle into its heartbeat rhythm: the kill lands at a random point of A's.
-    await sleep(FAILOVER_LEASE_MS);
+    await sleep(leaseMs);
     const holding = b.waitFor(message('holding'), FAILOVER_WAIT_MS);
     holding.catch(() => {});
     // The kill must find A alive and owning its processes: if a starved A let its lease lapse already, there is nothing to measure.
@@ -421,13 +423,16 @@ async function failoverRun(opts, url, n, stmts) {
     const killedAt = performance.timeOrigin + performance.now();
     a.kill('SIGKILL');
     await until(
-      async () => (await db.query(`${OURS} SELECT count(*)::int AS n FROM processes WHERE status = 'live' AND owner = $1`, [tag])).rows[0].n >= n,
+      async () => {
+        if (b.exit !== null) throw new Error(`failover: node B exited (${b.exit.signal ?? b.exit.code}) while taking over${b.tail()}`);
+        return (await db.query(`${OURS} SELECT count(*)::int AS n FROM processes WHERE status = 'live' AND owner = $1`, [tag])).rows[0].n >= n;
+      },
       { timeoutMs: FAILOVER_WAIT_MS, everyMs: 10, what: `${n} processes owned by the survivor` },
     );
     const movedMs = performance.timeOrigin + performance.now() - killedAt;
     progress(W, `failover: owner column moved after ${movedMs.toFixed(0)} ms; waiting for node B to hold them parked ...`);
     const resumedMs = parsed(await holding).holding.at - killedAt;
-    progress(W, `failover: SIGKILL -> ${n} processes owned by the survivor in ${movedMs.toFixed(0)} ms, all parked again in ${resumedMs.toFixed(0)} ms (lease ${FAILOVER_LEASE_MS} ms)`);
+    progress(W, `failover: SIGKILL -> ${n} processes owned by the survivor in ${movedMs.toFixed(0)} ms, all parked again in ${resumedMs.toFixed(0)} ms (lease ${leaseMs} ms)`);
     const dbSide = await stmts.read();
     const top = dbSide.kinds.slice(0, 8).map(([name, k]) => `${name} ${k.calls} (${k.ms.toFixed(0)} ms)`);
     progress(W, `  database from the kill to now: ${dbSide.calls} statements, ${dbSide.ms.toFixed(0)} ms executing: ${top.join(', ')}`);
