@@ -29,6 +29,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
+import { decode } from '../../dist/runtime/journal/codec.js';
 import { startPostgres } from '../lib/postgres.js';
 import { BENCH, Child, perSecond, progress, row, runWorkload, scale, sleep, tempJournal, until } from '../lib/harness.js';
 
@@ -102,11 +103,6 @@ await runWorkload(async (opts) => {
     } catch (err) {
       cross = { skipped: `ping-pong across nodes failed: ${err.message.split('\n')[0]}` };
     }
-    const { decode } = await import('../../dist/runtime/journal/codec.js');
-    describeReason = (bytes) => {
-      const r = bytes === null ? null : decode(bytes);
-      return r === null || typeof r !== 'object' ? JSON.stringify(r) : `${r.code ?? r.error ?? ''}: ${String(r.message ?? '').slice(0, 120)}`;
-    };
     const failover = await leaseRetry('failover', async () => {
       const url = await postgres.database();
       return failoverRun(opts, url, size, statements(admin, url));
@@ -210,8 +206,11 @@ function envMs(name) {
   return { full: ms, quick: ms };
 }
 
-/** A journaled exit reason (codec bytes) as one short line; set once the build is loaded. */
-let describeReason = () => '?';
+/** A journaled exit reason (codec bytes) as one short line. */
+function describeReason(bytes) {
+  const r = bytes === null ? null : decode(bytes);
+  return r === null || typeof r !== 'object' ? JSON.stringify(r) : `${r.code ?? r.error ?? ''}: ${String(r.message ?? '').slice(0, 120)}`;
+}
 
 function nodes(k) {
   return `${k} node${k > 1 ? 's' : ''}`;
