@@ -453,7 +453,8 @@ async function failoverRun(opts, url, { sleepers: n, failoverLeaseMs: leaseMs },
     await until(
       async () => {
         if (b.exit !== null) throw new Error(`failover: node B exited (${b.exit.signal ?? b.exit.code}) while taking over${b.tail()}`);
-        return (await db.query(`${OURS} SELECT count(*)::int AS n FROM processes WHERE status = 'live' AND owner = $1`, [tag])).rows[0].n >= n;
+        // Live or not: one that moved and then ended (below) has moved all the same.
+        return (await db.query(`${OURS} SELECT count(*)::int AS n FROM processes WHERE owner = $1 AND script LIKE '%/parked.js'`, [tag])).rows[0].n >= n;
       },
       { timeoutMs: FAILOVER_WAIT_MS, everyMs: 10, what: `${n} processes owned by the survivor` },
     );
