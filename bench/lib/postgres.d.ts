@@ -6,5 +6,5 @@ export interface Postgres {
     database(name?: string): Promise<string>;
     stop(): Promise<void>;
 }
-/** Start a PostgreSQL server for this test file. */
-export declare function startPostgres(): Promise<Postgres>;
+/** Start a PostgreSQL server for this test file; `settings` are extra server settings (`-c name=value`). */
+export declare function startPostgres(opts?: { settings?: Record<string, string | number> }): Promise<Postgres>;

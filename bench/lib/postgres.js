@@ -45,8 +45,12 @@ function asRootIds() {
     return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 }
 let dbSerial = 0;
-/** Start a PostgreSQL server for this test file. */
-export async function startPostgres() {
+/**
+ * Start a PostgreSQL server for this test file. `settings`: extra server
+ * settings (`-c name=value`), e.g. the cluster benchmark's
+ * `{ shared_preload_libraries: 'pg_stat_statements' }`.
+ */
+export async function startPostgres({ settings = {} } = {}) {
     const bin = await binDir(asRootIds());
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'beamline-pg-'));
     const data = path.join(root, 'data');
@@ -64,7 +68,7 @@ export async function startPostgres() {
     const port = await freePort();
     const server = spawn(path.join(bin, 'postgres'), 
     // The socket directory is the temp folder: nothing outside it is touched.
-    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', root, '-c', 'max_connections=200', '-c', 'fsync=on'], { ...ids, stdio: ['ignore', 'ignore', 'pipe'] });
+    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', root, '-c', 'max_connections=200', '-c', 'fsync=on', ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])], { ...ids, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     server.stderr.on('data', (b) => {
         log = (log + b.toString()).slice(-4000);

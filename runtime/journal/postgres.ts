@@ -832,6 +832,7 @@ export class PostgresStore implements Store {
 
 /** A commit the fence refused, as the one-line error the node stops with. */
 export function fenceError(err: unknown, name: string, tag: string): Error {
+  // SyncPg's errors carry `sqlstate`; the writer thread's come straight from pg, which calls it `code`.
   const e = err as PgQueryError & { code?: string };
   if ((e.sqlstate ?? e.code) === 'BL001') {
     return new BeamlineError(ErrorCodes.LEASE_LOST, `${name}: node ${tag} lost its lease; it stops so that the node now owning its processes is the only one writing`, {
