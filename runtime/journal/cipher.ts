@@ -207,3 +207,18 @@ export class Cipher {
 }
 
 /** Throws the store's refusal when a payload is sealed but no key was given. */
+
+/**
+ * What a store appends, as it opens with `cipher`, so that its meta says
+ * the journal is encrypted and lists every key id it was written with
+ * (`keyIds`: meta's key_ids now): none when the current key is listed.
+ */
+export function keyIdsToRecord(keyIds: string | undefined, cipher: Cipher): Array<{ type: 'meta.set'; key: string; value: string }> {
+  const used = (keyIds ?? '').split(',').filter((id) => id !== '');
+  if (used.includes(cipher.current)) return [];
+  return [
+    { type: 'meta.set', key: 'cipher', value: 'aes-256-gcm' },
+    { type: 'meta.set', key: 'key_ids', value: [...used, cipher.current].join(',') },
+  ];
+}
+

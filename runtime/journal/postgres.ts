@@ -20,7 +20,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { Cipher, openPayload, registerKeys, type Keyring } from './cipher.js';
+import { Cipher, keyIdsToRecord, openPayload, registerKeys, type Keyring } from './cipher.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import { PgQueryError, redactUrl, SyncPg } from './pg-sync.js';
 import type { Durability, EffectRow, HistoryRow, InboxMail, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
@@ -532,13 +532,7 @@ export class PostgresStore implements Store {
   recordKeys(): void {
     registerKeys(this.path, this.#keys);
     this.#registered = true;
-    if (this.#cipher === null) return;
-    const used = (this.meta('key_ids') ?? '').split(',').filter((id) => id !== '');
-    if (used.includes(this.#cipher.current)) return;
-    this.append([
-      { type: 'meta.set', key: 'cipher', value: 'aes-256-gcm' },
-      { type: 'meta.set', key: 'key_ids', value: [...used, this.#cipher.current].join(',') },
-    ]);
+    if (this.#cipher !== null) this.append(keyIdsToRecord(this.meta('key_ids'), this.#cipher));
   }
 
   #seal = (bytes: Uint8Array | null, column: string): Uint8Array | null =>

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isUnwritable, unwritable } from './unwritable.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
-import { Cipher, openPayload, registerKeys, type Keyring } from './cipher.js';
+import { Cipher, keyIdsToRecord, openPayload, registerKeys, type Keyring } from './cipher.js';
 import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
 import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
@@ -376,13 +376,7 @@ export class SqliteStore implements Store {
   recordKeys(): void {
     registerKeys(this.path, this.#keys);
     this.#registered = true;
-    if (this.#cipher === null) return;
-    const used = (this.meta('key_ids') ?? '').split(',').filter((id) => id !== '');
-    if (used.includes(this.#cipher.current)) return;
-    this.append([
-      { type: 'meta.set', key: 'cipher', value: 'aes-256-gcm' },
-      { type: 'meta.set', key: 'key_ids', value: [...used, this.#cipher.current].join(',') },
-    ]);
+    if (this.#cipher !== null) this.append(keyIdsToRecord(this.meta('key_ids'), this.#cipher));
   }
 
   /** Payload on its way in: sealed under the current key when encryption is on. */

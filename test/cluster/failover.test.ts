@@ -6,34 +6,18 @@
 // with the same body; a call whose answer was journaled is not made again.
 
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { json, startServer, type TestServer } from '../fixtures/natives/http-server.js';
-import { killCliLeftovers } from '../helpers.js';
-import { startPostgres, type Postgres } from '../postgres.js';
-import { CLUSTER, owners, query, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { json, startServer } from '../fixtures/natives/http-server.js';
+import { CLUSTER, clusterPerFile, owners, query, startNode, treeFile, until } from './support.js';
 
 const COUNT = Number(process.env.CLUSTER_COUNT ?? 500);
 const STEPS = 4;
 
-let pgServer: Postgres;
-const servers: TestServer[] = [];
-const nodes: ClusterNode[] = [];
-
-beforeAll(async () => {
-  pgServer = await startPostgres();
-});
-afterAll(async () => {
-  await pgServer?.stop();
-});
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map(stopNode));
-  await killCliLeftovers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const { database, nodes, servers } = clusterPerFile();
 
 describe('three nodes, one SIGKILLed mid-load', () => {
   it(`${2 * COUNT} workers on two nodes report to a collector on a third; the killed node's processes resume on a survivor with nothing lost or repeated`, async () => {
-    const url = await pgServer.database();
+    const url = await database();
     const first = new Map<string, { body: string; v: number }>();
     const repeats: string[] = [];
     const problems: string[] = [];
@@ -100,7 +84,7 @@ describe('three nodes, one SIGKILLed mid-load', () => {
 
 describe('a message sent across nodes while its receiver is moving', () => {
   it('is delivered once, in order: a tally on a node SIGKILLed mid-stream, its senders on the node that takes it over', async () => {
-    const url = await pgServer.database();
+    const url = await database();
     const TICKERS = 10;
     const TICKS = 40;
     let tally: Record<string, number[]> | null = null;

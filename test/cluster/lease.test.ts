@@ -3,28 +3,14 @@
 // third (recovery of many processes, a loaded machine) must not lose it.
 
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killCliLeftovers } from '../helpers.js';
-import { startPostgres, type Postgres } from '../postgres.js';
-import { CLUSTER, query, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { CLUSTER, clusterPerFile, query, startNode, treeFile, until } from './support.js';
 
-let pgServer: Postgres;
-const nodes: ClusterNode[] = [];
-
-beforeAll(async () => {
-  pgServer = await startPostgres();
-});
-afterAll(async () => {
-  await pgServer?.stop();
-});
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map(stopNode));
-  await killCliLeftovers();
-});
+const { database, nodes } = clusterPerFile();
 
 describe('the lease', () => {
   it('is renewed as soon as the node is up, long before a third of it has passed', async () => {
-    const url = await pgServer.database();
+    const url = await database();
     const node = await startNode(url, treeFile(`  - id: t\n    script: ${path.join(CLUSTER, 'doomed.js')}\n`), { lease: '60s' });
     nodes.push(node);
     const renewed = async () =>

@@ -5,33 +5,17 @@
 
 import path from 'node:path';
 import { unpack } from 'msgpackr';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { json, startServer, type TestServer } from '../fixtures/natives/http-server.js';
-import { killCliLeftovers } from '../helpers.js';
-import { startPostgres, type Postgres } from '../postgres.js';
-import { CLUSTER, query, startNode, stopNode, treeFile, until, type ClusterNode } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { json, startServer } from '../fixtures/natives/http-server.js';
+import { CLUSTER, clusterPerFile, query, startNode, treeFile, until } from './support.js';
 
 const NAMES = 12;
 
-let pgServer: Postgres;
-const servers: TestServer[] = [];
-const nodes: ClusterNode[] = [];
-
-beforeAll(async () => {
-  pgServer = await startPostgres();
-});
-afterAll(async () => {
-  await pgServer?.stop();
-});
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map(stopNode));
-  await killCliLeftovers();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const { database, nodes, servers } = clusterPerFile();
 
 describe('a name claimed on two nodes in the same instant', () => {
   it(`${NAMES} names, each claimed by one process on each of two nodes at once: exactly one claim wins each`, async () => {
-    const url = await pgServer.database();
+    const url = await database();
     const api = await startServer((_seen, res) => json(res, 200, { ok: true }));
     servers.push(api);
     const at = Date.now() + 6000;

@@ -7,37 +7,19 @@
 // commit of the old owner would show as a repeated tick.
 
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { json, startServer, type TestServer } from '../fixtures/natives/http-server.js';
-import { killCliLeftovers, sleep } from '../helpers.js';
-import { startPostgres, type Postgres } from '../postgres.js';
-import { CLUSTER, owners, relay, startNode, stopNode, treeFile, until, type ClusterNode, type Relay } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { json, startServer } from '../fixtures/natives/http-server.js';
+import { sleep } from '../helpers.js';
+import { CLUSTER, clusterPerFile, owners, relay, startNode, treeFile, until } from './support.js';
 
 const TICKERS = 20;
 const COUNT = 25;
 
-let pgServer: Postgres;
-const servers: TestServer[] = [];
-const relays: Relay[] = [];
-const nodes: ClusterNode[] = [];
-
-beforeAll(async () => {
-  pgServer = await startPostgres();
-});
-afterAll(async () => {
-  await pgServer?.stop();
-});
-afterEach(async () => {
-  for (const n of nodes) if (n.run.child.signalCode === null && n.run.child.exitCode === null) n.run.child.kill('SIGCONT');
-  await Promise.all(nodes.splice(0).map(stopNode));
-  await killCliLeftovers();
-  await Promise.all(relays.splice(0).map((r) => r.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const { database, nodes, servers, relays } = clusterPerFile();
 
 describe.each(['cut off from the database', 'paused (SIGSTOP)'])('a node %s', (how) => {
   it('stops committing before its processes are taken over, and they run once', async () => {
-    const url = await pgServer.database();
+    const url = await database();
     let tally: Record<string, number[]> | null = null;
     const api = await startServer((seen, res) => {
       tally = (seen.body as { got: Record<string, number[]> }).got;

@@ -2,12 +2,42 @@
 // process: what the cluster tests share.
 
 import fs from 'node:fs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { TestServer } from '../fixtures/natives/http-server.js';
+import { killCliLeftovers } from '../helpers.js';
+import { startPostgres, type Postgres } from '../postgres.js';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { FIXTURES, sleep, startCli, tmpdir, until, type CliRun } from '../helpers.js';
 
 export const CLUSTER = path.join(FIXTURES, 'cluster');
+
+/**
+ * A test file's cluster: one PostgreSQL for the file (a fresh database per
+ * test: `database()`), and what each test started — nodes, API servers,
+ * relays — stopped after it (a node still SIGSTOPped is woken first).
+ */
+export function clusterPerFile(): { database: () => Promise<string>; nodes: ClusterNode[]; servers: TestServer[]; relays: Relay[] } {
+  let server: Postgres | undefined;
+  const nodes: ClusterNode[] = [];
+  const servers: TestServer[] = [];
+  const relays: Relay[] = [];
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  afterEach(async () => {
+    for (const n of nodes) if (n.run.child.signalCode === null && n.run.child.exitCode === null) n.run.child.kill('SIGCONT');
+    await Promise.all(nodes.splice(0).map(stopNode));
+    await killCliLeftovers();
+    await Promise.all(relays.splice(0).map((r) => r.close()));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return { database: () => server!.database(), nodes, servers, relays };
+}
 
 export interface ClusterNode {
   run: CliRun;
