@@ -90,7 +90,7 @@ const COMMANDS: Record<string, Command> = {
   },
   send: {
     usage: 'runtime send [--db FILE | --store URL] PID|NAME JSON',
-    about: 'send a message (needs a running node)',
+    about: 'send a message (needs a running node; with --store it waits in the database for whichever node owns the target)',
     options: DB,
     load: async () => (await inspect()).sendCommand,
   },
