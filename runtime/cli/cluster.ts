@@ -108,6 +108,13 @@ export function recordAddress(node: Node, socket: string): void {
   if (node.store instanceof PostgresStore) node.store.setAddress(controlAddress(socket));
 }
 
+/** The node runs on another machine than this command (its control socket cannot be reached from here). */
+export function elsewhere(node: NodeRow): boolean {
+  if (node.address === null) return false;
+  const { host } = parseAddress(node.address);
+  return host !== '' && host !== os.hostname();
+}
+
 function parseAddress(address: string): { host: string; socket: string } {
   const at = address.indexOf(':/');
   return at < 0 ? { host: '', socket: address } : { host: address.slice(0, at), socket: address.slice(at + 1) };

@@ -15,10 +15,10 @@ import { DEFAULT_DB } from '../node.js';
 import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
 import { intOption, parseAnywhere, parseCommand, scriptArgs, UsageError } from './args.js';
 import { looksLikePid } from '../pid.js';
-import { anyNode, askNode, askOwner, formatNodes, nodeRows, whereFrom, type Where } from './cluster.js';
+import { anyNode, askNode, askOwner, elsewhere, formatNodes, nodeRows, whereFrom, type Where } from './cluster.js';
 import { openPostgres, type PostgresStore } from '../journal/postgres.js';
 import { encode } from '../journal/codec.js';
-import { MAIL_MESSAGE } from '../protocol.js';
+import { MAIL_MESSAGE, MAIL_SIGNAL } from '../protocol.js';
 
 // Each command accepts exactly its own options: `history --json` or
 // `tree --all` is refused, not silently ignored.
@@ -235,7 +235,17 @@ export async function killCommand(argv: string[]): Promise<number> {
 async function killOnOwner(store: PostgresStore, target: string, reason: unknown): Promise<number> {
   const before = store.ownerOf(target);
   const run = before === undefined ? undefined : store.process(before.pid)?.run;
-  const { pid } = await askOwner(store, 'kill', target, (p) => ({ cmd: 'kill', pid: p, reason }));
+  const owner = before === undefined ? undefined : nodeRows(store).find((n) => n.tag === before.owner);
+  let pid: string;
+  if (before !== undefined && run !== undefined && before.live && owner?.status === 'up' && elsewhere(owner)) {
+    // Its node runs on another machine: the exit signal goes through the database, as a send does.
+    if (!store.postToInbox(before.pid, 'cli', MAIL_SIGNAL, encode({ reason }))) {
+      throw new BeamlineError(ErrorCodes.NOPROC, `kill: no live process ${target} in ${store.path}`, { pid: target });
+    }
+    pid = before.pid;
+  } else {
+    pid = (await askOwner(store, 'kill', target, (p) => ({ cmd: 'kill', pid: p, reason }))).pid;
+  }
   if (reason !== 'kill' || run === undefined) return 0;
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -294,6 +294,20 @@ describe('runtime nodes / ps / send / kill with --store', () => {
       const now = await got(url, 'gamma');
       return now.length === 3 ? now : undefined;
     }, 30_000, 'the third message at gamma')).toEqual(['sent while its node was dead', 'moved', 'far']);
+
+    // A kill for a process whose node runs on another machine goes through the database too, and
+    // returns once the process has ended (here: restarted by its supervisor, run 2).
+    const sql2 = new pgClient.Client({ connectionString: url });
+    await sql2.connect();
+    try {
+      const { rows } = await sql2.query<{ address: string }>('SELECT address FROM nodes WHERE tag = $1', [b.tag]);
+      await sql2.query('UPDATE nodes SET address = $1 WHERE tag = $2', [`elsewhere.example:${rows[0]!.address.split(':').slice(1).join(':')}`, b.tag]);
+      const killed = await runCli(['kill', '--store', url, 'gamma']);
+      expect(killed.code, killed.stderr).toBe(0);
+      expect((await ps(url)).find((r) => r.name === 'gamma')?.run).toBe(2);
+    } finally {
+      await sql2.end();
+    }
   }, 180_000);
 
   it('a node run by `runtime spawn --store` records its control socket too; BEAMLINE_STORE stands for --store', async () => {
