@@ -21,7 +21,7 @@ import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Cipher, keyIdsToRecord, openPayload, registerKeys, type Keyring } from './cipher.js';
 import { assertOwned, ensurePrivateFile, exposureWarning } from './files.js';
 import { assertNever, JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
-import type { Durability, EffectRow, HistoryRow, MailRow, ProcessRow, ReaderSpec, Store, StoreWriter } from './store.js';
+import { toProcess, type Durability, type EffectRow, type HistoryRow, type MailRow, type ProcessRow, type RawProcess, type ReaderSpec, type Store, type StoreWriter } from './store.js';
 import { JournalWriter } from './writer.js';
 import type { Pid } from '../protocol.js';
 
@@ -664,40 +664,4 @@ export class SqliteStore implements Store {
   #toProcess(r: RawProcess): ProcessRow {
     return toProcess(r, (b, column) => this.#open(b, column));
   }
-}
-
-interface RawProcess {
-  pid: string;
-  run: number;
-  status: 'live' | 'exited';
-  script: string;
-  args: Uint8Array;
-  parent: string | null;
-  root: number;
-  sup: string | null;
-  spawned_at: number;
-  exited_at: number | null;
-  reason: Uint8Array | null;
-  result: Uint8Array | null;
-  last_message: Uint8Array | null;
-  restarts: number;
-}
-
-function toProcess(r: RawProcess, open: (b: Uint8Array | null, column: string) => Uint8Array | null): ProcessRow {
-  return {
-    pid: r.pid,
-    run: r.run,
-    status: r.status,
-    script: r.script,
-    args: open(r.args, 'args')!,
-    parent: r.parent,
-    root: r.root === 1,
-    sup: r.sup,
-    spawnedAt: r.spawned_at,
-    exitedAt: r.exited_at,
-    reason: open(r.reason, 'reason'),
-    result: open(r.result, 'result'),
-    lastMessage: open(r.last_message, 'last_message'),
-    restarts: r.restarts,
-  };
 }

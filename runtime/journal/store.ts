@@ -28,6 +28,44 @@ export interface ProcessRow {
   restarts: number;
 }
 
+/** A `processes` row as both stores' drivers return it (SQLite gives `root` as 0/1, PostgreSQL as a boolean). */
+export interface RawProcess {
+  pid: string;
+  run: number;
+  status: 'live' | 'exited';
+  script: string;
+  args: Uint8Array;
+  parent: string | null;
+  root: number | boolean;
+  sup: string | null;
+  spawned_at: number;
+  exited_at: number | null;
+  reason: Uint8Array | null;
+  result: Uint8Array | null;
+  last_message: Uint8Array | null;
+  restarts: number;
+}
+
+/** A stored row as a ProcessRow, its payload columns opened with `open` (decrypted when the journal is encrypted). */
+export function toProcess(r: RawProcess, open: (b: Uint8Array | null, column: string) => Uint8Array | null): ProcessRow {
+  return {
+    pid: r.pid,
+    run: r.run,
+    status: r.status,
+    script: r.script,
+    args: open(r.args, 'args')!,
+    parent: r.parent,
+    root: r.root === true || r.root === 1,
+    sup: r.sup,
+    spawnedAt: r.spawned_at,
+    exitedAt: r.exited_at,
+    reason: open(r.reason, 'reason'),
+    result: open(r.result, 'result'),
+    lastMessage: open(r.last_message, 'last_message'),
+    restarts: r.restarts,
+  };
+}
+
 export interface HistoryRow {
   seq: number;
   run: number;

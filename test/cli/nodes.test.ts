@@ -12,6 +12,7 @@ import pgClient from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, killCliLeftovers, runCli, startCli, tmpdir, until, type CliRun } from '../helpers.js';
 import { startPostgres, type Postgres } from '../postgres.js';
+import type { NodeRow } from '../../dist/runtime/cli/cluster.js';
 
 let pg: Postgres;
 
@@ -25,16 +26,8 @@ afterAll(async () => {
 
 afterEach(killCliLeftovers);
 
-interface NodeJson {
-  tag: string;
-  status: string;
-  epoch: number;
-  heartbeatAgeMs: number;
-  leaseMs: number;
-  leaseLeftMs: number;
-  processes: number;
-  address: string | null;
-}
+/** What `runtime nodes --json` prints: the rows the CLI builds. */
+type NodeJson = NodeRow;
 
 interface PsJson {
   pid: string;

@@ -2,20 +2,13 @@
 // PostgreSQL (two nodes in this test process: real threads, real database).
 
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../../dist/runtime/node.js';
-import { startPostgres, type Postgres } from '../postgres.js';
-import { CLUSTER, query, until } from './support.js';
+import { CLUSTER, clusterPerFile, query, until } from './support.js';
 
-let pgServer: Postgres;
+// The nodes here live in this process (closed after each test); the file's PostgreSQL is the shared set-up's.
+const { database } = clusterPerFile();
 const open: Node[] = [];
-
-beforeAll(async () => {
-  pgServer = await startPostgres();
-});
-afterAll(async () => {
-  await pgServer?.stop();
-});
 afterEach(async () => {
   await Promise.all(open.splice(0).map((n) => n.close()));
 });
@@ -28,7 +21,7 @@ async function spawnCommitted(node: Node, script: string, opts: { name?: string 
 }
 
 async function twoNodes(): Promise<[Node, Node, string]> {
-  const url = await pgServer.database();
+  const url = await database();
   const a = await Node.open({ store: url, threads: 1, leaseMs: 10_000, log: () => {} });
   open.push(a);
   const b = await Node.open({ store: url, threads: 1, leaseMs: 10_000, log: () => {} });
