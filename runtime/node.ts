@@ -385,9 +385,14 @@ export class Node {
     return this.kernel.process(pid)?.state;
   }
 
-  /** Live processes: pid, script, run and state. */
+  /** Live processes: pid, script, run and state (a paged-out process is read from the journal, and parked). */
   processes(): Array<{ pid: Pid; script: string; run: number; state: ProcState }> {
-    return this.kernel.processes().map((p) => ({ pid: p.pid, script: p.script, run: p.run, state: p.state }));
+    const list = this.kernel.processes().map((p) => ({ pid: p.pid, script: p.script, run: p.run, state: p.state }));
+    for (const pid of this.kernel.pagedOutPids()) {
+      const row = this.kernel.store.process(pid);
+      if (row !== undefined) list.push({ pid, script: row.script, run: row.run, state: 'parked' });
+    }
+    return list;
   }
 
   /** One process the node holds (live, or dead and held for a restart), as plain data for monitoring (the live view); undefined when it holds none. */
@@ -476,6 +481,7 @@ export class Node {
     const states: Record<ProcState, number> = { runnable: 0, running: 0, parked: 0, diverged: 0, dead: 0 };
     for (const proc of this.kernel.processes()) states[proc.state]++;
     const k = this.kernel.stats();
+    states.parked += k.pagedOut;
     const c = this.kernel.counters();
     const mem = process.memoryUsage();
     return {

@@ -163,22 +163,31 @@ const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve
 // Idle compaction. A burst (a fan-out of thousands of spawns, a wave of
 // timers) leaves the heap full of garbage that V8 collects only when it next
 // needs room, and until then it is resident memory: 100,000 parked processes
-// looked like 12 KB each instead of the ~3 KB they hold. When a slice leaves
-// the thread with nothing to run and the heap has grown well past what the
-// last full collection kept, collect once, right after the report is sent.
+// looked like 12 KB each instead of the ~3 KB they hold. So does the other
+// side of a burst: thousands of processes leaving the thread (hibernating
+// servers, evictions), whose frames stay in the heap until V8 needs room.
+// When a slice leaves the thread with nothing to run, and the heap has grown
+// well past what the last full collection kept or many processes have left
+// since it, collect once, right after the report is sent.
 const collect = exposeGc();
 let keptAfterGc = getHeapStatistics().used_heap_size;
+/** The most processes the thread held since the last full collection. */
+let peakSinceGc = 0;
 let compactScheduled = false;
 const COMPACT_GROWTH = 64 * 2 ** 20;
+const COMPACT_LEFT = 10_000;
 
-function compactWhenIdle(heap: number): void {
-  if (collect === null || compactScheduled || heap < keptAfterGc + COMPACT_GROWTH) return;
+function compactWhenIdle(heap: number, held: number, idle: boolean): void {
+  peakSinceGc = Math.max(peakSinceGc, held);
+  if (!idle || collect === null || compactScheduled) return;
+  if (heap < keptAfterGc + COMPACT_GROWTH && peakSinceGc - held < COMPACT_LEFT) return;
   compactScheduled = true;
   setImmediate(() => {
     compactScheduled = false;
     if (inSlice || queue.size > 0) return;
     collect();
     keptAfterGc = getHeapStatistics().used_heap_size;
+    peakSinceGc = live.size;
   });
 }
 
@@ -240,7 +249,7 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
     report.nextId = nextId;
     report.heap = getHeapStatistics().used_heap_size;
     report.live = live.size;
-    if (queue.size === 0) compactWhenIdle(report.heap);
+    compactWhenIdle(report.heap, live.size, queue.size === 0);
     // msgpackr returns a view into its reusable buffer: copy into a buffer of
     // our own before transferring it, or the next pack would write into a
     // detached buffer.

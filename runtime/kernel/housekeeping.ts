@@ -1,14 +1,17 @@
 // What the kernel does on its own, on the watchdog's clock: evicting parked
 // processes the policy lets go (they come back by replay on their next
-// wake), and pruning history past the retention period.
+// wake), paging the records of evicted processes that wait for nothing but
+// mail out of the process table (they come back from the journal on their
+// next message or signal), and pruning history past the retention period.
 
 import type { Commit } from './commit.js';
 import type { Scheduler, Slot } from './scheduler.js';
-import type { KProc } from './table.js';
+import type { KProc, ProcessTable } from './table.js';
 
 export interface HousekeepingOptions {
   scheduler: Scheduler;
   commit: Commit;
+  table: ProcessTable;
   /** Eviction policy: may this parked process leave its thread's memory now? */
   evict: (proc: KProc, now: number) => boolean;
   /** Keep the history of what ended only this long (ms); unset: keep everything. */
@@ -24,6 +27,8 @@ export class Housekeeping {
   readonly #opts: HousekeepingOptions;
   #lastSweep = 0;
   #lastPrune = 0;
+  /** Evicted since the last sweep: their records leave the table at the next one if nothing is pending for them by then. */
+  #evicted: KProc[] = [];
 
   constructor(opts: HousekeepingOptions) {
     this.#opts = opts;
@@ -39,6 +44,7 @@ export class Housekeeping {
     }
     if (wall - this.#lastSweep >= SWEEP_EVERY) {
       this.#lastSweep = wall;
+      this.#pageOut();
       // A slot with a slice in flight is swept another time: its processes' states are about to change.
       for (const slot of this.#opts.scheduler.slots) if (slot.phase.is === 'idle') for (const proc of slot.residents) this.maybeEvict(slot, proc, wall);
       this.#opts.scheduler.requestPump();
@@ -50,5 +56,23 @@ export class Housekeeping {
     if (proc.residency !== 'resident' || proc.slot !== slot.index || proc.state !== 'parked' || slot.queue.has(proc) || !this.#opts.evict(proc, now)) return;
     slot.drops.push(proc.pid);
     this.#opts.scheduler.evict(proc);
+    this.#evicted.push(proc);
+  }
+
+  /**
+   * A sweep after its eviction, a process still parked in no thread with
+   * nothing pending and its rows committed leaves the table; one that was
+   * woken meanwhile stays (it is evicted again, and tried again, when it
+   * next goes idle), and one whose rows are still being committed waits
+   * for the next sweep.
+   */
+  #pageOut(): void {
+    const { table, commit } = this.#opts;
+    const wait: KProc[] = [];
+    for (const proc of this.#evicted) {
+      if (table.canPageOut(proc, commit.committedBatch)) table.pageOut(proc);
+      else if (proc.residency === 'journal' && proc.state === 'parked' && table.procs.get(proc.pid) === proc && (proc.rowBatch > commit.committedBatch || proc.inputBatch > commit.committedBatch)) wait.push(proc);
+    }
+    this.#evicted = wait;
   }
 }

@@ -36,13 +36,16 @@ import { Relations } from './relations.js';
 import { NOTICE_KINDS, Remote } from './remote.js';
 import { Reports } from './reports.js';
 import { Scheduler } from './scheduler.js';
-import { newProc, ProcessTable, type ExitInfo, type KProc } from './table.js';
+import { fromJournal, newProc, ProcessTable, type ExitInfo, type KProc } from './table.js';
 
 export type { ExitInfo, KProc, ProcState, Residency } from './table.js';
 export { exitInfoFromRow } from './table.js';
 
 export interface KernelStats {
+  /** Live processes (and dead ones held for a restart), paged-out ones included. */
   processes: number;
+  /** Of which paged out: live in the journal only, their records out of the kernel (see ProcessTable.pageOut). */
+  pagedOut: number;
   resident: number;
   queued: number;
   rebuilding: number;
@@ -126,6 +129,7 @@ export class Kernel {
     const store = (this.store = opts.store);
     const table = this.#table;
     table.maxProcesses = opts.maxProcesses ?? Infinity;
+    table.enablePaging(store.tag, (pid) => store.process(pid));
     const counters = store.mailIdCounters(ID_STRIDE);
     const writer = store.writer();
     // Several nodes: processes taken over from a node that died, and mail from other nodes.
@@ -199,7 +203,7 @@ export class Kernel {
       allowHosts: opts.allowHosts,
     }));
     const exits = (this.#exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => this.#supervision, onExit: opts.onExit }));
-    const housekeeping = new Housekeeping({ scheduler, commit, evict: opts.evict, retainMs: opts.retainMs });
+    const housekeeping = new Housekeeping({ scheduler, commit, table, evict: opts.evict, retainMs: opts.retainMs });
     this.#reports = new Reports({ table, commit, scheduler, effects, exits, remote, maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
     this.#pool = new ThreadPool({
       threads: opts.threads,
@@ -321,10 +325,7 @@ export class Kernel {
     const rows = this.store.liveProcesses().filter((row) => only === null || only.has(row.pid));
     const added: KProc[] = [];
     for (const row of rows) {
-      const proc = newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
-      proc.residency = 'journal';
-      proc.mailbox = 'stored'; // its mailbox may hold anything
-      proc.lastActive = now;
+      const proc = fromJournal(row, now);
       this.#table.add(proc);
       added.push(proc);
     }
@@ -335,13 +336,24 @@ export class Kernel {
     return rows.length;
   }
 
-  /** Live processes (kernel view). */
+  /** The processes whose records the kernel holds (paged-out ones are not among them: see pagedOutPids). */
   processes(): KProc[] {
     return [...this.#table.values()];
   }
 
+  /** A process's record, read back from the journal if it was paged out. */
   process(pid: Pid): KProc | undefined {
     return this.#table.get(pid);
+  }
+
+  /** Live processes whose records are out of the kernel (parked, in no thread, nothing pending): pids only. */
+  pagedOutPids(): IterableIterator<Pid> {
+    return this.#table.pagedOutPids();
+  }
+
+  /** True when `pid` is live but paged out (reads nothing). */
+  isPagedOut(pid: Pid): boolean {
+    return this.#table.isPagedOut(pid);
   }
 
   whereis(name: string): Pid | undefined {
@@ -614,7 +626,8 @@ export class Kernel {
       if (slot.phase.is !== 'idle') for (const item of slot.phase.slice.items) if (item.op === 'start' && item.cold) rebuilding++;
     }
     return {
-      processes: this.#table.size,
+      processes: this.#table.size + this.#table.pagedOut,
+      pagedOut: this.#table.pagedOut,
       resident,
       queued,
       rebuilding,

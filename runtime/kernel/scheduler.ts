@@ -117,9 +117,21 @@ export class Scheduler {
     this.#versions.set(script, (this.#versions.get(script) ?? 0) + 1);
   }
 
+  /**
+   * The table's record for a process: `proc` itself, or, if `proc` was paged
+   * out while something still held it, the record read back. Nothing should
+   * hold a paged-out record (only processes with nothing pending leave), but
+   * a wake given to one would be lost for good, so the two entry points for
+   * work check.
+   */
+  #record(proc: KProc): KProc | undefined {
+    return proc.residency === 'out' ? this.#table.get(proc.pid) : proc;
+  }
+
   /** Queue a process for its next slice (placing it first if it has no thread). */
-  schedule(proc: KProc, near = -1): void {
-    if (proc.state === 'dead' || proc.state === 'diverged') return;
+  schedule(record: KProc, near = -1): void {
+    const proc = this.#record(record);
+    if (proc === undefined || proc.state === 'dead' || proc.state === 'diverged') return;
     if (proc.slot === null) {
       const loads = this.#loads;
       for (let i = 0; i < this.slots.length; i++) loads[i] = this.slots[i]!.residents.size + this.slots[i]!.queue.size;
@@ -132,8 +144,9 @@ export class Scheduler {
   }
 
   /** Give a process a marker and queue it. */
-  mark(proc: KProc, marker: Marker): void {
-    if (proc.state === 'dead') return;
+  mark(record: KProc, marker: Marker): void {
+    const proc = this.#record(record);
+    if (proc === undefined || proc.state === 'dead') return;
     this.wakes++;
     proc.marks.push(marker);
     if (proc.state === 'diverged') return; // kept for its resume

@@ -6,6 +6,8 @@
 
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { decode } from '../journal/codec.js';
+import type { ProcessRow } from '../journal/store.js';
+import { serialOf } from '../pid.js';
 import type { Marker, Pid, QueryItem } from '../protocol.js';
 import type { TimerEntry } from './timers.js';
 
@@ -31,8 +33,11 @@ export type ProcState =
  * - 'journal': in no thread's memory; a start rebuilds it from the journal
  *   (history of its run, mailbox, arguments), so it waits for its commit.
  * - 'resident': its home thread holds it in memory; it is woken, not started.
+ * - 'out': this record was paged out of the table (see ProcessTable.pageOut):
+ *   the process lives on in the journal and `get` loads a new record; this
+ *   one must not be used again.
  */
-export type Residency = 'new' | 'journal' | 'resident';
+export type Residency = 'new' | 'journal' | 'resident' | 'out';
 
 /** The kernel's view of one process. */
 export interface KProc {
@@ -125,8 +130,20 @@ export function relationsOf(proc: KProc): Relations {
   return (proc.rel ??= { links: new Set(), watchers: new Map(), watching: new Map(), names: new Set() });
 }
 
+/** Reads a live process's row back from the journal (undefined: no such live process). */
+export type LoadRow = (pid: Pid) => ProcessRow | undefined;
+
 export class ProcessTable {
   readonly procs = new Map<Pid, KProc>();
+  /**
+   * Serials of the processes paged out: live in the journal, parked with
+   * nothing pending, in no thread's memory and not in `procs`. A number in a
+   * set costs a few dozen bytes where a record costs half a kilobyte: a
+   * node holding a million idle servers keeps this, not their records.
+   */
+  readonly #out = new Set<number>();
+  #loadRow: LoadRow | null = null;
+  #tag = '';
   readonly names = new Map<string, Pid>();
   /** Addresses outside the process table that can receive a message (gateway replies). */
   readonly ports = new Map<string, (msg: unknown) => void>();
@@ -138,25 +155,98 @@ export class ProcessTable {
    * anything is recorded. A restart reuses its entry, so it is never refused.
    */
   assertRoom(op: string): void {
-    if (this.procs.size < this.maxProcesses) return;
-    throw new BeamlineError(ErrorCodes.LIMIT, `${op}: the node holds ${this.procs.size} processes, the most --max-processes ${this.maxProcesses} allows`, {
+    // Paged-out processes are live: they count.
+    const held = this.procs.size + this.#out.size;
+    if (held < this.maxProcesses) return;
+    throw new BeamlineError(ErrorCodes.LIMIT, `${op}: the node holds ${held} processes, the most --max-processes ${this.maxProcesses} allows`, {
       limit: this.maxProcesses,
     });
   }
 
+  /** A process the table holds, loading its record back from the journal if it was paged out. */
   get(pid: Pid): KProc | undefined {
-    return this.procs.get(pid);
+    return this.procs.get(pid) ?? (this.#out.size === 0 ? undefined : this.#pageIn(pid));
   }
 
   /** A live process by pid or registered name. */
   resolve(target: string): KProc | undefined {
-    const proc = this.procs.get(this.names.get(target) ?? target);
+    const proc = this.get(this.names.get(target) ?? target);
     return proc === undefined || proc.state === 'dead' ? undefined : proc;
   }
 
   /** A process by pid or name, live or held for a restart. */
   lookup(target: string): KProc | undefined {
-    return this.procs.get(this.names.get(target) ?? target);
+    return this.get(this.names.get(target) ?? target);
+  }
+
+  /** Let records of this node's processes (pids `<tag>.<serial>`) leave the table and come back from the journal through `load`. */
+  enablePaging(tag: string, load: LoadRow): void {
+    this.#tag = tag;
+    this.#loadRow = load;
+  }
+
+  /**
+   * May `proc`'s record leave the table? Only a process that needs nothing
+   * from the kernel until a message or a signal reaches it: parked in no
+   * thread, no marker, query, effect (timer, call), link, monitor or name,
+   * and its journal rows committed (a record loaded back reads them).
+   */
+  canPageOut(proc: KProc, committedBatch: number): boolean {
+    const rel = proc.rel;
+    return (
+      this.#loadRow !== null &&
+      this.procs.get(proc.pid) === proc &&
+      proc.state === 'parked' &&
+      proc.residency === 'journal' &&
+      proc.marks.length === 0 &&
+      (proc.queries === null || proc.queries.length === 0) &&
+      (proc.effects === null || proc.effects.size === 0) &&
+      (rel === null || (rel.links.size === 0 && rel.watchers.size === 0 && rel.watching.size === 0 && rel.names.size === 0)) &&
+      proc.rowBatch <= committedBatch &&
+      proc.inputBatch <= committedBatch &&
+      this.#serial(proc.pid) > 0
+    );
+  }
+
+  /** Drop `proc`'s record (canPageOut must hold): the next get() of its pid reads it back from the journal. */
+  pageOut(proc: KProc): void {
+    this.procs.delete(proc.pid);
+    this.#out.add(this.#serial(proc.pid));
+    proc.residency = 'out';
+  }
+
+  /** How many processes are paged out. */
+  get pagedOut(): number {
+    return this.#out.size;
+  }
+
+  /** Pids of the processes paged out (for listings). */
+  *pagedOutPids(): IterableIterator<Pid> {
+    for (const serial of this.#out) yield `${this.#tag}.${serial}`;
+  }
+
+  /** True when `pid` is paged out (no load). */
+  isPagedOut(pid: Pid): boolean {
+    const serial = this.#serial(pid);
+    return serial > 0 && this.#out.has(serial);
+  }
+
+  /** The serial of one of this node's pids, 0 for any other address. */
+  #serial(pid: Pid): number {
+    return pid.length > this.#tag.length + 1 && pid.startsWith(this.#tag) && pid.charCodeAt(this.#tag.length) === 46 /* . */ ? serialOf(pid) : 0;
+  }
+
+  #pageIn(pid: Pid): KProc | undefined {
+    const serial = this.#serial(pid);
+    if (serial === 0 || !this.#out.delete(serial)) return undefined;
+    const row = this.#loadRow!(pid);
+    // It was live when it left, and only this kernel ends its processes.
+    if (row === undefined || row.status !== 'live') {
+      throw new BeamlineError(ErrorCodes.INTERNAL, `process table: ${pid} was paged out live but the journal has ${row === undefined ? 'no row' : 'it exited'}`, { pid });
+    }
+    const proc = fromJournal(row, Date.now());
+    this.procs.set(pid, proc);
+    return proc;
   }
 
   add(proc: KProc): void {
@@ -167,6 +257,7 @@ export class ProcessTable {
     this.procs.delete(pid);
   }
 
+  /** Records held (paged-out processes not counted: see pagedOut). */
   get size(): number {
     return this.procs.size;
   }
@@ -199,4 +290,17 @@ export function newProc(pid: Pid, run: number, script: string, args: Uint8Array,
     rowBatch: 0,
     inputBatch: 0,
   };
+}
+
+/**
+ * The record of a live process read from the journal (a boot, an adoption,
+ * a page-in): in no thread's memory, so its next start replays its run, and
+ * its mailbox may hold anything.
+ */
+export function fromJournal(row: ProcessRow, now: number): KProc {
+  const proc = newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
+  proc.residency = 'journal';
+  proc.mailbox = 'stored';
+  proc.lastActive = now;
+  return proc;
 }

@@ -1,0 +1,110 @@
+// A process that waits for nothing but mail and has left its thread (a
+// hibernated server) leaves the kernel's table too: only its serial stays,
+// and the next message, signal, query or wait reads its record back from the
+// journal. Nothing about it may change while it is out: its state, its
+// mailbox, its place in a supervision tree, the --max-processes count.
+
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixture, nodesPerTest, openNode, query, tmpdir, until } from '../helpers.js';
+import { closeNodes, runTree, workerIn } from '../fixtures/supervisor/support.js';
+
+const node = nodesPerTest();
+afterEach(closeNodes);
+
+const counter = fixture('server/counter.js');
+
+const caller = fixture('server/caller.js');
+
+async function call(n: Awaited<ReturnType<typeof node>>, server: string, incs: number): Promise<unknown> {
+  const c = await n.spawn(caller, [server, incs]);
+  return (await n.waitExit(c)).result;
+}
+
+describe('paged-out processes', () => {
+  it('a hibernated server leaves the table, is still counted and listed, and its next call reads it back with its state', async () => {
+    const n = await node({ hibernateAfterMs: 300 });
+    const server = await n.spawn(counter, [1000, '100ms']);
+    expect(await call(n, server, 5)).toMatchObject({ ok: { count: 5 } });
+    await until(() => n.kernel.isPagedOut(server), 15_000, 'the server to leave the table');
+
+    // Out of the table, not out of the node.
+    expect(n.kernel.processes().map((p) => p.pid)).not.toContain(server);
+    expect(n.kernel.stats()).toMatchObject({ processes: 1, pagedOut: 1 });
+    expect(n.stats().states.parked).toBe(1);
+    expect(n.processes()).toEqual([{ pid: server, script: counter, run: expect.any(Number), state: 'parked' }]);
+
+    // A message brings it back, state intact.
+    expect(await call(n, server, 3)).toMatchObject({ ok: { count: 8 } });
+    expect(n.kernel.isPagedOut(server)).toBe(false);
+    // And it leaves again once idle: out and in as often as it goes quiet.
+    await until(() => n.kernel.isPagedOut(server), 15_000, 'the server to leave the table again');
+    expect(await call(n, server, 2)).toMatchObject({ ok: { count: 10 } });
+  });
+
+  it('a message sent while it is out waits in its mailbox; a kill ends it; its exit can be waited for', async () => {
+    const n = await node({ hibernateAfterMs: 300 });
+    const server = await n.spawn(counter, [1000, '100ms']);
+    expect(await call(n, server, 1)).toMatchObject({ ok: { count: 1 } });
+    await until(() => n.kernel.isPagedOut(server), 15_000, 'the server to leave the table');
+
+    // Node.send to a paged-out pid is delivered (not "no such process").
+    expect(n.send(server, { type: 'inc', by: 41 })).toBe(true);
+    expect(await call(n, server, 0)).toMatchObject({ ok: { count: 42 } });
+
+    await until(() => n.kernel.isPagedOut(server), 15_000, 'the server to leave the table again');
+    const exit = n.waitExit(server);
+    expect(n.kill(server)).toBe(true);
+    expect(await exit).toMatchObject({ pid: server, normal: false, reason: 'killed' });
+    expect(query<{ status: string }>(n.db, 'SELECT status FROM processes WHERE pid = ?', server)).toEqual([{ status: 'exited' }]);
+    expect(n.kernel.stats()).toMatchObject({ processes: 0, pagedOut: 0 });
+  });
+
+  it('paged-out processes count against --max-processes', async () => {
+    const n = await node({ hibernateAfterMs: 300, maxProcesses: 2 });
+    const server = await n.spawn(counter, [1000, '100ms']);
+    expect(await call(n, server, 1)).toMatchObject({ ok: { count: 1 } });
+    await until(() => n.kernel.isPagedOut(server), 15_000, 'the server to leave the table');
+    await n.spawn(fixture('limits/idle.js'));
+    await expect(n.spawn(fixture('limits/idle.js'))).rejects.toMatchObject({ code: 'BL_LIMIT' });
+  });
+
+  it('a supervisor restarting its children reaches one that is paged out (one_for_all)', async () => {
+    const t = await runTree(
+      {
+        strategy: 'one_for_all',
+        intensity: 3,
+        period: '10s',
+        children: [
+          { id: 'server', script: counter, args: [1000, '100ms'] },
+          { id: 'w', script: path.join(path.dirname(counter), '..', 'supervisor', 'child.js'), args: ['w'] },
+        ],
+      },
+      { node: { hibernateAfterMs: 300 } },
+    );
+    await until(() => workerIn(t.view(), 'server').pid !== undefined && workerIn(t.view(), 'w').pid !== undefined, 10_000, 'both children');
+    const server = workerIn(t.view(), 'server').pid!;
+    const w = workerIn(t.view(), 'w').pid!;
+    expect(await call(t.node as Awaited<ReturnType<typeof node>>, server, 4)).toMatchObject({ ok: { count: 4, run: expect.any(Number) } });
+    await until(() => t.node.kernel.isPagedOut(server), 15_000, 'the supervised server to leave the table');
+    const restarts = () => query<{ restarts: number }>(t.db, 'SELECT restarts FROM processes WHERE pid = ?', server)[0]?.restarts ?? 0;
+    expect(restarts()).toBe(0);
+
+    // The sibling crashes: the supervisor stops the paged-out server and starts both again.
+    t.node.send(w, { cmd: 'crash' });
+    await until(() => restarts() === 1, 15_000, 'the server restarted');
+    // A server's restart starts from its last snapshot (its durable state).
+    expect(await call(t.node as Awaited<ReturnType<typeof node>>, server, 1)).toMatchObject({ ok: { count: 5 } });
+  });
+
+  it('a node restarted on a journal whose servers were paged out brings them back', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ db, hibernateAfterMs: 300 });
+    const server = await first.spawn(counter, [1000, '100ms']);
+    expect(await call(first as Awaited<ReturnType<typeof node>>, server, 7)).toMatchObject({ ok: { count: 7 } });
+    await until(() => first.kernel.isPagedOut(server), 15_000, 'the server to leave the table');
+    await first.close();
+    const second = await node({ db });
+    expect(await call(second, server, 1)).toMatchObject({ ok: { count: 8 } });
+  });
+});
