@@ -1,63 +1,84 @@
 // How much memory idle servers hold, parked and then hibernated: spawns N
 // servers that never get a message, measures RSS once they are all parked
 // in their threads, then once every one has hibernated (--hibernate-after
-// 30 s, the default), and the latency of a call to a hibernated server beside a warm
-// one, in the same run.
+// 30 s, the default, or HIBERNATE_AFTER ms) and left the kernel's table, and
+// the latency of a call to a hibernated server beside a warm one, in the
+// same run. Calls come in as the HTTP gateway's do (a request to a port), so
+// no caller process is spawned per call.
 //
 //   node --expose-gc bench/idle-servers.js [N=100000]
 
-import path from 'node:path';
-import { openNode, spawnMany } from './lib/beamline.js';
+import { openNode, runProcess } from './lib/beamline.js';
 import { defaultThreads, percentile, script, settledRss, sortNumbers, until } from './lib/harness.js';
 
 const n = Number(process.argv[2] ?? 100_000);
+const hibernateAfterMs = Number(process.env.HIBERNATE_AFTER ?? 30_000);
+const CALLS = 200;
 const opts = { threads: defaultThreads(), durability: 'full' };
 // A 10,000-spawn fan-out is one round: give it more than the default 5 s slice on a loaded machine.
-const { node, close } = await openNode(opts, { hibernateAfterMs: 30_000, sliceMs: 60_000 });
+const { node, close } = await openNode(opts, { hibernateAfterMs, sliceMs: 60_000 });
+const mib = (b) => Math.round(b / 2 ** 20);
+const progress = (line) => process.stderr.write(`idle-servers: ${line}\n`);
 try {
   const before = await settledRss();
   const t0 = performance.now();
-  const pids = [];
-  for (let left = n; left > 0; left -= 10_000) pids.push(...(await spawnMany(node, 'idle-server.js', Math.min(10_000, left))));
-  // Parked: every server has run its first round (none queued or being built); some may hibernate already if this took 30 s.
-  await until(() => { const s = node.kernel.stats(); return s.processes >= n && s.queued === 0 && s.rebuilding === 0 && s.slicesInFlight === 0; }, { what: `${n} parked servers`, everyMs: 50, timeoutMs: 900_000 });
+  // Keep a sample of pids to call, not all of them: a million strings would weigh in the RSS measured.
+  // Every 10,000-server fan-out returns every `every`-th pid (a multiple of its 10,000 or a divisor of it).
+  const every = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000].filter((k) => n / k > CALLS + 1).pop() ?? 1;
+  const sample = [];
+  let spawned = 0;
+  for (let left = n; left > 0; left -= 10_000) {
+    const batch = Math.min(10_000, left);
+    sample.push(...(await runProcess(node, script('sampling-spawner.js'), ['./idle-server.js', batch, every])));
+    spawned += batch;
+    if (spawned % 100_000 === 0) progress(`${spawned} spawned, ${(performance.now() - t0).toFixed(0)} ms, RSS ${mib(process.memoryUsage().rss)} MiB`);
+  }
+  // Parked: every server has run its first round (none queued or being built); some may hibernate already if this took longer than hibernate-after.
+  await until(() => { const s = node.kernel.stats(); return s.processes >= n && s.queued === 0 && s.rebuilding === 0 && s.slicesInFlight === 0; }, { what: `${n} parked servers`, everyMs: 50, timeoutMs: 1_800_000 });
   const parkedMs = performance.now() - t0;
   const parked = await settledRss(1000);
-  const threadsParked = node.kernel.stats().threads.map((t) => t.live);
-  await until(() => node.kernel.stats().resident === 0 && node.kernel.stats().threads.every((t) => t.live === 0), { what: 'every server to hibernate', everyMs: 200, timeoutMs: 900_000 });
-  const hibernated = await settledRss(3000);
-  // Latency: 200 calls to hibernated servers (each wakes one from its journal) vs 200 to a warm one.
-  const caller = path.join(path.dirname(script('idle-server.js')), '..', '..', 'test', 'fixtures', 'server', 'caller.js');
-  const time = async (target) => {
-    const t = performance.now();
-    const pid = await node.spawn(caller, [target, 0, 'get', '30s']);
-    const exit = await node.waitExit(pid);
-    if (!exit.normal || exit.result?.ok === undefined) throw new Error(`call failed: ${JSON.stringify(exit.result ?? exit.reason)}`);
-    return performance.now() - t;
-  };
+  const atParked = node.kernel.stats();
+  progress(`${n} parked in ${parkedMs.toFixed(0)} ms, RSS ${mib(parked)} MiB (${atParked.pagedOut} already hibernated)`);
+  await until(() => { const s = node.kernel.stats(); return s.pagedOut === n && s.threads.every((t) => t.live === 0); }, { what: 'every server to hibernate', everyMs: 200, timeoutMs: 1_800_000 });
+  const hibernated = await settledRss(5000);
+  progress(`all hibernated, RSS ${mib(hibernated)} MiB`);
+
+  // Latency: calls to hibernated servers (each comes back from its journal) alternating with calls to a warm one.
+  const call = (target) =>
+    new Promise((resolve, reject) => {
+      const t = performance.now();
+      const port = node.openPort(() => {
+        node.closePort(port);
+        resolve(performance.now() - t);
+      });
+      if (!node.sendRequest(target, { type: 'call', from: port, body: 'get' }, port)) reject(new Error(`no process ${target}`));
+    });
+  const hot = sample[0];
+  await call(hot);
+  await call(hot);
   const cold = [];
   const warm = [];
-  const hot = pids[0];
-  await time(hot);
-  for (let i = 1; i <= 200; i++) {
-    cold.push(await time(pids[i * Math.floor(n / 201)]));
-    warm.push(await time(hot));
+  for (const pid of sample.slice(1, CALLS + 1)) {
+    if (!node.kernel.isPagedOut(pid)) throw new Error(`${pid} is not hibernated before its call`);
+    cold.push(await call(pid));
+    warm.push(await call(hot));
   }
   const c = sortNumbers(cold);
   const w = sortNumbers(warm);
-  const mib = (b) => (b / 2 ** 20).toFixed(0);
   console.log(
     JSON.stringify({
       n,
+      hibernateAfterMs,
       parkedMs: Math.round(parkedMs),
       rssBeforeMiB: mib(before),
       rssParkedMiB: mib(parked),
       rssHibernatedMiB: mib(hibernated),
       bytesPerParked: Math.round((parked - before) / n),
       bytesPerHibernated: Math.round((hibernated - before) / n),
-      threadsParked,
-      callP50: { hibernated: percentile(c, 50), warm: percentile(w, 50) },
-      callP99: { hibernated: percentile(c, 99), warm: percentile(w, 99) },
+      hibernatedAtParked: atParked.pagedOut,
+      calls: cold.length,
+      callP50: { hibernated: +percentile(c, 50).toFixed(2), warm: +percentile(w, 50).toFixed(2) },
+      callP99: { hibernated: +percentile(c, 99).toFixed(2), warm: +percentile(w, 99).toFixed(2) },
     }),
   );
 } finally {
