@@ -4,7 +4,7 @@
 
 import { UsageError } from '../cli/args.js';
 import type { Node } from '../node.js';
-import { UiServer } from './server.js';
+import type { UiServer } from './server.js';
 
 export const uiOptions = {
   ui: { type: 'string' },
@@ -38,6 +38,8 @@ export function uiSpecFrom(values: Record<string, string | boolean | undefined>)
 
 /** Start the view on `node` and print where it is (stderr, with the token). */
 export async function startUi(node: Node, spec: UiSpec): Promise<UiServer> {
+  // Loaded only when a view is asked for: the view and its metrics (prom-client) take ~150 ms to import.
+  const { UiServer } = await import('./server.js');
   const ui = new UiServer(node, { host: spec.host, port: spec.port, token: spec.token });
   const addr = await ui.listen();
   process.stderr.write(`runtime: live view on ${ui.url(addr)} (actions need this token; read-only without it)\n`);
