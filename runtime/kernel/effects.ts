@@ -196,6 +196,11 @@ export class Effects {
     }
   }
 
+  /** Load the HTTP client's library now (the threads have started): the first call does not wait for it. */
+  preloadHttp(): void {
+    this.#http.preload();
+  }
+
   close(): Promise<void> {
     this.#timers.stop();
     return this.#http.close();

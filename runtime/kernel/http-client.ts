@@ -28,7 +28,20 @@
 // before the response is handed back to be journaled.
 
 import { isUtf8 } from 'node:buffer';
-import { Agent, request as undiciRequest } from 'undici';
+import type { Agent } from 'undici';
+
+type Undici = typeof import('undici');
+let undiciLoad: Promise<Undici> | null = null;
+/**
+ * undici, imported once. Importing it takes 100–200 ms of the main thread on
+ * this machine, and a node's boot (a recovery) should not wait for it nor
+ * compete with its threads' start for the CPU: the kernel asks for it once
+ * every thread has loaded (preload), and a request that comes before that
+ * waits for it.
+ */
+function loadUndici(): Promise<Undici> {
+  return (undiciLoad ??= import('undici'));
+}
 import { credentialHeaderSet, REDACTED, SECRET_REF } from '../../natives/secret.js';
 import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
 import type { ApiRequest } from '../protocol.js';
@@ -178,7 +191,10 @@ type AttemptOutcome =
 class ResponseTooLarge extends Error {}
 
 export class HttpClient {
-  readonly #agent: Agent;
+  /** Set once undici has loaded (see loadUndici); until then `#loaded` resolves to it. */
+  #undici: { agent: Agent; request: Undici['request'] } | null = null;
+  #loaded: Promise<{ agent: Agent; request: Undici['request'] }> | null = null;
+  readonly #connections: number;
   readonly #maxResponseBytes: number;
   readonly #backoff: BackoffPolicy;
   readonly #random: () => number;
@@ -215,7 +231,17 @@ export class HttpClient {
     this.#allow = opts.allowHosts === undefined ? null : parseHostPatterns(opts.allowHosts);
     // pipelining 1 = keep-alive without HTTP pipelining: a slow response
     // never holds up an unrelated request queued behind it on one socket.
-    this.#agent = new Agent({ connections, pipelining: 1 });
+    this.#connections = connections;
+  }
+
+  /** Load undici now, without waiting for it (see loadUndici). */
+  preload(): void {
+    // A failure to load surfaces on the first request, as that request's error.
+    this.#load().catch(() => {});
+  }
+
+  #load(): Promise<{ agent: Agent; request: Undici['request'] }> {
+    return (this.#loaded ??= loadUndici().then((u) => (this.#undici = { agent: new u.Agent({ connections: this.#connections, pipelining: 1 }), request: u.request })));
   }
 
   /**
@@ -309,7 +335,8 @@ export class HttpClient {
     this.#closed = true;
     const reason = closedError();
     for (const cancel of this.#pending) cancel.abort(reason);
-    await this.#agent.close();
+    const undici = this.#undici ?? (await this.#loaded?.catch(() => null));
+    await undici?.agent.close();
   }
 
   async #attempt(p: Prepared, last: boolean, cancel: AbortSignal): Promise<AttemptOutcome> {
@@ -327,8 +354,9 @@ export class HttpClient {
           }, Math.min(p.timeoutMs, MAX_TIMER_MS))
         : undefined;
     try {
-      const res = await undiciRequest(p.url, {
-        dispatcher: this.#agent,
+      const undici = this.#undici ?? (await this.#load());
+      const res = await undici.request(p.url, {
+        dispatcher: undici.agent,
         method: p.method,
         headers: p.headers,
         body: p.body,

@@ -163,6 +163,7 @@ export class Kernel {
         scheduler.checkIdle();
       },
     }));
+    let httpLoading = false;
     const scheduler: Scheduler = (this.#scheduler = new Scheduler({
       threads: opts.threads,
       budgetMs: opts.budgetMs,
@@ -170,7 +171,13 @@ export class Kernel {
       table,
       commit,
       pool: () => this.#pool,
-      report: (slot, report, slice) => this.#reports.apply(slot, report, slice),
+      report: (slot, report, slice) => {
+        this.#reports.apply(slot, report, slice);
+        if (!httpLoading && scheduler.slots.every((s) => s.thread === 'ready')) {
+          httpLoading = true;
+          this.#preloadHttpWhenIdle(Date.now() + 2000);
+        }
+      },
       sliceFailed: (slot, slice, err) => this.#faults.sliceFailed(slot, slice, err),
       open: () => this.#state === 'open' && commit.error === null,
     }));
@@ -215,6 +222,23 @@ export class Kernel {
     });
     this.#faults = new Faults({ tag: store.tag, sliceMs: opts.sliceMs, table, scheduler, exits, housekeeping, pool: () => this.#pool });
     scheduler.requestPump();
+  }
+
+  /**
+   * Importing the HTTP client's library holds the main thread for 100–200 ms
+   * here: not while a boot's first slices and commits are under way (a
+   * recovered server's first answer waited behind it), but at the first
+   * moment nothing is in flight, or at `deadline` at the latest. A call
+   * issued before that waits for the import.
+   */
+  #preloadHttpWhenIdle(deadline: number): void {
+    const t = setTimeout(() => {
+      if (this.#state !== 'open') return;
+      const busy = this.#scheduler.inFlight > 0 || this.#commit.committing || this.#scheduler.slots.some((s) => s.queue.size > 0);
+      if (busy && Date.now() < deadline) this.#preloadHttpWhenIdle(deadline);
+      else this.#effects.preloadHttp();
+    }, 20);
+    t.unref();
   }
 
   /** Called with a fatal error (journal write failed): the node must stop. */
