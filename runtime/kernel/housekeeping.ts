@@ -61,17 +61,23 @@ export class Housekeeping {
 
   /**
    * A sweep after its eviction, a process still parked in no thread with
-   * nothing pending and its rows committed leaves the table; one that was
-   * woken meanwhile stays (it is evicted again, and tried again, when it
-   * next goes idle), and one whose rows are still being committed waits
-   * for the next sweep.
+   * nothing pending leaves the table. One that was woken meanwhile, or that
+   * its thread kept (a step's function still running there), stays: it is
+   * evicted again, and tried again, when it next goes idle. One whose rows
+   * are still being committed, or whose thread has not yet reported the
+   * slice that carried the drop (the thread may keep it), waits for a later
+   * sweep.
    */
   #pageOut(): void {
-    const { table, commit } = this.#opts;
+    const { table, commit, scheduler } = this.#opts;
+    const committed = commit.committedBatch;
     const wait: KProc[] = [];
     for (const proc of this.#evicted) {
-      if (table.canPageOut(proc, commit.committedBatch)) table.pageOut(proc);
-      else if (proc.residency === 'journal' && proc.state === 'parked' && table.procs.get(proc.pid) === proc && (proc.rowBatch > commit.committedBatch || proc.inputBatch > commit.committedBatch)) wait.push(proc);
+      if (table.procs.get(proc.pid) !== proc || proc.residency !== 'journal' || proc.state !== 'parked') continue;
+      const slot = proc.slot === null ? undefined : scheduler.slots[proc.slot];
+      const dropped = slot === undefined || (slot.phase.is === 'idle' && slot.drops.length === 0);
+      if (!dropped || proc.rowBatch > committed || proc.inputBatch > committed) wait.push(proc);
+      else if (table.canPageOut(proc, committed)) table.pageOut(proc);
     }
     this.#evicted = wait;
   }

@@ -60,6 +60,23 @@ describe('paged-out processes', () => {
     expect(n.kernel.stats()).toMatchObject({ processes: 0, pagedOut: 0 });
   });
 
+  it('a server whose thread is still running its step is kept, not paged out, and answers once the step is done', async () => {
+    const n = await node({ hibernateAfterMs: 100 });
+    const server = await n.spawn(fixture('server/slow-step.js'), [1500]);
+    const first = await n.spawn(caller, [server, 0]);
+    // Idle in the kernel's eyes for 1.5 s while the step runs: evicted, kept by its thread, never out.
+    const sawOut: boolean[] = [];
+    const watch = setInterval(() => sawOut.push(n.kernel.isPagedOut(server)), 20);
+    const answer = (await n.waitExit(first)).result;
+    clearInterval(watch);
+    expect(answer).toMatchObject({ ok: { n: 1, took: 1500 } });
+    expect(sawOut.every((out) => !out)).toBe(true);
+    // Then it goes out like any idle server, and comes back with its state.
+    await until(() => n.kernel.isPagedOut(server), 15_000, 'the server to leave the table');
+    const second = await n.spawn(caller, [server, 0]);
+    expect((await n.waitExit(second)).result).toMatchObject({ ok: { n: 2 } });
+  });
+
   it('paged-out processes count against --max-processes', async () => {
     const n = await node({ hibernateAfterMs: 300, maxProcesses: 2 });
     const server = await n.spawn(counter, [1000, '100ms']);
