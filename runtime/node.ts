@@ -433,6 +433,11 @@ export class Node {
     return out;
   }
 
+  /** Resolves once every worker thread has loaded (see Kernel.threadsLoaded). */
+  threadsLoaded(): Promise<void> {
+    return this.kernel.threadsLoaded();
+  }
+
   /** Counts for monitoring and benchmarks (walks every process: not for a hot loop). */
   kernelStats(): KernelStats {
     return this.kernel.stats();

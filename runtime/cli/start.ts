@@ -22,6 +22,9 @@ import { startUi, uiOptions, uiSpecFrom } from '../ui/options.js';
 import { recordAddress } from './cluster.js';
 import type { UiServer } from '../ui/server.js';
 
+/** The most `start --http` waits for the threads to load before its gateway listens. */
+const THREADS_LOAD_WAIT_MS = 10_000;
+
 export async function startCommand(argv: string[]): Promise<number> {
   // Unlike spawn, nothing after the tree file belongs to a script: options may
   // come before or after it (`runtime start tree.yaml --http 127.0.0.1:8080`).
@@ -58,6 +61,12 @@ export async function startCommand(argv: string[]): Promise<number> {
     recordAddress(node, control.path);
     let address = '';
     if (http !== null) {
+      // Accept requests once the threads have loaded (the processes the boot
+      // recovered are being rebuilt by then), as a readiness check would: a
+      // request accepted earlier only waits on a socket for the same start-up.
+      // Bounded, in case a thread cannot start: the gateway then listens
+      // anyway, and a request waits (at most --http-timeout) like any other.
+      await Promise.race([node.threadsLoaded(), new Promise((resolve) => setTimeout(resolve, THREADS_LOAD_WAIT_MS).unref())]);
       // Bound before the tree starts: a port taken since the probe above still
       // leaves nothing new in the journal.
       gateway = new Gateway(node, { ...http, timeoutMs: httpTimeout });

@@ -121,6 +121,9 @@ export class Kernel {
   /** The supervision tree, once attached: told of every supervised exit. */
   #supervision: SupervisionHooks | null = null;
   #nextPort = 1;
+  /** Waiting for every thread to have loaded (see threadsLoaded). */
+  #whenLoaded: Array<() => void> = [];
+  #loaded = false;
 
   constructor(opts: KernelOptions) {
     if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > MAX_THREADS) {
@@ -158,6 +161,7 @@ export class Kernel {
       slotIds: (): Array<[number, number]> => scheduler.slots.map((s): [number, number] => [s.index, s.idNext]),
       committed: () => scheduler.pump(), // cold starts that waited for this commit
       fatal: (err) => {
+        for (const done of this.#whenLoaded.splice(0)) done();
         this.#onFatal(err);
         for (const slot of scheduler.slots) if (slot.phase.is !== 'idle') slot.phase.slice.abort.abort(err);
         scheduler.checkIdle();
@@ -175,6 +179,8 @@ export class Kernel {
         this.#reports.apply(slot, report, slice);
         if (!httpLoading && scheduler.slots.every((s) => s.thread === 'ready')) {
           httpLoading = true;
+          this.#loaded = true;
+          for (const done of this.#whenLoaded.splice(0)) done();
           this.#preloadHttpWhenIdle(Date.now() + 2000);
         }
       },
@@ -239,6 +245,16 @@ export class Kernel {
       else this.#effects.preloadHttp();
     }, 20);
     t.unref();
+  }
+
+  /**
+   * Resolves once every thread has loaded its modules (its first slice
+   * reported), or at once if the node is failing or closing: from then on a
+   * process's start or rebuild waits for no thread's start-up.
+   */
+  threadsLoaded(): Promise<void> {
+    if (this.#loaded || this.#state !== 'open' || this.#commit.error !== null) return Promise.resolve();
+    return new Promise((resolve) => this.#whenLoaded.push(resolve));
   }
 
   /** Called with a fatal error (journal write failed): the node must stop. */
@@ -617,6 +633,7 @@ export class Kernel {
       await new Promise((r) => setTimeout(r, 5));
     }
     this.#state = 'closing';
+    for (const done of this.#whenLoaded.splice(0)) done();
     this.#faults.stop();
     await this.#scheduler.whenIdle();
     await this.#effects.close();

@@ -29,3 +29,19 @@ describe('API consistency', () => {
     expect(n.kernel.whereis('taken')).toBe(first);
   });
 });
+
+describe('Node.threadsLoaded', () => {
+  it('resolves once every thread has reported a slice (its modules loaded), and at once after that', async () => {
+    const n = await node({ threads: 2 });
+    await n.threadsLoaded();
+    expect(n.kernelStats().threads.map((t) => t.heap > 0)).toEqual([true, true]);
+    await n.threadsLoaded();
+  });
+
+  it('does not hang on a node that is closing', async () => {
+    const n = await node({ threads: 2 });
+    const closing = n.close();
+    await n.threadsLoaded();
+    await closing;
+  });
+});
