@@ -382,7 +382,14 @@ export class Node {
 
   /** The kernel's state of a process ('dead' while held for a restart); undefined when the kernel no longer has it. */
   stateOf(pid: Pid): ProcState | undefined {
+    // A hibernated process is parked: not worth reading its record back to say so.
+    if (this.kernel.isPagedOut(pid)) return 'parked';
     return this.kernel.process(pid)?.state;
+  }
+
+  /** True for a live process whose record is out of the kernel's table (hibernated; see Kernel.isPagedOut). */
+  isPagedOut(pid: Pid): boolean {
+    return this.kernel.isPagedOut(pid);
   }
 
   /** Live processes: pid, script, run and state (a paged-out process is read from the journal, and parked). */

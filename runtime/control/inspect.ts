@@ -34,6 +34,8 @@ export interface PsRow {
 export interface LiveView {
   names(): ReadonlyMap<string, Pid>;
   stateOf(pid: Pid): ProcState | undefined;
+  /** True for a live process whose record is out of the kernel (hibernated): shown as such, and not read back to be shown. */
+  isPagedOut?(pid: Pid): boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ export function psRows(store: Store, kernel: LiveView | null, opts: { all?: bool
   const mailbox = store.mailboxCounts();
   return rows.map((row) => {
     const last = store.lastRound(row.pid, row.run);
-    const state = kernel?.stateOf(row.pid) ?? (row.status === 'live' ? (pausedAt(last) ? 'diverged' : 'parked') : 'dead');
+    const state = kernel?.isPagedOut?.(row.pid) === true ? 'hibernated' : (kernel?.stateOf(row.pid) ?? (row.status === 'live' ? (pausedAt(last) ? 'diverged' : 'parked') : 'dead'));
     return {
       pid: row.pid,
       name: (names.get(row.pid) ?? []).join(',') || '-',

@@ -33,6 +33,9 @@ describe('paged-out processes', () => {
     expect(n.kernel.stats()).toMatchObject({ processes: 1, pagedOut: 1 });
     expect(n.stats().states.parked).toBe(1);
     expect(n.processes()).toEqual([{ pid: server, script: counter, run: expect.any(Number), state: 'parked' }]);
+    // Looking does not bring it back (ps asks for every row's state).
+    expect(n.stateOf(server)).toBe('parked');
+    expect(n.kernel.isPagedOut(server)).toBe(true);
 
     // A message brings it back, state intact.
     expect(await call(n, server, 3)).toMatchObject({ ok: { count: 8 } });
