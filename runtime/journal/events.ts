@@ -19,6 +19,7 @@ export type JournalEvent =
   | ProcessRound
   | ProcessExited
   | ProcessRestarted
+  | ProcessPaged
   | HistoryPruned
   // ── mailboxes ──
   | MailPut
@@ -82,6 +83,19 @@ export interface ProcessExited {
   result: Uint8Array | null;
   /** msgpack of the message being handled when it crashed. */
   lastMessage: Uint8Array | null;
+}
+
+/**
+ * The kernel paged a live process's record out of memory (`out: true`: it
+ * waits for nothing but mail, and its rows are all committed) or read it
+ * back (`out: false`, committed no later than anything it does next). A
+ * boot leaves a process that is still out where it is, instead of
+ * rebuilding it: nothing has happened to it since it went.
+ */
+export interface ProcessPaged {
+  type: 'process.paged';
+  pid: Pid;
+  out: boolean;
 }
 
 /** The process's next run began: same pid, same mailbox (a supervisor restart, or continueAsNew with `args`). */

@@ -87,6 +87,8 @@ CREATE TABLE monitors (ref TEXT PRIMARY KEY, watcher TEXT NOT NULL, target TEXT 
 CREATE TABLE names (name TEXT PRIMARY KEY, pid TEXT NOT NULL);
 -- Supervisors are not processes: their owner is kept here, and moves with their trees.
 CREATE TABLE supervisors (pid TEXT PRIMARY KEY, owner TEXT NOT NULL, data BYTEA NOT NULL);
+-- Processes whose records their node paged out (see ProcessPaged).
+CREATE TABLE paged (pid TEXT PRIMARY KEY);
 -- The fence every commit passes first (see the file's header).
 CREATE FUNCTION beamline_fence(node TEXT, ep BIGINT) RETURNS void AS $fn$
 BEGIN
@@ -96,6 +98,9 @@ BEGIN
   END IF;
 END $fn$ LANGUAGE plpgsql;
 `;
+
+/** Added after the first schema (no version change: a database without it has no process paged out). */
+export const PAGED_TABLE = 'CREATE TABLE IF NOT EXISTS paged (pid TEXT PRIMARY KEY)';
 
 /** Meta keys that belong to one node, not to the database. */
 export const NODE_KEYS = new Set(['pid_next', 'mail_ids']);
@@ -156,6 +161,9 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
         out.push(
           `UPDATE processes SET status = 'exited', exited_at = ${lit(ev.at)}, reason = ${lit(seal(ev.reason, 'reason'))}, result = ${lit(seal(ev.result, 'result'))}, last_message = ${lit(seal(ev.lastMessage, 'last_message'))} WHERE pid = ${lit(ev.pid)} AND run = ${lit(ev.run)}`,
         );
+        break;
+      case 'process.paged':
+        out.push(ev.out ? `INSERT INTO paged (pid) VALUES (${lit(ev.pid)}) ON CONFLICT DO NOTHING` : `DELETE FROM paged WHERE pid = ${lit(ev.pid)}`);
         break;
       case 'process.restarted':
         if (ev.args === undefined) {

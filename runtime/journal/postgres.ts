@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { Cipher, keyIdsToRecord, openPayload, registerKeys, type Keyring } from './cipher.js';
 import { JOURNAL_APP, SCHEMA_VERSION, type JournalEvent } from './events.js';
-import { claimSql, eventsSql, ID_RANGE, inboxSql, INBOX_CHANNEL, lit, NODE_KEYS, SCHEMA } from './postgres-sql.js';
+import { claimSql, eventsSql, ID_RANGE, inboxSql, INBOX_CHANNEL, lit, NODE_KEYS, PAGED_TABLE, SCHEMA } from './postgres-sql.js';
 import { PgQueryError, redactUrl, SyncPg } from './pg-sync.js';
 import { toProcess, type Durability, type EffectRow, type HistoryRow, type InboxMail, type MailRow, type ProcessRow, type RawProcess, type ReaderSpec, type Store, type StoreWriter } from './store.js';
 import { pgWriter } from './pg-writer.js';
@@ -129,6 +129,7 @@ function ensureSchema(db: SyncPg, name: string, readonly: boolean): void {
       { file: name, version },
     );
   }
+  if (!readonly) db.query(`BEGIN; SELECT pg_advisory_xact_lock(7307551); ${PAGED_TABLE}; COMMIT`);
 }
 
 function checkKeys(db: SyncPg, name: string, keys: Keyring | null): void {
@@ -333,6 +334,10 @@ export class PostgresStore implements Store {
     const live = opts.all ? '' : `status = 'live' AND `;
     const limit = opts.limit > 0 ? `LIMIT ${Math.floor(opts.limit)}` : '';
     return this.#procs(`SELECT * FROM processes WHERE ${live}serial > $1 ORDER BY serial, pid ${limit}`, [opts.after]);
+  }
+
+  pagedOut(): Set<Pid> {
+    return new Set(this.#q<{ pid: Pid }>(`SELECT paged.pid FROM paged JOIN processes USING (pid) WHERE status = 'live' AND ${this.#mine('processes.owner')}`).map((r) => r.pid));
   }
 
   liveSummaries(): Array<{ pid: Pid; restarts: number; spawnedAt: number }> {

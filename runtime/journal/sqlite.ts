@@ -27,6 +27,9 @@ import type { Pid } from '../protocol.js';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
+/** Processes whose records the kernel paged out (see ProcessPaged). */
+const PAGED_TABLE = `CREATE TABLE IF NOT EXISTS paged (pid TEXT PRIMARY KEY) WITHOUT ROWID;`;
+
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE processes (
@@ -81,6 +84,7 @@ CREATE TABLE links (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOU
 CREATE TABLE monitors (ref TEXT PRIMARY KEY, watcher TEXT NOT NULL, target TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE names (name TEXT PRIMARY KEY, pid TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE supervisors (pid TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE paged (pid TEXT PRIMARY KEY) WITHOUT ROWID;
 `;
 
 export interface OpenOptions {
@@ -307,6 +311,9 @@ export class SqliteStore implements Store {
         put.run('created_at', new Date().toISOString());
       })();
     }
+    // Added after the first schema (no version change: a journal without it
+    // simply has no process paged out, and an older beamline ignores it).
+    if (!readonly && !fresh) db.exec(PAGED_TABLE);
     this.tag = (db.prepare(`SELECT value FROM meta WHERE key = 'tag'`).get() as { value: string }).value;
     this.#s = readonly ? {} : this.#prepare();
     this.#applyAll = readonly
@@ -327,6 +334,8 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       round: db.prepare('INSERT INTO journal (pid, run, at, row) VALUES (?, ?, ?, ?)'),
+      pagedOut: db.prepare('INSERT OR IGNORE INTO paged (pid) VALUES (?)'),
+      pagedIn: db.prepare('DELETE FROM paged WHERE pid = ?'),
       exit: db.prepare(
         `UPDATE processes SET status = 'exited', exited_at = ?, reason = ?, result = ?, last_message = ? WHERE pid = ? AND run = ?`,
       ),
@@ -460,6 +469,10 @@ export class SqliteStore implements Store {
       case 'process.exited':
         s.exit!.run(ev.at, this.#seal(ev.reason, 'reason'), this.#seal(ev.result, 'result'), this.#seal(ev.lastMessage, 'last_message'), ev.pid, ev.run);
         return;
+      case 'process.paged':
+        if (ev.out) s.pagedOut!.run(ev.pid);
+        else s.pagedIn!.run(ev.pid);
+        return;
       case 'process.restarted':
         if (ev.args === undefined) s.restart!.run(ev.run, ev.pid);
         else s.continued!.run(ev.run, this.#seal(ev.args, 'args'), ev.pid);
@@ -547,6 +560,12 @@ export class SqliteStore implements Store {
 
   liveRoots(): ProcessRow[] {
     return (this.#read(`SELECT * FROM processes WHERE status = 'live' AND root = 1`).all() as RawProcess[]).map((r) => this.#toProcess(r));
+  }
+
+  pagedOut(): Set<Pid> {
+    // A journal opened read-only may predate the table.
+    if (this.#read(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paged'`).get() === undefined) return new Set();
+    return new Set((this.#read(`SELECT paged.pid FROM paged JOIN processes USING (pid) WHERE status = 'live'`).all() as Array<{ pid: Pid }>).map((r) => r.pid));
   }
 
   liveProcesses(): ProcessRow[] {

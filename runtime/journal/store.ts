@@ -185,6 +185,8 @@ export interface Store {
    * listing without it shows restart counts for the rows it reads one by one.
    */
   liveSummaries?(): Array<{ pid: Pid; restarts: number; spawnedAt: number }>;
+  /** Live processes (of this node) whose records the kernel paged out and has not read back (see ProcessPaged). */
+  pagedOut?(): Set<Pid>;
   /**
    * A page of processes (live only, unless `all`) by pid serial: those after
    * `after`, at most `limit` (0: no bound). Only the page's rows are read

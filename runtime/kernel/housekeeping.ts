@@ -59,6 +59,11 @@ export class Housekeeping {
     this.#evicted.push(proc);
   }
 
+  /** A record read back from the journal (to be woken, or only looked at): it may leave again at the next sweep if nothing happens to it. */
+  readBack(proc: KProc): void {
+    this.#evicted.push(proc);
+  }
+
   /**
    * A sweep after its eviction, a process still parked in no thread with
    * nothing pending leaves the table. One that was woken meanwhile, or that

@@ -132,7 +132,16 @@ export class Kernel {
     const store = (this.store = opts.store);
     const table = this.#table;
     table.maxProcesses = opts.maxProcesses ?? Infinity;
-    table.enablePaging(store.tag, (pid) => store.process(pid));
+    table.enablePaging(
+      (pid) => store.process(pid),
+      (proc, out) => {
+        // Nobody waits on these: they ride with the next commit. One read back
+        // is committed no later than anything it does next (same or earlier batch).
+        commit.push({ type: 'process.paged', pid: proc.pid, out });
+        commit.requestLazyFlush();
+        if (!out) housekeeping.readBack(proc);
+      },
+    );
     const counters = store.mailIdCounters(ID_STRIDE);
     const writer = store.writer();
     // Several nodes: processes taken over from a node that died, and mail from other nodes.
@@ -363,14 +372,27 @@ export class Kernel {
   #rebuild(only: ReadonlySet<Pid> | null): number {
     const now = Date.now();
     const rows = this.store.liveProcesses().filter((row) => only === null || only.has(row.pid));
+    // Paged out and untouched since (an idle server): no record, no rebuild,
+    // unless mail was stored for it meanwhile (read back below, like any
+    // process something happened to; its links, monitors, names and effects,
+    // if any, read it back as they are recovered).
+    const paged = this.store.pagedOut?.() ?? new Set<Pid>();
+    const mail = paged.size === 0 ? new Map<Pid, number>() : this.store.mailboxCounts();
     const added: KProc[] = [];
+    const left: Pid[] = [];
     for (const row of rows) {
+      if (paged.has(row.pid) && !mail.has(row.pid) && this.#table.startOut(row.pid)) {
+        left.push(row.pid);
+        continue;
+      }
       const proc = fromJournal(row, now);
       this.#table.add(proc);
       added.push(proc);
     }
     this.#relations.recover(this.store, only);
     for (const eff of this.store.effects()) if (only === null || only.has(eff.pid)) this.#effects.recover(eff);
+    // Read back during the recovery: rebuilt like the rest.
+    for (const pid of left) if (!this.#table.isPagedOut(pid)) added.push(this.#table.get(pid)!);
     for (const proc of added) this.#scheduler.schedule(proc);
     this.#scheduler.requestPump();
     return rows.length;

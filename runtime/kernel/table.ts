@@ -133,6 +133,9 @@ export function relationsOf(proc: KProc): Relations {
 /** Reads a live process's row back from the journal (undefined: no such live process). */
 export type LoadRow = (pid: Pid) => ProcessRow | undefined;
 
+/** Told when a record leaves the table (`out`) or is read back: the journal keeps the same fact (ProcessPaged). */
+export type PagedHook = (proc: KProc, out: boolean) => void;
+
 export class ProcessTable {
   readonly procs = new Map<Pid, KProc>();
   /**
@@ -141,9 +144,10 @@ export class ProcessTable {
    * set costs a few dozen bytes where a record costs half a kilobyte: a
    * node holding a million idle servers keeps this, not their records.
    */
-  readonly #out = new Set<number>();
+  readonly #out = new Map<string, Set<number>>();
+  #outCount = 0;
   #loadRow: LoadRow | null = null;
-  #tag = '';
+  #moved: PagedHook = () => {};
   readonly names = new Map<string, Pid>();
   /** Addresses outside the process table that can receive a message (gateway replies). */
   readonly ports = new Map<string, (msg: unknown) => void>();
@@ -156,7 +160,7 @@ export class ProcessTable {
    */
   assertRoom(op: string): void {
     // Paged-out processes are live: they count.
-    const held = this.procs.size + this.#out.size;
+    const held = this.procs.size + this.#outCount;
     if (held < this.maxProcesses) return;
     throw new BeamlineError(ErrorCodes.LIMIT, `${op}: the node holds ${held} processes, the most --max-processes ${this.maxProcesses} allows`, {
       limit: this.maxProcesses,
@@ -165,7 +169,7 @@ export class ProcessTable {
 
   /** A process the table holds, loading its record back from the journal if it was paged out. */
   get(pid: Pid): KProc | undefined {
-    return this.procs.get(pid) ?? (this.#out.size === 0 ? undefined : this.#pageIn(pid));
+    return this.procs.get(pid) ?? (this.#outCount === 0 ? undefined : this.#pageIn(pid));
   }
 
   /** A live process by pid or registered name. */
@@ -179,10 +183,19 @@ export class ProcessTable {
     return this.get(this.names.get(target) ?? target);
   }
 
-  /** Let records of this node's processes (pids `<tag>.<serial>`) leave the table and come back from the journal through `load`. */
-  enablePaging(tag: string, load: LoadRow): void {
-    this.#tag = tag;
+  /** Let records of processes (pids `<tag>.<serial>`) leave the table and come back from the journal through `load`. */
+  enablePaging(load: LoadRow, moved: PagedHook): void {
     this.#loadRow = load;
+    this.#moved = moved;
+  }
+
+  /**
+   * At boot: a live process the journal says was out, and untouched since,
+   * stays out with no record made (false: its pid is not of the
+   * `<tag>.<serial>` form, so it cannot; build its record).
+   */
+  startOut(pid: Pid): boolean {
+    return this.#loadRow !== null && this.#addOut(pid);
   }
 
   /**
@@ -204,41 +217,65 @@ export class ProcessTable {
       (rel === null || (rel.links.size === 0 && rel.watchers.size === 0 && rel.watching.size === 0 && rel.names.size === 0)) &&
       proc.rowBatch <= committedBatch &&
       proc.inputBatch <= committedBatch &&
-      this.#serial(proc.pid) > 0
+      serialOf(proc.pid) > 0
     );
   }
 
   /** Drop `proc`'s record (canPageOut must hold): the next get() of its pid reads it back from the journal. */
   pageOut(proc: KProc): void {
     this.procs.delete(proc.pid);
-    this.#out.add(this.#serial(proc.pid));
+    this.#addOut(proc.pid);
     proc.residency = 'out';
+    this.#moved(proc, true);
   }
 
   /** How many processes are paged out. */
   get pagedOut(): number {
-    return this.#out.size;
+    return this.#outCount;
   }
 
   /** Pids of the processes paged out (for listings). */
   *pagedOutPids(): IterableIterator<Pid> {
-    for (const serial of this.#out) yield `${this.#tag}.${serial}`;
+    for (const [tag, serials] of this.#out) for (const serial of serials) yield `${tag}.${serial}`;
   }
 
   /** True when `pid` is paged out (no load). */
   isPagedOut(pid: Pid): boolean {
-    const serial = this.#serial(pid);
-    return serial > 0 && this.#out.has(serial);
+    const dot = pid.lastIndexOf('.');
+    return this.#out.get(pid.slice(0, dot))?.has(serialOf(pid)) === true;
   }
 
-  /** The serial of one of this node's pids, 0 for any other address. */
-  #serial(pid: Pid): number {
-    return pid.length > this.#tag.length + 1 && pid.startsWith(this.#tag) && pid.charCodeAt(this.#tag.length) === 46 /* . */ ? serialOf(pid) : 0;
+  /**
+   * Serials in a set per tag: a number in a set costs a few dozen bytes where
+   * the pid string would cost as much again (a restarted node on PostgreSQL
+   * has a new tag, so its processes' pids carry several).
+   */
+  #addOut(pid: Pid): boolean {
+    const dot = pid.lastIndexOf('.');
+    const serial = serialOf(pid);
+    if (dot <= 0 || serial === 0) return false;
+    const tag = pid.slice(0, dot);
+    let serials = this.#out.get(tag);
+    if (serials === undefined) this.#out.set(tag, (serials = new Set()));
+    if (!serials.has(serial)) {
+      serials.add(serial);
+      this.#outCount++;
+    }
+    return true;
+  }
+
+  #takeOut(pid: Pid): boolean {
+    const dot = pid.lastIndexOf('.');
+    const tag = pid.slice(0, dot);
+    const serials = this.#out.get(tag);
+    if (serials === undefined || !serials.delete(serialOf(pid))) return false;
+    this.#outCount--;
+    if (serials.size === 0) this.#out.delete(tag);
+    return true;
   }
 
   #pageIn(pid: Pid): KProc | undefined {
-    const serial = this.#serial(pid);
-    if (serial === 0 || !this.#out.delete(serial)) return undefined;
+    if (!this.#takeOut(pid)) return undefined;
     const row = this.#loadRow!(pid);
     // It was live when it left, and only this kernel ends its processes.
     if (row === undefined || row.status !== 'live') {
@@ -246,6 +283,7 @@ export class ProcessTable {
     }
     const proc = fromJournal(row, Date.now());
     this.procs.set(pid, proc);
+    this.#moved(proc, false);
     return proc;
   }
 

@@ -257,6 +257,25 @@ describe.each(cases)('store conformance ($label)', ({ kind, apply }) => {
     ]);
   });
 
+  it('paged out: set, set again, read back; only live processes are listed', async () => {
+    const { store } = await kind.fresh();
+    const p = (n: number) => `${store.tag}.${n}`;
+    await apply(store, [spawned(p(1), 1), spawned(p(2), 2), spawned(p(3), 3)]);
+    expect([...store.pagedOut!()]).toEqual([]);
+    await apply(store, [
+      { type: 'process.paged', pid: p(1), out: true },
+      { type: 'process.paged', pid: p(2), out: true },
+      { type: 'process.paged', pid: p(2), out: true },
+      { type: 'process.paged', pid: p(3), out: true },
+    ]);
+    expect([...store.pagedOut!()].sort()).toEqual([p(1), p(2), p(3)]);
+    await apply(store, [
+      { type: 'process.paged', pid: p(2), out: false },
+      { type: 'process.exited', pid: p(3), run: 1, at: 9, reason: b('normal'), result: null, lastMessage: null },
+    ]);
+    expect([...store.pagedOut!()].sort()).toEqual([p(1)]);
+  });
+
   it('effects: armed, armed already done, done, cleared by step and by run, an armed one armed again replaces it', async () => {
     const { store } = await kind.fresh();
     const p = (n: number) => `${store.tag}.${n}`;

@@ -117,14 +117,25 @@ describe('paged-out processes', () => {
     expect(await call(t.node as Awaited<ReturnType<typeof node>>, server, 1)).toMatchObject({ ok: { count: 5 } });
   });
 
-  it('a node restarted on a journal whose servers were paged out brings them back', async () => {
+  it('a node restarted on a journal whose servers were paged out leaves them out (no rebuild) and brings each back on its next message', async () => {
     const db = path.join(tmpdir(), 'journal.db');
     const first = await openNode({ db, hibernateAfterMs: 300 });
     const server = await first.spawn(counter, [1000, '100ms']);
+    const other = await first.spawn(counter, [1000, '100ms']);
     expect(await call(first as Awaited<ReturnType<typeof node>>, server, 7)).toMatchObject({ ok: { count: 7 } });
-    await until(() => first.kernel.isPagedOut(server), 15_000, 'the server to leave the table');
+    expect(await call(first as Awaited<ReturnType<typeof node>>, other, 2)).toMatchObject({ ok: { count: 2 } });
+    await until(() => first.kernel.isPagedOut(server) && first.kernel.isPagedOut(other), 15_000, 'both servers to leave the table');
+    await first.kernel.flush();
     await first.close();
-    const second = await node({ db });
+
+    const second = await node({ db, hibernateAfterMs: 300 });
+    // Both are live, neither was rebuilt: no record, in no thread.
+    expect(second.kernel.isPagedOut(server)).toBe(true);
+    expect(second.kernel.isPagedOut(other)).toBe(true);
+    expect(second.kernel.stats()).toMatchObject({ processes: 2, pagedOut: 2 });
+    await second.threadsLoaded();
+    expect(second.kernelStats().threads.map((t) => t.live)).toEqual([0, 0]);
     expect(await call(second, server, 1)).toMatchObject({ ok: { count: 8 } });
+    expect(second.kernel.isPagedOut(other)).toBe(true);
   });
 });
