@@ -3,20 +3,23 @@
 // in their threads, then once every one has hibernated (--hibernate-after
 // 30 s, the default, or HIBERNATE_AFTER ms) and left the kernel's table, and
 // the latency of a call to a hibernated server beside a warm one, in the
-// same run. Calls come in as the HTTP gateway's do (a request to a port), so
+// same run; then restarts the node on the same journal (the servers stay
+// out). Calls come in as the HTTP gateway's do (a request to a port), so
 // no caller process is spawned per call.
 //
 //   node --expose-gc bench/idle-servers.js [N=100000]
 
 import { openNode, runProcess } from './lib/beamline.js';
-import { defaultThreads, percentile, script, settledRss, sortNumbers, until } from './lib/harness.js';
+import { defaultThreads, percentile, script, settledRss, sortNumbers, tempJournal, until } from './lib/harness.js';
 
 const n = Number(process.argv[2] ?? 100_000);
 const hibernateAfterMs = Number(process.env.HIBERNATE_AFTER ?? 30_000);
 const CALLS = 200;
 const opts = { threads: defaultThreads(), durability: 'full' };
 // A 10,000-spawn fan-out is one round: give it more than the default 5 s slice on a loaded machine.
-const { node, close } = await openNode(opts, { hibernateAfterMs, sliceMs: 60_000 });
+const journal = tempJournal();
+const nodeOpts = { db: journal.db, hibernateAfterMs, sliceMs: 60_000 };
+let { node, close } = await openNode(opts, nodeOpts);
 const mib = (b) => Math.round(b / 2 ** 20);
 const progress = (line) => process.stderr.write(`idle-servers: ${line}\n`);
 try {
@@ -65,6 +68,18 @@ try {
   }
   const c = sortNumbers(cold);
   const w = sortNumbers(warm);
+
+  // A restart on the same journal: the hibernated servers stay out (no record, no rebuild).
+  await close();
+  const r0 = performance.now();
+  ({ node, close } = await openNode(opts, nodeOpts));
+  const reopenMs = performance.now() - r0;
+  await node.threadsLoaded();
+  const readyMs = performance.now() - r0;
+  const restarted = await settledRss(3000);
+  const afterRestart = node.kernel.stats();
+  const firstCallMs = await call(sample[CALLS + 1] ?? sample.at(-1));
+  progress(`restarted in ${reopenMs.toFixed(0)} ms (threads ready ${readyMs.toFixed(0)} ms), ${afterRestart.pagedOut} still out, RSS ${mib(restarted)} MiB`);
   console.log(
     JSON.stringify({
       n,
@@ -79,8 +94,10 @@ try {
       calls: cold.length,
       callP50: { hibernated: +percentile(c, 50).toFixed(2), warm: +percentile(w, 50).toFixed(2) },
       callP99: { hibernated: +percentile(c, 99).toFixed(2), warm: +percentile(w, 99).toFixed(2) },
+      restart: { openMs: Math.round(reopenMs), threadsReadyMs: Math.round(readyMs), pagedOut: afterRestart.pagedOut, rssMiB: mib(restarted), firstCallMs: +firstCallMs.toFixed(2) },
     }),
   );
 } finally {
   await close();
+  journal.remove();
 }

@@ -340,6 +340,10 @@ export class PostgresStore implements Store {
     return new Set(this.#q<{ pid: Pid }>(`SELECT paged.pid FROM paged JOIN processes USING (pid) WHERE status = 'live' AND ${this.#mine('processes.owner')}`).map((r) => r.pid));
   }
 
+  liveUnpaged(): ProcessRow[] {
+    return this.#procs(`SELECT * FROM processes WHERE status = 'live' AND ${this.#mine()} AND pid NOT IN (SELECT pid FROM paged) ORDER BY spawned_at, serial`);
+  }
+
   liveSummaries(): Array<{ pid: Pid; restarts: number; spawnedAt: number }> {
     return this.#q(`SELECT pid, restarts, spawned_at AS "spawnedAt" FROM processes WHERE status = 'live' AND ${this.#mine()}`);
   }

@@ -568,6 +568,10 @@ export class SqliteStore implements Store {
     return new Set((this.#read(`SELECT paged.pid FROM paged JOIN processes USING (pid) WHERE status = 'live'`).all() as Array<{ pid: Pid }>).map((r) => r.pid));
   }
 
+  liveUnpaged(): ProcessRow[] {
+    return (this.#read(`SELECT * FROM processes WHERE status = 'live' AND pid NOT IN (SELECT pid FROM paged) ORDER BY rowid`).all() as RawProcess[]).map((r) => this.#toProcess(r));
+  }
+
   liveProcesses(): ProcessRow[] {
     return (this.#read(`SELECT * FROM processes WHERE status = 'live' ORDER BY rowid`).all() as RawProcess[]).map((r) => this.#toProcess(r));
   }

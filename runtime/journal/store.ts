@@ -187,6 +187,8 @@ export interface Store {
   liveSummaries?(): Array<{ pid: Pid; restarts: number; spawnedAt: number }>;
   /** Live processes (of this node) whose records the kernel paged out and has not read back (see ProcessPaged). */
   pagedOut?(): Set<Pid>;
+  /** liveProcesses() less those pagedOut() lists: a boot reads no row for them. */
+  liveUnpaged?(): ProcessRow[];
   /**
    * A page of processes (live only, unless `all`) by pid serial: those after
    * `after`, at most `limit` (0: no bound). Only the page's rows are read

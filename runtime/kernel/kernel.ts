@@ -21,7 +21,7 @@
 import { BeamlineError, ErrorCodes, type ErrorData } from '../errors.js';
 import type { CommitStats } from '../journal/writer.js';
 import { assertNever, type JournalEvent } from '../journal/events.js';
-import type { InboxMail, Store } from '../journal/store.js';
+import type { InboxMail, ProcessRow, Store } from '../journal/store.js';
 import { makePid, makePortAddress } from '../pid.js';
 import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type Marker, type Pid } from '../protocol.js';
 import { encode } from '../journal/codec.js';
@@ -371,20 +371,32 @@ export class Kernel {
   /** Load live processes from the journal into the table and schedule them: all (boot), or those in `only`. */
   #rebuild(only: ReadonlySet<Pid> | null): number {
     const now = Date.now();
-    const rows = this.store.liveProcesses().filter((row) => only === null || only.has(row.pid));
+    const wanted = (pid: Pid) => only === null || only.has(pid);
     // Paged out and untouched since (an idle server): no record, no rebuild,
-    // unless mail was stored for it meanwhile (read back below, like any
-    // process something happened to; its links, monitors, names and effects,
-    // if any, read it back as they are recovered).
+    // and its row not even read, unless mail was stored for it meanwhile
+    // (then it is rebuilt, like any process something happened to; its
+    // links, monitors, names and effects, if any, read it back as they are
+    // recovered).
     const paged = this.store.pagedOut?.() ?? new Set<Pid>();
-    const mail = paged.size === 0 ? new Map<Pid, number>() : this.store.mailboxCounts();
-    const added: KProc[] = [];
     const left: Pid[] = [];
-    for (const row of rows) {
-      if (paged.has(row.pid) && !mail.has(row.pid) && this.#table.startOut(row.pid)) {
-        left.push(row.pid);
-        continue;
+    let rows: ProcessRow[];
+    if (paged.size === 0 || this.store.liveUnpaged === undefined) {
+      rows = this.store.liveProcesses();
+    } else {
+      const mail = this.store.mailboxCounts();
+      rows = this.store.liveUnpaged();
+      for (const pid of paged) {
+        if (!wanted(pid)) continue;
+        if (!mail.has(pid) && this.#table.startOut(pid)) left.push(pid);
+        else {
+          const row = this.store.process(pid);
+          if (row !== undefined) rows.push(row);
+        }
       }
+    }
+    rows = rows.filter((row) => wanted(row.pid));
+    const added: KProc[] = [];
+    for (const row of rows) {
       const proc = fromJournal(row, now);
       this.#table.add(proc);
       added.push(proc);
@@ -395,7 +407,7 @@ export class Kernel {
     for (const pid of left) if (!this.#table.isPagedOut(pid)) added.push(this.#table.get(pid)!);
     for (const proc of added) this.#scheduler.schedule(proc);
     this.#scheduler.requestPump();
-    return rows.length;
+    return rows.length + left.length;
   }
 
   /** The processes whose records the kernel holds (paged-out ones are not among them: see pagedOutPids). */

@@ -454,7 +454,8 @@ export class Supervision implements SupervisionHooks {
     // Running dynamic children are not in their supervisor's record (see
     // persistedChildren): their process rows name them.
     const dynamicRows = new Map<Pid, DynamicRow[]>();
-    for (const row of this.#kernel.journal.liveProcesses()) {
+    // Every live row, read only when there is a tree to rebuild (a node of a million idle servers and no tree reads none).
+    for (const row of records.length === 0 ? [] : this.#kernel.journal.liveProcesses()) {
       if (row.sup === null) continue;
       const owner = row.sup.slice(0, row.sup.indexOf('/'));
       const list = dynamicRows.get(owner);

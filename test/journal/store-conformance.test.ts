@@ -269,11 +269,13 @@ describe.each(cases)('store conformance ($label)', ({ kind, apply }) => {
       { type: 'process.paged', pid: p(3), out: true },
     ]);
     expect([...store.pagedOut!()].sort()).toEqual([p(1), p(2), p(3)]);
+    expect(store.liveUnpaged!()).toEqual([]);
     await apply(store, [
       { type: 'process.paged', pid: p(2), out: false },
       { type: 'process.exited', pid: p(3), run: 1, at: 9, reason: b('normal'), result: null, lastMessage: null },
     ]);
     expect([...store.pagedOut!()].sort()).toEqual([p(1)]);
+    expect(store.liveUnpaged!().map((r) => r.pid)).toEqual([p(2)]);
   });
 
   it('effects: armed, armed already done, done, cleared by step and by run, an armed one armed again replaces it', async () => {
