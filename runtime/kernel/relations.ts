@@ -48,8 +48,14 @@ export class Relations {
     const table = this.#table;
     const concerns = (...pids: Pid[]) => only === null || pids.some((p) => only.has(p));
     for (const [name, pid] of store.names()) {
+      if (!concerns(pid)) continue;
+      // A server that stays out across the boot keeps its name without being read back.
+      if (table.isPagedOut(pid)) {
+        table.nameOut(pid, name);
+        continue;
+      }
       const proc = table.get(pid);
-      if (proc === undefined || !concerns(pid)) continue;
+      if (proc === undefined) continue;
       table.names.set(name, pid);
       relationsOf(proc).names.add(name);
     }

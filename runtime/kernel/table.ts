@@ -146,6 +146,8 @@ export class ProcessTable {
    */
   readonly #out = new Map<string, Set<number>>();
   #outCount = 0;
+  /** Names of the paged-out processes that have any (kept in `names` too, which routes to them). */
+  readonly #outNames = new Map<Pid, string[]>();
   #loadRow: LoadRow | null = null;
   #moved: PagedHook = () => {};
   readonly names = new Map<string, Pid>();
@@ -201,8 +203,9 @@ export class ProcessTable {
   /**
    * May `proc`'s record leave the table? Only a process that needs nothing
    * from the kernel until a message or a signal reaches it: parked in no
-   * thread, no marker, query, effect (timer, call), link, monitor or name,
-   * and its journal rows committed (a record loaded back reads them).
+   * thread, no marker, query, effect (timer, call), link or monitor, and its
+   * journal rows committed (a record loaded back reads them). Names stay in
+   * `names`, so mail to a name still finds the pid.
    */
   canPageOut(proc: KProc, committedBatch: number): boolean {
     const rel = proc.rel;
@@ -214,7 +217,7 @@ export class ProcessTable {
       proc.marks.length === 0 &&
       (proc.queries === null || proc.queries.length === 0) &&
       (proc.effects === null || proc.effects.size === 0) &&
-      (rel === null || (rel.links.size === 0 && rel.watchers.size === 0 && rel.watching.size === 0 && rel.names.size === 0)) &&
+      (rel === null || (rel.links.size === 0 && rel.watchers.size === 0 && rel.watching.size === 0)) &&
       proc.rowBatch <= committedBatch &&
       proc.inputBatch <= committedBatch &&
       serialOf(proc.pid) > 0
@@ -225,8 +228,17 @@ export class ProcessTable {
   pageOut(proc: KProc): void {
     this.procs.delete(proc.pid);
     this.#addOut(proc.pid);
+    if (proc.rel !== null && proc.rel.names.size > 0) this.#outNames.set(proc.pid, [...proc.rel.names]);
     proc.residency = 'out';
     this.#moved(proc, true);
+  }
+
+  /** At boot: `name` belongs to `pid`, which stays paged out (see startOut). */
+  nameOut(pid: Pid, name: string): void {
+    this.names.set(name, pid);
+    const names = this.#outNames.get(pid);
+    if (names === undefined) this.#outNames.set(pid, [name]);
+    else names.push(name);
   }
 
   /** How many processes are paged out. */
@@ -282,6 +294,11 @@ export class ProcessTable {
       throw new BeamlineError(ErrorCodes.INTERNAL, `process table: ${pid} was paged out live but the journal has ${row === undefined ? 'no row' : 'it exited'}`, { pid });
     }
     const proc = fromJournal(row, Date.now());
+    const names = this.#outNames.get(pid);
+    if (names !== undefined) {
+      this.#outNames.delete(pid);
+      for (const name of names) relationsOf(proc).names.add(name);
+    }
     this.procs.set(pid, proc);
     this.#moved(proc, false);
     return proc;

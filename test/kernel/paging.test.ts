@@ -80,6 +80,31 @@ describe('paged-out processes', () => {
     expect((await n.waitExit(second)).result).toMatchObject({ ok: { n: 2 } });
   });
 
+  it('a named server is paged out too; its name still reaches it, across a restart, and goes with its exit', async () => {
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ db, hibernateAfterMs: 300 });
+    const server = await first.spawn(counter, [1000, '100ms'], { name: 'tally' });
+    expect(await call(first as Awaited<ReturnType<typeof node>>, 'tally', 4)).toMatchObject({ ok: { count: 4 } });
+    await until(() => first.kernel.isPagedOut(server), 15_000, 'the named server to leave the table');
+    expect(first.kernel.whereis('tally')).toBe(server);
+    expect(await call(first as Awaited<ReturnType<typeof node>>, 'tally', 1)).toMatchObject({ ok: { count: 5 } });
+    await until(() => first.kernel.isPagedOut(server), 15_000, 'the named server to leave the table again');
+    await first.kernel.flush();
+    await first.close();
+
+    const second = await node({ db, hibernateAfterMs: 300 });
+    expect(second.kernel.isPagedOut(server)).toBe(true);
+    expect(second.kernel.whereis('tally')).toBe(server);
+    expect(await call(second, 'tally', 2)).toMatchObject({ ok: { count: 7 } });
+    await until(() => second.kernel.isPagedOut(server), 15_000, 'the named server to leave the table after the restart');
+    const exit = second.waitExit(server);
+    expect(second.kill('tally')).toBe(true);
+    expect(await exit).toMatchObject({ reason: 'killed' });
+    expect(second.kernel.whereis('tally')).toBeUndefined();
+    // The name is free again.
+    await second.spawn(counter, [1000, '100ms'], { name: 'tally' });
+  });
+
   it('paged-out processes count against --max-processes', async () => {
     const n = await node({ hibernateAfterMs: 300, maxProcesses: 2 });
     const server = await n.spawn(counter, [1000, '100ms']);
