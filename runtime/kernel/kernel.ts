@@ -425,6 +425,11 @@ export class Kernel {
     return this.#table.pagedOutPids();
   }
 
+  /** How many live processes are paged out (O(1)). */
+  get pagedOutCount(): number {
+    return this.#table.pagedOut;
+  }
+
   /** True when `pid` is live but paged out (reads nothing). */
   isPagedOut(pid: Pid): boolean {
     return this.#table.isPagedOut(pid);
