@@ -187,6 +187,7 @@ export class Relations {
     const id = this.#commit.newMailId();
     this.#commit.push({ type: 'mail.put', id, to: target.pid, from, kind, data });
     target.mailbox = 'stored';
+    target.coldAfter = -1; // a cold start reads its mailbox: this entry must be committed first
     // mark() ignores a dead (held) process: the stored entry waits for its next run.
     this.#scheduler.mark(target, { m: 'mail', id, from, kind: kind as 0 | 1, data });
   }

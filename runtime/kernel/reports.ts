@@ -116,6 +116,7 @@ export class Reports {
       // its mailbox is kept for the next run, so the message is stored.
       this.#commit.push({ type: 'mail.put', id: m.id, to: pid, from: m.from, kind: m.kind, data: m.data });
       target.mailbox = 'stored';
+      target.coldAfter = -1; // a cold start reads its mailbox: this entry must be committed first
       if (!m.local && target.state !== 'dead') this.#scheduler.mark(target, { m: 'mail', id: m.id, from: m.from, kind: m.kind, data: m.data });
     }
   }

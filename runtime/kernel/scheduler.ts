@@ -139,7 +139,7 @@ export class Scheduler {
     }
     const slot = this.slots[proc.slot]!;
     slot.queue.add(proc);
-    if (proc.residency === 'journal') slot.waitForBatch = Math.max(slot.waitForBatch, this.#commit.batchSoFar());
+    if (proc.residency === 'journal') slot.waitForBatch = Math.max(slot.waitForBatch, proc.coldAfter < 0 ? this.#commit.batchSoFar() : proc.coldAfter);
     if (proc.state !== 'running') proc.state = 'runnable';
   }
 
@@ -276,6 +276,7 @@ export class Scheduler {
       take(proc, { op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold, marks: proc.marks, ...(v === undefined ? {} : { v }) });
       // From now on a start reads the arguments (and any history) from the journal.
       proc.args = null;
+      proc.coldAfter = -1;
       proc.residency = 'resident';
       slot.residents.add(proc);
     }

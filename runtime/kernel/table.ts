@@ -81,6 +81,13 @@ export interface KProc {
   rowBatch: number;
   /** The latest batch holding a result it was handed before that batch was committed (0: none). */
   inputBatch: number;
+  /**
+   * The batch a cold start must wait for (its history and stored mail in the
+   * journal), or -1: whatever is pending. Set only for a record read back
+   * from the journal (all of it committed then), until it is first started
+   * or mail is stored for it.
+   */
+  coldAfter: number;
 }
 
 export interface Relations {
@@ -294,6 +301,8 @@ export class ProcessTable {
       throw new BeamlineError(ErrorCodes.INTERNAL, `process table: ${pid} was paged out live but the journal has ${row === undefined ? 'no row' : 'it exited'}`, { pid });
     }
     const proc = fromJournal(row, Date.now());
+    // Everything of it was committed when it left (canPageOut), and nothing was written for it since.
+    proc.coldAfter = 0;
     const names = this.#outNames.get(pid);
     if (names !== undefined) {
       this.#outNames.delete(pid);
@@ -344,6 +353,7 @@ export function newProc(pid: Pid, run: number, script: string, args: Uint8Array,
     mailbox: 'none',
     rowBatch: 0,
     inputBatch: 0,
+    coldAfter: -1,
   };
 }
 
