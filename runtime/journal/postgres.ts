@@ -99,22 +99,26 @@ function ensureSchema(db: SyncPg, name: string, readonly: boolean): void {
   const has = db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'`)[0]!.n > 0;
   if (!has) {
     if (readonly) throw new BeamlineError(ErrorCodes.JOURNAL_MISSING, `${name}: no beamline journal in this database`, { file: name });
-    const tables = db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema()`)[0]!.n;
-    if (tables > 0) {
+    // Two nodes creating the schema at once: the advisory lock lets one do it; the other finds it made.
+    // Whether the database holds someone else's tables is asked under the same lock: asked before it,
+    // a node saw no journal, then the tables another node had just created, and took them for foreign.
+    try {
+      db.query(
+        `BEGIN; SELECT pg_advisory_xact_lock(7307551); ` +
+          `DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta') THEN ` +
+          `IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()) THEN RAISE EXCEPTION 'foreign tables' USING ERRCODE = 'BL002'; END IF; ` +
+          `EXECUTE ${lit(SCHEMA)}; ` +
+          `INSERT INTO meta (key, value) VALUES ('app', ${lit(JOURNAL_APP)}), ('schema_version', ${lit(String(SCHEMA_VERSION))}), ('created_at', ${lit(new Date().toISOString())}); ` +
+          `END IF; END $do$; COMMIT`,
+      );
+    } catch (err) {
+      if ((err as PgQueryError).sqlstate !== 'BL002') throw err;
       throw new BeamlineError(
         ErrorCodes.JOURNAL_FOREIGN,
         `${name}: the database has tables but no beamline journal; it was left untouched (use an empty database or schema)`,
         { file: name },
       );
     }
-    // Two nodes creating the schema at once: the advisory lock lets one do it; the other finds it made.
-    db.query(
-      `BEGIN; SELECT pg_advisory_xact_lock(7307551); ` +
-        `DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta') THEN ` +
-        `EXECUTE ${lit(SCHEMA)}; ` +
-        `INSERT INTO meta (key, value) VALUES ('app', ${lit(JOURNAL_APP)}), ('schema_version', ${lit(String(SCHEMA_VERSION))}), ('created_at', ${lit(new Date().toISOString())}); ` +
-        `END IF; END $do$; COMMIT`,
-    );
   }
   const rows = db.query<{ key: string; value: string }>(`SELECT key, value FROM meta WHERE key IN ('app', 'schema_version')`);
   const meta = new Map(rows.map((r) => [r.key, r.value]));

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { Packr } from 'msgpackr';
@@ -526,6 +527,40 @@ describe('PostgreSQL store: what differs on purpose, and bad input', () => {
     expect(ro.supervisors()).toHaveLength(2);
     expect(ro.owners()).toEqual(new Map([[pa, a.tag], [pc, c.tag]]));
     expect(() => ro.append([{ type: 'meta.set', key: 'x', value: 'y' }])).toThrow();
+  });
+
+  it('several nodes opening one empty database within moments of each other all come up on one schema (none takes the others\' tables for foreign)', async () => {
+    const opener = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.module).then(({ openPostgres }) => {
+        Atomics.wait(new Int32Array(workerData.go), 0, 0);
+        // Staggered across the time one of them takes to create the schema: some look while it commits.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.delay);
+        try {
+          const s = openPostgres(workerData.url);
+          parentPort.postMessage({ tag: s.tag });
+          s.close();
+        } catch (err) {
+          parentPort.postMessage({ error: String(err.message) });
+        }
+      });`;
+    const module = new URL('../../dist/runtime/journal/postgres.js', import.meta.url).href;
+    for (let round = 0; round < 6; round++) {
+      const url = await server.database();
+      const go = new SharedArrayBuffer(4);
+      const workers = Array.from({ length: 8 }, (_, i) => new Worker(opener, { eval: true, workerData: { module, url, go, delay: i * 12 } }));
+      const results = workers.map((w) => new Promise<{ tag?: string; error?: string }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      }));
+      await new Promise((r) => setTimeout(r, 300)); // every worker has loaded the module and waits
+      Atomics.store(new Int32Array(go), 0, 1);
+      Atomics.notify(new Int32Array(go), 0);
+      const got = await Promise.all(results);
+      await Promise.all(workers.map((w) => w.terminate()));
+      expect(got.filter((g) => g.error !== undefined)).toEqual([]);
+      expect(new Set(got.map((g) => g.tag)).size).toBe(8);
+    }
   });
 
   it('a text value with a NUL character (which PostgreSQL text cannot hold) is refused whole with BL_ARG_INVALID, nothing of the batch committed', async () => {
