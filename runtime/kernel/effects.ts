@@ -54,6 +54,8 @@ export class Effects {
     this.#scheduler = opts.scheduler;
     this.#relations = opts.relations;
     this.#timers = new TimerService((due) => this.#timersFired(due));
+    // Slices carry few starts while a timer is about to fire (scheduler.ts).
+    opts.scheduler.nextTimer = () => this.#timers.nextAt;
   }
 
   get timersArmed(): number {
