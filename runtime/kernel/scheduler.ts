@@ -70,6 +70,16 @@ export interface SchedulerOptions {
 
 /** Most processes one slice starts (or rebuilds); the rest wait for the next slice. */
 const MAX_STARTS = 512;
+/**
+ * Most starts per slice while a timer is due within TIMER_SOON_MS (or
+ * overdue). A thread sets up every start of a slice before it runs any
+ * round and reports every first round, and a wake that comes meanwhile waits
+ * for the whole slice: with 512 starts aboard, timers firing during a
+ * fan-out waited tens of ms behind them. Small batches keep slices short;
+ * they go as often as the thread finishes one.
+ */
+const STARTS_WHILE_TIMERS_DUE = 32;
+const TIMER_SOON_MS = 50;
 
 export class Scheduler {
   readonly slots: Slot[];
@@ -84,6 +94,17 @@ export class Scheduler {
   #nextQuery = 1;
   /** Wake markers queued since boot (read by the live view and /metrics). */
   wakes = 0;
+  /** When the kernel's next timer is due (epoch ms, Infinity: none); the timer service sets it. */
+  nextTimer: () => number = () => Infinity;
+  /** Per slot: runnable processes its thread still held at its last report. */
+  readonly #backlog: number[] = [];
+  /**
+   * Per slot: queued processes that were in their thread's memory when queued
+   * (wakes). A fan-out leaves tens of thousands of starts in `slot.queue`;
+   * finding the wakes among them on every slice cost a 100,000-sleeper run
+   * seconds of the kernel's time. Entries may be stale; dispatch checks.
+   */
+  readonly #woken: Array<Set<KProc>> = [];
 
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
@@ -139,6 +160,7 @@ export class Scheduler {
     }
     const slot = this.slots[proc.slot]!;
     slot.queue.add(proc);
+    if (proc.residency === 'resident') this.#wokenOn(slot).add(proc);
     if (proc.residency === 'journal') slot.waitForBatch = Math.max(slot.waitForBatch, proc.coldAfter < 0 ? this.#commit.batchSoFar() : proc.coldAfter);
     if (proc.state !== 'running') proc.state = 'runnable';
   }
@@ -261,16 +283,35 @@ export class Scheduler {
         proc.queries = null;
       }
     };
+    const gone = (proc: KProc) => proc.state === 'dead' || proc.state === 'diverged' || proc.slot !== slot.index;
+    const wake = (proc: KProc) => take(proc, { op: 'wake', pid: proc.pid, marks: proc.marks });
     // Wakes first (work under way: timers, messages, results), then at most
     // MAX_STARTS starts: building thousands of processes takes the thread a
     // while, and a timer that fires meanwhile should not wait behind them.
-    for (const proc of slot.queue) {
-      if (proc.state === 'dead' || proc.state === 'diverged' || proc.slot !== slot.index) slot.queue.delete(proc);
-      else if (proc.residency === 'resident') take(proc, { op: 'wake', pid: proc.pid, marks: proc.marks });
+    const woken = this.#wokenOn(slot);
+    for (const proc of woken) {
+      if (!slot.queue.has(proc)) continue;
+      if (gone(proc)) slot.queue.delete(proc);
+      else if (proc.residency === 'resident') wake(proc);
     }
+    woken.clear();
+    // Starts top the thread's own queue up to MAX_STARTS rather than pile on
+    // a thread that has not run the last ones yet: there they would only wait,
+    // and make every slice longer to set up.
+    let room = MAX_STARTS - (this.#backlog[slot.index] ?? 0);
+    if (this.nextTimer() - Date.now() < TIMER_SOON_MS) room = Math.min(room, STARTS_WHILE_TIMERS_DUE);
     let starts = 0;
     for (const proc of slot.queue) {
-      if (starts++ >= MAX_STARTS) break;
+      if (gone(proc)) {
+        slot.queue.delete(proc);
+        continue;
+      }
+      // Back in its thread's memory while queued (a drop the thread declined): a wake.
+      if (proc.residency === 'resident') {
+        wake(proc);
+        continue;
+      }
+      if (starts++ >= room) break;
       const cold = proc.residency === 'journal';
       const v = this.#versions.get(proc.script);
       take(proc, { op: 'start', pid: proc.pid, run: proc.run, script: proc.script, args: proc.args, cold, marks: proc.marks, ...(v === undefined ? {} : { v }) });
@@ -304,8 +345,15 @@ export class Scheduler {
           if (!this.#current(slot, slice)) return;
           slot.phase = { is: 'idle' };
           const report = decodeWire<SliceReport>(buf);
+          this.#backlog[slot.index] = report.busy;
           for (const [script, err] of report.probes) for (const done of probes.get(script) ?? []) done(err);
           this.#opts.report(slot, report, slice);
+          // A process its thread kept (a drop it declined) is in its memory
+          // again: queued meanwhile as a start, it goes as a wake.
+          for (const pid of report.kept) {
+            const proc = this.#table.get(pid);
+            if (proc !== undefined && proc.residency === 'resident' && slot.queue.has(proc)) this.#wokenOn(slot).add(proc);
+          }
           // An answer shows the process's state, which may rest on results and
           // messages not committed yet: like any output, it leaves once what
           // the process had seen is durable (after this report's rows).
@@ -316,6 +364,10 @@ export class Scheduler {
           if (this.#current(slot, slice)) this.#opts.sliceFailed(slot, slice, err);
         },
       );
+  }
+
+  #wokenOn(slot: Slot): Set<KProc> {
+    return (this.#woken[slot.index] ??= new Set());
   }
 
   #answer(answers: SliceReport['queries']): void {

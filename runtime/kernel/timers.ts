@@ -31,6 +31,11 @@ export class TimerService<T> {
     return this.#live;
   }
 
+  /** When the earliest timer is due (Infinity: none; a cancelled one may still hold the top). */
+  get nextAt(): number {
+    return this.#heap.length > 0 ? this.#heap[0]!.at : Infinity;
+  }
+
   arm(at: number, value: T): TimerEntry<T> {
     const entry: TimerEntry<T> = { at, value, cancelled: false };
     this.#push(entry);
