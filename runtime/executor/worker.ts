@@ -163,32 +163,56 @@ const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve
 // Idle compaction. A burst (a fan-out of thousands of spawns, a wave of
 // timers) leaves the heap full of garbage that V8 collects only when it next
 // needs room, and until then it is resident memory: 100,000 parked processes
-// looked like 12 KB each instead of the ~3 KB they hold. So does the other
-// side of a burst: thousands of processes leaving the thread (hibernating
-// servers, evictions), whose frames stay in the heap until V8 needs room.
-// When a slice leaves the thread with nothing to run, and the heap has grown
-// well past what the last full collection kept or many processes have left
-// since it, collect once, right after the report is sent.
+// looked like 12 KB each instead of the ~3 KB they hold. When a slice leaves
+// the thread with nothing to run and the heap has grown well past what the
+// last full collection kept, collect once, right after the report is sent.
+// So does the other side of a burst: thousands of processes leaving the
+// thread (hibernating servers, evictions) leave their frames in the heap
+// until V8 needs room; a thread whose 50,000 servers had all hibernated kept
+// 130 MB. That collection waits for the thread to be quiet for a second:
+// processes also leave by the thousand in a wave of exits, and a full
+// collection (75-200 ms) in the middle of it would hold up every wake.
 const collect = exposeGc();
 let keptAfterGc = getHeapStatistics().used_heap_size;
 /** The most processes the thread held since the last full collection. */
 let peakSinceGc = 0;
 let compactScheduled = false;
+let quietCompact: ReturnType<typeof setTimeout> | null = null;
 const COMPACT_GROWTH = 64 * 2 ** 20;
 const COMPACT_LEFT = 10_000;
+const COMPACT_QUIET_MS = 1000;
+
+function compactNow(): void {
+  if (inSlice || queue.size > 0) return;
+  collect!();
+  keptAfterGc = getHeapStatistics().used_heap_size;
+  peakSinceGc = live.size;
+}
 
 function compactWhenIdle(heap: number, held: number, idle: boolean): void {
   peakSinceGc = Math.max(peakSinceGc, held);
-  if (!idle || collect === null || compactScheduled) return;
-  if (heap < keptAfterGc + COMPACT_GROWTH && peakSinceGc - held < COMPACT_LEFT) return;
-  compactScheduled = true;
-  setImmediate(() => {
-    compactScheduled = false;
-    if (inSlice || queue.size > 0) return;
-    collect();
-    keptAfterGc = getHeapStatistics().used_heap_size;
-    peakSinceGc = live.size;
-  });
+  if (!idle || collect === null) return;
+  if (heap >= keptAfterGc + COMPACT_GROWTH) {
+    if (compactScheduled) return;
+    compactScheduled = true;
+    setImmediate(() => {
+      compactScheduled = false;
+      compactNow();
+    });
+  } else if (peakSinceGc - held >= COMPACT_LEFT && quietCompact === null) {
+    quietCompact = setTimeout(() => {
+      quietCompact = null;
+      compactNow();
+    }, COMPACT_QUIET_MS);
+    quietCompact.unref();
+  }
+}
+
+/** A slice begins: the thread is not quiet (see compactWhenIdle). */
+function notQuiet(): void {
+  if (quietCompact === null) return;
+  clearTimeout(quietCompact);
+  quietCompact = null;
 }
 
 function exposeGc(): (() => void) | null {
@@ -219,6 +243,7 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
   const task = decodeWire<SliceTask>(buf);
   slot = task.slot;
   inSlice = true;
+  notQuiet();
   wakeRequested = false;
   nextId = task.idNext;
   report = emptyReport();
