@@ -285,6 +285,11 @@ export class Kernel {
       signal: (pid, reason, from) => this.kill(pid, reason, from),
       release: (pid) => this.#exits.forget(pid),
       runOf: (pid) => {
+        // A hibernated child is live; its run is in its row: not worth reading its record back (a boot asks for every child).
+        if (this.#table.isPagedOut(pid)) {
+          const row = this.store.process(pid);
+          if (row !== undefined) return { run: row.run, live: true };
+        }
         const proc = this.#table.get(pid);
         return proc === undefined ? null : { run: proc.run, live: proc.state !== 'dead' };
       },

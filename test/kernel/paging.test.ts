@@ -105,6 +105,23 @@ describe('paged-out processes', () => {
     await second.spawn(counter, [1000, '100ms'], { name: 'tally' });
   });
 
+  it('a supervised server that is out stays out across a restart: the supervision recovers without reading it back', async () => {
+    const dir = tmpdir();
+    const tree = { strategy: 'one_for_one', intensity: 3, period: '10s', children: [{ id: 'server', script: counter, args: [1000, '100ms'] }] };
+    const t = await runTree(tree, { dir, node: { hibernateAfterMs: 300 } });
+    await until(() => workerIn(t.view(), 'server').pid !== undefined, 10_000, 'the child');
+    const server = workerIn(t.view(), 'server').pid!;
+    expect(await call(t.node as Awaited<ReturnType<typeof node>>, server, 3)).toMatchObject({ ok: { count: 3 } });
+    await until(() => t.node.kernel.isPagedOut(server), 15_000, 'the supervised server to leave the table');
+    await t.node.kernel.flush();
+    await t.node.close();
+
+    const again = await runTree(tree, { dir, node: { hibernateAfterMs: 300 } });
+    expect(workerIn(again.view(), 'server').pid).toBe(server);
+    expect(again.node.kernel.isPagedOut(server)).toBe(true);
+    expect(await call(again.node as Awaited<ReturnType<typeof node>>, server, 1)).toMatchObject({ ok: { count: 4 } });
+  });
+
   it('paged-out processes count against --max-processes', async () => {
     const n = await node({ hibernateAfterMs: 300, maxProcesses: 2 });
     const server = await n.spawn(counter, [1000, '100ms']);
