@@ -16,6 +16,12 @@ import { exitInfoFromRow, type ExitInfo, type KProc, type ProcessTable } from '.
 
 /** How many exits `wait` answers from memory. */
 const RECENT_EXITS = 65_536;
+/**
+ * Results larger than this (encoded bytes) are not kept among the recent
+ * exits: `wait` reads them back from the journal. 65,536 results of any size
+ * were resident memory: a million pids returned by a few spawners held ~40 MB.
+ */
+const RECENT_RESULT_MAX = 4096;
 
 export interface ExitsOptions {
   store: Store;
@@ -134,15 +140,16 @@ export class Exits {
     }
     const supervision = this.#opts.supervision();
     const decision = proc.sup === null || supervision === null ? 'release' : supervision.childExited({ pid: proc.pid, ref: proc.sup, reason });
-    if (decision === 'release' && proc.state === 'dead') this.#release(proc, info);
+    if (decision === 'release' && proc.state === 'dead') this.#release(proc, info, exit.result?.length ?? 0);
     this.#commit.requestFlush();
   }
 
   /** Let a dead process go: its mailbox and its table entry. */
-  #release(proc: KProc, info: ExitInfo): void {
+  #release(proc: KProc, info: ExitInfo, resultBytes: number): void {
     // Only a process that was ever sent a stored message can have mailbox rows.
     if (proc.mailbox === 'stored') this.#commit.push({ type: 'mail.dropped', pid: proc.pid });
     this.#table.delete(proc.pid);
+    if (resultBytes > RECENT_RESULT_MAX) return;
     this.#recent.set(proc.pid, info);
     const old = this.#ring[this.#head];
     if (old !== undefined) this.#recent.delete(old);

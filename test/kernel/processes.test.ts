@@ -8,6 +8,15 @@ import { fixture, nodesPerTest, openNode, query, readRows, ROOT, tmpdir, until }
 const node = nodesPerTest();
 
 describe('processes', () => {
+  it('waitExit after the exit gives a large result whole (read back from the journal, not kept in memory) and a small one', async () => {
+    const n = await node();
+    const big = await n.spawn(fixture('kernel/big-result.js'), [100_000]);
+    const small = await n.spawn(fixture('kernel/big-result.js'), [10]);
+    for (const pid of [big, small]) await until(() => query<{ status: string }>(n.db, 'SELECT status FROM processes WHERE pid = ?', pid)[0]?.status === 'exited', 10_000, `${pid} to exit`);
+    expect(await n.waitExit(big)).toMatchObject({ pid: big, normal: true, result: 'x'.repeat(100_000) });
+    expect(await n.waitExit(small)).toMatchObject({ pid: small, normal: true, result: 'x'.repeat(10) });
+  });
+
   it('runs ping-pong between two processes and journals every message', async () => {
     const n = await node();
     const pid = await n.spawn(path.join(ROOT, 'scripts', 'ping.js'), [200]);
