@@ -209,6 +209,11 @@ export class Effects {
     this.#http.preload();
   }
 
+  /** True once the HTTP client's library is loading or loaded (a call, or preloadHttp). */
+  get httpLoading(): boolean {
+    return this.#http.loading;
+  }
+
   close(): Promise<void> {
     this.#timers.stop();
     return this.#http.close();

@@ -36,8 +36,8 @@ let undiciLoad: Promise<Undici> | null = null;
  * undici, imported once. Importing it takes 100–200 ms of the main thread on
  * this machine, and a node's boot (a recovery) should not wait for it nor
  * compete with its threads' start for the CPU: the kernel asks for it once
- * every thread has loaded (preload), and a request that comes before that
- * waits for it.
+ * the node is up and idle (preload), and a request that comes before that
+ * imports it and waits.
  */
 function loadUndici(): Promise<Undici> {
   return (undiciLoad ??= import('undici'));
@@ -232,6 +232,11 @@ export class HttpClient {
     // pipelining 1 = keep-alive without HTTP pipelining: a slow response
     // never holds up an unrelated request queued behind it on one socket.
     this.#connections = connections;
+  }
+
+  /** True once undici is loading or loaded for this client. */
+  get loading(): boolean {
+    return this.#loaded !== null;
   }
 
   /** Load undici now, without waiting for it (see loadUndici). */

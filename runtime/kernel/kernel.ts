@@ -190,7 +190,7 @@ export class Kernel {
           httpLoading = true;
           this.#loaded = true;
           for (const done of this.#whenLoaded.splice(0)) done();
-          this.#preloadHttpWhenIdle(Date.now() + 2000);
+          this.#preloadHttpWhenIdle();
         }
       },
       sliceFailed: (slot, slice, err) => this.#faults.sliceFailed(slot, slice, err),
@@ -241,18 +241,23 @@ export class Kernel {
 
   /**
    * Importing the HTTP client's library holds the main thread for 100–200 ms
-   * here: not while a boot's first slices and commits are under way (a
-   * recovered server's first answer waited behind it), but at the first
-   * moment nothing is in flight, or at `deadline` at the latest. A call
-   * issued before that waits for the import.
+   * here (more on a loaded machine): not while a boot's first slices and
+   * commits are under way (a recovered server's first answer waited behind
+   * it), and not with a timer due within a second (a timer and a receive's
+   * timeout held up together could fire in the same turn). At the first
+   * moment the node is idle, then; a call issued before that imports it.
    */
-  #preloadHttpWhenIdle(deadline: number): void {
+  #preloadHttpWhenIdle(): void {
     const t = setTimeout(() => {
-      if (this.#state !== 'open') return;
-      const busy = this.#scheduler.inFlight > 0 || this.#commit.committing || this.#scheduler.slots.some((s) => s.queue.size > 0);
-      if (busy && Date.now() < deadline) this.#preloadHttpWhenIdle(deadline);
+      if (this.#state !== 'open' || this.#effects.httpLoading) return;
+      const busy =
+        this.#scheduler.inFlight > 0 ||
+        this.#commit.committing ||
+        this.#scheduler.slots.some((s) => s.queue.size > 0) ||
+        this.#scheduler.nextTimer() - Date.now() < 1000;
+      if (busy) this.#preloadHttpWhenIdle();
       else this.#effects.preloadHttp();
-    }, 20);
+    }, 100);
     t.unref();
   }
 
