@@ -243,17 +243,28 @@ export class Proc implements NativeHost {
       }
       return;
     }
+    // Mail that came ahead of a resolution is offered before it: a receive
+    // whose timeout comes in the same wake as an earlier message (a kernel
+    // held up past both, a named timer due before the timeout) takes the
+    // message, as it would have had they come in separate wakes. The order
+    // is recorded (the round's resolutions), so replay follows it.
     const marks = this.#marks ?? NONE;
     this.#marks = null;
     for (const mk of marks) {
       if (this.#ended()) return;
       if (mk.m === 'mail') this.#arrive(mk.id, mk.from, mk.kind, mk.data, mk.unstored !== true);
-      else if (mk.run === this.run) this.#resolve(mk.step, mk.ok, mk.v === null ? undefined : decode(mk.v));
+      else if (mk.run === this.run) {
+        this.#offer();
+        if (this.#ended()) return;
+        this.#resolve(mk.step, mk.ok, mk.v === null ? undefined : decode(mk.v));
+      }
     }
     if (this.#overflowed()) return;
     const local = this.#local ?? NONE;
     this.#local = null;
     for (const [step, ok, value] of local) {
+      if (this.#ended()) return;
+      this.#offer();
       if (this.#ended()) return;
       this.#resolve(step, ok, value);
     }

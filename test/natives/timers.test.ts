@@ -41,6 +41,22 @@ describe.each(modes)('startTimer / cancelTimer (%s)', (_label, opts) => {
     expect(query(n.db, 'SELECT * FROM effects WHERE pid = ?', pid)).toEqual([]);
   });
 
+  it('a named timer due before a receive\'s timeout is received even when both fire in the same turn (the kernel held up past both)', async () => {
+    const n = await node(opts);
+    const pid = await n.spawn(fixture('natives/timers.js'), ['400ms']);
+    // Its timers are armed ('tick' 60 ms, 'replaced' 200 ms, the receive's 400 ms): hold the kernel's thread past all of them.
+    await until(() => n.timersArmed >= 3, 10_000, 'the timers armed');
+    const end = Date.now() + 1000;
+    while (Date.now() < end) {
+      // the kernel's thread is this one: nothing fires until the loop ends
+    }
+    const exit = await within(n.waitExit(pid), 20_000, 'the process to exit');
+    expect((exit.result as { got: Array<{ msg: unknown }> }).got.map((g) => g.msg)).toEqual([
+      { type: 'timer', name: 'tick' },
+      { type: 'timer', name: 'replaced' },
+    ]);
+  });
+
   it('cancelTimer after a wake disarms the timer durably (journal and kernel)', async () => {
     const logs: string[] = [];
     const n = await node({ ...opts, log: (_pid, line) => logs.push(line) });
