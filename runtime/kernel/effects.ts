@@ -204,14 +204,27 @@ export class Effects {
     }
   }
 
-  /** Load the HTTP client's library now (the threads have started): the first call does not wait for it. */
-  preloadHttp(): void {
-    this.#http.preload();
-  }
-
-  /** True once the HTTP client's library is loading or loaded (a call, or preloadHttp). */
-  get httpLoading(): boolean {
-    return this.#http.loading;
+  /**
+   * Importing the HTTP client's library holds the main thread for 100–200 ms
+   * here (more on a loaded machine): not while a boot's first slices and
+   * commits are under way (a recovered server's first answer waited behind
+   * it), and not with a timer due within a second (a timer and a receive's
+   * timeout held up together fired in the same turn). Called once every
+   * thread has loaded; it imports at the first moment the node is idle, and a
+   * call issued before that imports it itself.
+   */
+  preloadHttpWhenIdle(): void {
+    const t = setTimeout(() => {
+      if (!this.#opts.open() || this.#http.loading) return;
+      const busy =
+        this.#scheduler.inFlight > 0 ||
+        this.#commit.committing ||
+        this.#scheduler.slots.some((s) => s.queue.size > 0) ||
+        this.#timers.nextAt - Date.now() < 1000;
+      if (busy) this.preloadHttpWhenIdle();
+      else this.#http.preload();
+    }, 100);
+    t.unref();
   }
 
   close(): Promise<void> {

@@ -176,7 +176,6 @@ export class Kernel {
         scheduler.checkIdle();
       },
     }));
-    let httpLoading = false;
     const scheduler: Scheduler = (this.#scheduler = new Scheduler({
       threads: opts.threads,
       budgetMs: opts.budgetMs,
@@ -186,11 +185,10 @@ export class Kernel {
       pool: () => this.#pool,
       report: (slot, report, slice) => {
         this.#reports.apply(slot, report, slice);
-        if (!httpLoading && scheduler.slots.every((s) => s.thread === 'ready')) {
-          httpLoading = true;
+        if (!this.#loaded && scheduler.slots.every((s) => s.thread === 'ready')) {
           this.#loaded = true;
           for (const done of this.#whenLoaded.splice(0)) done();
-          this.#preloadHttpWhenIdle();
+          this.#effects.preloadHttpWhenIdle();
         }
       },
       sliceFailed: (slot, slice, err) => this.#faults.sliceFailed(slot, slice, err),
@@ -237,28 +235,6 @@ export class Kernel {
     });
     this.#faults = new Faults({ tag: store.tag, sliceMs: opts.sliceMs, table, scheduler, exits, housekeeping, pool: () => this.#pool });
     scheduler.requestPump();
-  }
-
-  /**
-   * Importing the HTTP client's library holds the main thread for 100–200 ms
-   * here (more on a loaded machine): not while a boot's first slices and
-   * commits are under way (a recovered server's first answer waited behind
-   * it), and not with a timer due within a second (a timer and a receive's
-   * timeout held up together could fire in the same turn). At the first
-   * moment the node is idle, then; a call issued before that imports it.
-   */
-  #preloadHttpWhenIdle(): void {
-    const t = setTimeout(() => {
-      if (this.#state !== 'open' || this.#effects.httpLoading) return;
-      const busy =
-        this.#scheduler.inFlight > 0 ||
-        this.#commit.committing ||
-        this.#scheduler.slots.some((s) => s.queue.size > 0) ||
-        this.#scheduler.nextTimer() - Date.now() < 1000;
-      if (busy) this.#preloadHttpWhenIdle();
-      else this.#effects.preloadHttp();
-    }, 100);
-    t.unref();
   }
 
   /**
@@ -551,9 +527,8 @@ export class Kernel {
       // Held for restart across a node crash: only the journal still knows it.
       const row = this.store.process(pid);
       if (row !== undefined && row.status === 'exited') {
-        proc = newProc(row.pid, row.run, row.script, row.args, row.parent, row.root, row.sup, row.spawnedAt);
+        proc = fromJournal(row, Date.now());
         proc.state = 'dead';
-        proc.mailbox = 'stored';
         this.#table.add(proc);
       }
     }
