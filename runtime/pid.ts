@@ -15,6 +15,12 @@ export function serialOf(pid: string): number {
   return Number(pid.slice(pid.lastIndexOf('.') + 1)) || 0;
 }
 
+/** The tag of a pid (the part before its last dot; '' for an address without one). */
+export function tagOf(pid: string): string {
+  const dot = pid.lastIndexOf('.');
+  return dot <= 0 ? '' : pid.slice(0, dot);
+}
+
 /** True for strings of a pid's form (names may not look like one). */
 export function looksLikePid(value: string): boolean {
   return PID_PATTERN.test(value);

@@ -5,6 +5,7 @@
 // thread (pg-writer-thread.ts) both build their SQL here.
 
 import { BeamlineError, ErrorCodes } from '../errors.js';
+import { serialOf } from '../pid.js';
 import { assertNever, type JournalEvent } from './events.js';
 
 /** Message ids a node may allocate: [num × ID_RANGE, (num + 1) × ID_RANGE). 2^40: 2^34 per thread slot. */
@@ -147,7 +148,7 @@ export function eventsSql(events: readonly JournalEvent[], ctx: SqlContext): str
         const x = ev.exit;
         out.push(
           `INSERT INTO processes (pid, serial, owner, run, status, script, args, parent, root, sup, spawned_at, exited_at, reason, result, last_message) VALUES (${[
-            lit(ev.pid), lit(Number(ev.pid.slice(ev.pid.lastIndexOf('.') + 1)) || 0), lit(ctx.tag), lit(ev.run), lit(x ? 'exited' : 'live'),
+            lit(ev.pid), lit(serialOf(ev.pid)), lit(ctx.tag), lit(ev.run), lit(x ? 'exited' : 'live'),
             lit(ev.script), lit(seal(ev.args, 'args')), lit(ev.parent), lit(ev.root), lit(ev.sup), lit(ev.at), lit(x?.at ?? null),
             lit(seal(x?.reason ?? null, 'reason')), lit(seal(x?.result ?? null, 'result')), lit(seal(x?.lastMessage ?? null, 'last_message')),
           ].join(', ')})`,

@@ -7,7 +7,7 @@
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import type { ProcessRow } from '../journal/store.js';
-import { serialOf } from '../pid.js';
+import { serialOf, tagOf } from '../pid.js';
 import type { Marker, Pid, QueryItem } from '../protocol.js';
 import type { TimerEntry } from './timers.js';
 
@@ -260,8 +260,7 @@ export class ProcessTable {
 
   /** True when `pid` is paged out (no load). */
   isPagedOut(pid: Pid): boolean {
-    const dot = pid.lastIndexOf('.');
-    return this.#out.get(pid.slice(0, dot))?.has(serialOf(pid)) === true;
+    return this.#out.get(tagOf(pid))?.has(serialOf(pid)) === true;
   }
 
   /**
@@ -270,10 +269,9 @@ export class ProcessTable {
    * has a new tag, so its processes' pids carry several).
    */
   #addOut(pid: Pid): boolean {
-    const dot = pid.lastIndexOf('.');
     const serial = serialOf(pid);
-    if (dot <= 0 || serial === 0) return false;
-    const tag = pid.slice(0, dot);
+    if (serial === 0) return false;
+    const tag = tagOf(pid);
     let serials = this.#out.get(tag);
     if (serials === undefined) this.#out.set(tag, (serials = new Set()));
     if (!serials.has(serial)) {
@@ -284,8 +282,7 @@ export class ProcessTable {
   }
 
   #takeOut(pid: Pid): boolean {
-    const dot = pid.lastIndexOf('.');
-    const tag = pid.slice(0, dot);
+    const tag = tagOf(pid);
     const serials = this.#out.get(tag);
     if (serials === undefined || !serials.delete(serialOf(pid))) return false;
     this.#outCount--;
