@@ -17,9 +17,9 @@
 // Nothing in here may read the clock, randomness or I/O except in `start`,
 // which only runs live and whose outcome is recorded.
 
-import type { Effect, Pid } from '../runtime/protocol.js';
+import type { ChildSpec, Effect, Pid } from '../runtime/protocol.js';
 
-export type { ApiRequest, Pid } from '../runtime/protocol.js';
+export type { ApiRequest, ChildSpec, Pid } from '../runtime/protocol.js';
 
 /** A kernel effect as a native asks for it; the executor adds the step. */
 export type EffectRequest = DistributiveOmit<Extract<Effect, { step: number }>, 'step'>;
@@ -66,6 +66,13 @@ export interface NativeHost {
   nameChanged(name: string, owner: Pid | null): void;
   /** Live: kernel work with no resolution. */
   notify(notice: Notice): void;
+  /**
+   * Live: start a child with a pid this thread allocates, so the call returns
+   * it at once; the kernel learns of the child from the slice's report, before
+   * any mail the slice sends it. Null when the thread has no pid to give (the
+   * kernel allocates it then, through an effect).
+   */
+  spawnHere(step: number, child: ChildSpec): Pid | null;
   /** Process-local state natives share across calls (named timers, trap flag). */
   readonly locals: ProcessLocals;
   /** End the process now with `reason`. */

@@ -1,7 +1,11 @@
 // spawn(script, args, {link, monitor, name}): start a child process; resolves
 // to its pid. A relative script resolves against the calling script's
-// directory. The kernel allocates the pid and places the child (next to its
-// parent unless that thread is much busier), so the call waits for it.
+// directory. The thread gives the child a pid from its range and the call
+// returns it at once (recorded inline); the kernel learns of the child from
+// the slice's report, starts it (next to its parent unless that thread is
+// much busier) and commits it with the parent's round, so a crash loses
+// both or neither. A named child, or a thread with no pid left, waits for
+// the kernel instead: only it can refuse a taken name.
 
 import path from 'node:path';
 import { argError, defineNative, optionsOf } from './api.js';
@@ -42,7 +46,11 @@ export default defineNative<[script: unknown, args?: unknown, opts?: unknown], u
       name: (o.name as string | undefined) ?? null,
     };
   },
-  start(_host, _args, _step, p) {
+  start(host, _args, step, p) {
+    if (p.name === null) {
+      const pid = host.spawnHere(step, { script: p.script, args: p.args, link: p.link, monitor: p.monitor });
+      if (pid !== null) return { record: p.script, done: true, result: pid };
+    }
     return {
       record: p.script,
       wait: undefined,

@@ -40,6 +40,14 @@ export interface SliceTask {
    * lost slice's ids (never stored) may simply be reused.
    */
   idNext: number;
+  /**
+   * Pid serials this slot may give children it spawns, [pidNext, pidEnd)
+   * (empty: none; the kernel allocates then). Like message ids, the range
+   * in the latest task is authoritative: a lost slice's serials were never
+   * journaled and may be handed out again.
+   */
+  pidNext: number;
+  pidEnd: number;
   /** Milliseconds of script execution after which the slice stops starting new rounds. */
   budgetMs: number;
   /** Registered-name changes since the previous slice on this slot: [name, pid | null]. */
@@ -146,6 +154,14 @@ export interface SliceReport {
   kept: Pid[];
   /** The slot's next unallocated message id. */
   nextId: number;
+  /** The slot's next unused pid serial (see SliceTask.pidNext). */
+  pidNext: number;
+  /**
+   * Children spawned with a pid from the slot's range, in the order their
+   * parents' rounds ran: the kernel starts them before it routes the
+   * slice's mail (which may already be addressed to them).
+   */
+  spawns: SpawnOut[];
   /** [script, null when it loads | the load error] for each probe. */
   probes: Array<[string, unknown]>;
   /** [query id, ok, answer or ErrorData] for each query item. */
@@ -159,6 +175,25 @@ export interface SliceReport {
   /** The thread's V8 heap in use after the slice (bytes), and how many processes it holds. */
   heap: number;
   live: number;
+}
+
+/** A child as spawn asks for it. */
+export interface ChildSpec {
+  /** Absolute path of the script module. */
+  script: string;
+  /** msgpack of the argument array. */
+  args: Uint8Array;
+  link: boolean;
+  monitor: boolean;
+}
+
+/** A child spawned on the thread: its parent's call already returned `pid`. */
+export interface SpawnOut extends ChildSpec {
+  parent: Pid;
+  /** The parent's run: a round the kernel discards (the parent died meanwhile) spawns nothing. */
+  run: number;
+  step: number;
+  pid: Pid;
 }
 
 /** One round of one process: resolutions applied, then the commands it issued. */

@@ -12,7 +12,7 @@
 // microtask queue), then emit one journal row with what happened.
 
 import { fileURLToPath } from 'node:url';
-import type { Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
+import type { ChildSpec, Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
 import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
@@ -41,6 +41,8 @@ export interface ThreadEnv {
   /** Route a message: straight into a co-located mailbox, or out to the kernel. */
   deliver(from: Proc, to: string, data: Uint8Array): void;
   newMailId(): number;
+  /** Give a child a pid from this thread's range and tell the kernel (null: the range is spent). */
+  spawnHere(parent: Proc, step: number, child: ChildSpec): Pid | null;
   whereis(name: string): Pid | undefined;
   nameChanged(name: string, owner: Pid | null): void;
   /** A stored mailbox entry was consumed. */
@@ -635,6 +637,10 @@ export class Proc implements NativeHost {
 
   notify(notice: Notice): void {
     if (this.state === 'live') this.#acc().effects.push(notice);
+  }
+
+  spawnHere(step: number, child: ChildSpec): Pid | null {
+    return this.state === 'live' ? this.#env.spawnHere(this, step, child) : null;
   }
 
   emitLog(line: string): void {

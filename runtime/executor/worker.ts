@@ -35,6 +35,7 @@ import {
   type SliceTask,
   type StartItem,
 } from '../protocol.js';
+import { makePid } from '../pid.js';
 import { makeCtxFactory } from './ctx.js';
 import { Proc, type MailEntry, type ThreadEnv } from './process.js';
 import { RunQueue } from './run-queue.js';
@@ -43,6 +44,8 @@ import { loadScript, type ScriptFn } from './scripts.js';
 export interface WorkerData {
   /** How to open this thread's read-only view of the journal (from the store). */
   journal: ReaderSpec;
+  /** The node's pid tag (children spawned here get `<tag>.<serial>` from the slot's range). */
+  tag: string;
   /** Float64 per slot: the serial of the process running now (0: none). */
   current: SharedArrayBuffer;
   /** Module paths of user natives (each default-exports a NativeDef or an array). */
@@ -68,6 +71,8 @@ let slot = -1;
 let inSlice = false;
 let wakeRequested = false;
 let nextId = 0;
+let pidNext = 0;
+let pidEnd = 0;
 let report: SliceReport = emptyReport();
 let unstored: Array<[Proc, MailEntry]> = [];
 
@@ -97,7 +102,7 @@ globalThis.setInterval = ((cb: (...a: unknown[]) => void, ms?: number, ...rest: 
   realSetInterval(typeof cb === 'function' ? owned(cb) : cb, ms, ...rest)) as typeof setInterval;
 
 function emptyReport(): SliceReport {
-  return { slot, rounds: [], mail: [], taken: [], trapped: [], busy: 0, failed: [], kept: [], nextId: 0, probes: [], queries: [], heap: 0, live: 0 };
+  return { slot, rounds: [], mail: [], taken: [], trapped: [], busy: 0, failed: [], kept: [], nextId: 0, pidNext: 0, spawns: [], probes: [], queries: [], heap: 0, live: 0 };
 }
 
 const env: ThreadEnv = {
@@ -115,6 +120,12 @@ const env: ThreadEnv = {
     report.mail.push({ id: newMailId(), to, from: from.pid, kind: MAIL_MESSAGE, data: bytes, local: false });
   },
   newMailId,
+  spawnHere(parent, step, child) {
+    if (pidNext >= pidEnd) return null;
+    const pid = makePid(data.tag, pidNext++);
+    report.spawns.push({ parent: parent.pid, run: parent.run, step, pid, ...child });
+    return pid;
+  },
   whereis(name) {
     return names.get(name);
   },
@@ -246,6 +257,8 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
   notQuiet();
   wakeRequested = false;
   nextId = task.idNext;
+  pidNext = task.pidNext;
+  pidEnd = task.pidEnd;
   report = emptyReport();
   unstored = [];
   try {
@@ -272,6 +285,7 @@ export default async function slice(buf: Uint8Array): Promise<Uint8Array> {
       report.mail.push({ id: entry.id, to: proc.pid, from: entry.from, kind: entry.kind as MailKind, data: entry.data, local: true });
     }
     report.nextId = nextId;
+    report.pidNext = pidNext;
     report.heap = getHeapStatistics().used_heap_size;
     report.live = live.size;
     compactWhenIdle(report.heap, live.size, queue.size === 0);

@@ -119,6 +119,14 @@ export class Commit {
     return this.#nextSerial++;
   }
 
+  /** `n` consecutive pid serials; returns the first (a range a thread gives its children, see Scheduler). */
+  serials(n: number): number {
+    this.#countersMoved = true;
+    const first = this.#nextSerial;
+    this.#nextSerial += n;
+    return first;
+  }
+
   /** A message id from the kernel's own id space (see ID_STRIDE). */
   newMailId(): number {
     const id = this.#kernelMailId;

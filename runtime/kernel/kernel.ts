@@ -23,7 +23,7 @@ import type { CommitStats } from '../journal/writer.js';
 import { assertNever, type JournalEvent } from '../journal/events.js';
 import type { InboxMail, ProcessRow, Store } from '../journal/store.js';
 import { makePid, makePortAddress } from '../pid.js';
-import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type Marker, type Pid } from '../protocol.js';
+import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type ChildSpec, type Marker, type Pid } from '../protocol.js';
 import { encode } from '../journal/codec.js';
 import type { KernelPort, SupervisionHooks } from '../supervisor/port.js';
 import { Commit } from './commit.js';
@@ -209,10 +209,10 @@ export class Kernel {
       scheduler,
       relations,
       remote,
-      // eff.args is a view into the whole report buffer: the child keeps a copy of its own.
       spawn: (parent, eff) => {
-        const pid = this.#spawn(eff.script, Buffer.from(eff.args), { parent: parent.pid, link: eff.link ? [parent.pid] : [], name: eff.name, near: parent.slot ?? -1 });
-        if (eff.monitor) relations.monitor(parent, `${parent.pid}#${eff.step}`, table.get(pid)!);
+        const pid = this.#spawnChild(parent, eff, eff.name, null);
+        // The thread had no pid to give (or the child is named): let it give the next ones itself.
+        if (eff.name === null && parent.slot !== null) scheduler.spawnedByKernel(parent.slot);
         return pid;
       },
       startDynamic: (sup, args) => {
@@ -224,10 +224,11 @@ export class Kernel {
     }));
     const exits = (this.#exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => this.#supervision, onExit: opts.onExit }));
     const housekeeping = new Housekeeping({ scheduler, commit, table, evict: opts.evict, retainMs: opts.retainMs });
-    this.#reports = new Reports({ table, commit, scheduler, effects, exits, remote, maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
+    this.#reports = new Reports({ table, commit, scheduler, effects, exits, remote, spawned: (parent, s) => this.#spawnChild(parent, s, null, s.pid), maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
     this.#pool = new ThreadPool({
       threads: opts.threads,
       journal: store.readerSpec(),
+      tag: store.tag,
       natives: opts.natives,
       maxMailbox: opts.maxMailbox,
       onWake: (slot) => scheduler.wake(slot),
@@ -504,10 +505,10 @@ export class Kernel {
    * accepted): refusing it there threw out of the report handler and killed
    * the node; the child starts on the next boot.
    */
-  #spawn(script: string, args: Uint8Array, opts: SpawnOptions): Pid {
+  #spawn(script: string, args: Uint8Array, opts: SpawnOptions & { pid?: Pid | null }): Pid {
     if (opts.name) this.#relations.assertNameFree(opts.name, 'spawn');
     this.#table.assertRoom('spawn');
-    const pid = makePid(this.store.tag, this.#commit.serial());
+    const pid = opts.pid ?? makePid(this.store.tag, this.#commit.serial());
     const now = Date.now();
     const proc = newProc(pid, 1, script, args, opts.parent ?? null, opts.root ?? false, opts.sup ?? null, now);
     this.#table.add(proc);
@@ -518,6 +519,17 @@ export class Kernel {
     this.#commit.requestFlush();
     this.#scheduler.requestPump();
     return pid;
+  }
+
+  /**
+   * A parent's spawn: with `pid` null the kernel allocates the pid (the call
+   * waits for it), else the parent's thread did and its call returned already.
+   * `child.args` is a view into the whole report buffer: the child keeps a copy.
+   */
+  #spawnChild(parent: KProc, child: ChildSpec & { step: number }, name: string | null, pid: Pid | null): Pid {
+    const own = this.#spawn(child.script, Buffer.from(child.args), { parent: parent.pid, link: child.link ? [parent.pid] : [], name, near: parent.slot ?? -1, pid });
+    if (child.monitor) this.#relations.monitor(parent, `${parent.pid}#${child.step}`, this.#table.get(own)!);
+    return own;
   }
 
   /** Start the next run of a dead process: same pid, same mailbox (supervisor restart). */

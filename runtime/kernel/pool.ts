@@ -21,6 +21,8 @@ export interface PoolOptions {
   threads: number;
   /** How worker threads open the journal (from the store). */
   journal: ReaderSpec;
+  /** The node's pid tag: threads build the pids of children they spawn. */
+  tag: string;
   natives: string[];
   /** Fail a process whose mailbox holds more than this many unread messages (0: no bound). */
   maxMailbox?: number;
@@ -52,7 +54,7 @@ export class ThreadPool {
     this.#sliceMs = new Array<number>(opts.threads).fill(0);
     const shared = new SharedArrayBuffer(8 * (MAX_THREADS + 1));
     this.#current = new Float64Array(shared);
-    const workerData: WorkerData = { journal: opts.journal, current: shared, natives: opts.natives, maxMailbox: opts.maxMailbox ?? 0 };
+    const workerData: WorkerData = { journal: opts.journal, tag: opts.tag, current: shared, natives: opts.natives, maxMailbox: opts.maxMailbox ?? 0 };
     this.#piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: opts.threads,

@@ -4,7 +4,7 @@
 
 import { ErrorCodes, isErrorData } from '../errors.js';
 import { decode } from '../journal/codec.js';
-import { MAIL_MESSAGE, type Pid, type RoundOut, type SliceReport } from '../protocol.js';
+import { MAIL_MESSAGE, type Pid, type RoundOut, type SliceReport, type SpawnOut } from '../protocol.js';
 import type { Commit } from './commit.js';
 import type { Effects } from './effects.js';
 import type { Exits } from './exits.js';
@@ -22,6 +22,8 @@ export interface ReportsOptions {
   remote: Remote;
   /** Eviction: may this parked process leave its thread now? (housekeeping.ts) */
   maybeEvict: (slot: Slot, proc: KProc, now: number) => void;
+  /** Start a child its parent's thread gave a pid (see SliceReport.spawns). */
+  spawned: (parent: KProc, child: SpawnOut) => void;
   /** Where process log lines go, once the round that wrote them is committed. */
   log: (pid: Pid, line: string) => void;
   /** 'pause': a process whose replay diverges is paused ('diverged'), not ended. Default 'fail'. */
@@ -52,6 +54,7 @@ export class Reports {
     slot.heap = report.heap;
     slot.live = report.live;
     const now = Date.now();
+    if (report.spawns.length > 0) this.#spawns(slot, report);
     this.#mail(report);
     for (const id of report.taken) this.#commit.push({ type: 'mail.taken', id });
     for (const t of report.trapped) this.#commit.push({ type: 'mail.rewritten', id: t.id, kind: MAIL_MESSAGE, data: t.data });
@@ -97,6 +100,21 @@ export class Reports {
     this.#commit.requestLazyFlush();
     this.#scheduler.pump();
     this.#scheduler.checkIdle();
+  }
+
+  /**
+   * Children whose pids the thread gave: started before the slice's mail is
+   * routed, since a parent may send to its child in the round that spawned it.
+   * A parent whose round this report cannot record (it died meanwhile, see
+   * #round) spawned nothing: its call never returned as far as the journal knows.
+   */
+  #spawns(slot: Slot, report: SliceReport): void {
+    this.#scheduler.usedPids(slot, report.pidNext);
+    for (const child of report.spawns) {
+      const parent = this.#table.get(child.parent);
+      if (parent === undefined || parent.run !== child.run || parent.state === 'dead') continue;
+      this.#opts.spawned(parent, child);
+    }
   }
 
   /** Messages the slice sent: stored, and delivered to their targets (or to a gateway port). */

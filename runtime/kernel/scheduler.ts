@@ -42,6 +42,11 @@ export interface Slot {
   names: Array<[string, Pid | null]>;
   readonly residents: Set<KProc>;
   idNext: number;
+  /** Pid serials the thread may give the children it spawns: [pidNext, pidEnd) (see grantPids). */
+  pidNext: number;
+  pidEnd: number;
+  /** The size of the last range granted (doubles with each grant, up to PID_RANGE_MAX). */
+  pidGrant: number;
   probes: Map<string, Array<(err: unknown) => void>>;
   /** Processes to forget at the start of the next slice (evicted). */
   drops: Pid[];
@@ -79,6 +84,9 @@ const MAX_STARTS = 512;
  * they go as often as the thread finishes one.
  */
 const STARTS_WHILE_TIMERS_DUE = 32;
+/** Pid ranges granted to a spawning thread: the first, and the most at once. */
+const PID_RANGE_MIN = 64;
+const PID_RANGE_MAX = 4096;
 const TIMER_SOON_MS = 50;
 
 export class Scheduler {
@@ -119,6 +127,9 @@ export class Scheduler {
       names: [],
       residents: new Set<KProc>(),
       idNext: opts.idNext(index),
+      pidNext: 0,
+      pidEnd: 0,
+      pidGrant: 0,
       probes: new Map(),
       drops: [],
       waitForBatch: 0,
@@ -126,6 +137,40 @@ export class Scheduler {
       live: 0,
       more: true, // an empty first slice loads the thread's modules now, not on the first spawn
     }));
+  }
+
+  // ───────────────────────────── pid ranges ─────────────────────────────
+
+  /**
+   * Give the slot's thread a fresh range of pid serials, so its processes'
+   * spawns return at once instead of waiting for the kernel (natives/spawn.ts).
+   * Ranges are granted only to threads that spawn, and grow as they go on
+   * spawning: a node that never spawns from a script skips no serials. The
+   * counter moves past the range with the next commit, before any child
+   * given one of its serials can be journaled (the child's row comes later),
+   * so a restarted node never reuses one; serials granted and never used
+   * are skipped. Not under --max-processes: every spawn must be counted
+   * against the bound where it can still be refused.
+   */
+  #grantPids(slot: Slot): void {
+    if (this.#table.maxProcesses !== Infinity) return;
+    const n = Math.min(PID_RANGE_MAX, Math.max(PID_RANGE_MIN, slot.pidGrant * 2));
+    slot.pidGrant = n;
+    slot.pidNext = this.#commit.serials(n);
+    slot.pidEnd = slot.pidNext + n;
+  }
+
+  /** A process on slot `index` spawned through the kernel: its thread had no pid left to give. */
+  spawnedByKernel(index: number): void {
+    const slot = this.slots[index];
+    if (slot !== undefined && slot.pidNext >= slot.pidEnd) this.#grantPids(slot);
+  }
+
+  /** The thread used pids (its report): grant the next range before this one runs out. */
+  usedPids(slot: Slot, pidNext: number): void {
+    if (pidNext <= slot.pidNext) return;
+    slot.pidNext = pidNext;
+    if (slot.pidEnd - pidNext < slot.pidGrant / 2) this.#grantPids(slot);
   }
 
   // ───────────────────────────── queueing ─────────────────────────────
@@ -328,6 +373,8 @@ export class Scheduler {
     const task: SliceTask = {
       slot: slot.index,
       idNext: slot.idNext,
+      pidNext: slot.pidNext,
+      pidEnd: slot.pidEnd,
       budgetMs: this.#opts.budgetMs,
       names: slot.names,
       items,

@@ -212,6 +212,7 @@ function dryEnv(registry: Registry): ThreadEnv {
     maxMailbox: 0, // replay delivers nothing: no bound to keep
     deliver() {},
     newMailId: () => ids++,
+    spawnHere: () => null,
     whereis: () => undefined,
     nameChanged() {},
     taken() {},

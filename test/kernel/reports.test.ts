@@ -52,13 +52,13 @@ function kernelParts() {
   const relations = new Relations({ table, commit, scheduler, killNow: () => {}, remote, isLiveElsewhere: () => false });
   const effects = new Effects({ table, commit, scheduler, relations, remote, spawn: () => 'none', startDynamic: () => 'none', open: () => false });
   const exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => null });
-  const reports = new Reports({ table, commit, scheduler, effects, exits, remote, maybeEvict: () => {}, log: () => {} });
+  const reports = new Reports({ table, commit, scheduler, effects, exits, remote, spawned: () => {}, maybeEvict: () => {}, log: () => {} });
   cleanups.push(() => store.close(), () => commit.close(), () => effects.close());
   return { table, scheduler, reports };
 }
 
 function emptyReport(): SliceReport {
-  return { slot: 0, rounds: [], mail: [], taken: [], trapped: [], busy: 0, failed: [], kept: [], nextId: 0, probes: [], queries: [], heap: 0, live: 0 };
+  return { slot: 0, rounds: [], mail: [], taken: [], trapped: [], busy: 0, failed: [], kept: [], nextId: 0, pidNext: 0, spawns: [], probes: [], queries: [], heap: 0, live: 0 };
 }
 
 describe('reports', () => {

@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 function emptyReport(busy = 0, kept: string[] = []): SliceReport {
-  return { slot: 0, rounds: [], mail: [], taken: [], trapped: [], busy, failed: [], kept, nextId: 0, probes: [], queries: [], heap: 0, live: 0 };
+  return { slot: 0, rounds: [], mail: [], taken: [], trapped: [], busy, failed: [], kept, nextId: 0, pidNext: 0, spawns: [], probes: [], queries: [], heap: 0, live: 0 };
 }
 
 /** One slot; every slice sent waits in `sent` until `answer(busy)` reports it (through the kernel's real report handling). */
@@ -61,7 +61,7 @@ function scheduler() {
   const relations = new Relations({ table, commit, scheduler: s, killNow: () => {}, remote, isLiveElsewhere: () => false });
   const effects = new Effects({ table, commit, scheduler: s, relations, remote, spawn: () => 'none', startDynamic: () => 'none', open: () => false });
   const exits = new Exits({ store, table, commit, scheduler: s, effects, relations, supervision: () => null });
-  reports = new Reports({ table, commit, scheduler: s, effects, exits, remote, maybeEvict: () => {}, log: () => {} });
+  reports = new Reports({ table, commit, scheduler: s, effects, exits, remote, spawned: () => {}, maybeEvict: () => {}, log: () => {} });
   cleanups.push(() => store.close(), () => commit.close(), () => effects.close());
   let serial = 0;
   const spawn = (n: number): KProc[] =>
