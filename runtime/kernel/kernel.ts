@@ -8,7 +8,8 @@
 //   exits.ts         exits, continueAsNew, waiting for an exit
 //   commit.ts        the pending batch, group commit, after-commit work
 //   faults.ts        the watchdog, runaways, lost threads
-//   housekeeping.ts  eviction and retention
+//   housekeeping.ts  eviction, paging out, retention
+//   recovery.ts      live processes back from the journal (boot, adopt)
 //
 //   report ─▶ reports ─▶ events (commit) ─┬─▶ writer thread ─▶ committed ─▶ after-commit work
 //                                          └─▶ markers ─▶ slot queues ─▶ pump ─▶ slices
@@ -21,7 +22,7 @@
 import { BeamlineError, ErrorCodes, type ErrorData } from '../errors.js';
 import type { CommitStats } from '../journal/writer.js';
 import { assertNever, type JournalEvent } from '../journal/events.js';
-import type { InboxMail, ProcessRow, Store } from '../journal/store.js';
+import type { Store } from '../journal/store.js';
 import { makePid, makePortAddress } from '../pid.js';
 import { ID_STRIDE, KERNEL_ID_SLOT, MAIL_MESSAGE, MAX_THREADS, type ChildSpec, type Marker, type Pid } from '../protocol.js';
 import { encode } from '../journal/codec.js';
@@ -33,7 +34,8 @@ import { Faults } from './faults.js';
 import { Housekeeping } from './housekeeping.js';
 import { ThreadPool } from './pool.js';
 import { Relations } from './relations.js';
-import { NOTICE_KINDS, Remote } from './remote.js';
+import { Remote } from './remote.js';
+import { Recovery } from './recovery.js';
 import { Reports } from './reports.js';
 import { Scheduler } from './scheduler.js';
 import { fromJournal, newProc, ProcessTable, type ExitInfo, type KProc } from './table.js';
@@ -106,12 +108,7 @@ export class Kernel {
   readonly #pool: ThreadPool;
   readonly #relations: Relations;
   readonly #remote: Remote;
-  /**
-   * Inbox entries taken, by seq, with the batch that deletes them: a look at
-   * the inbox that began before that batch landed may hand them over again,
-   * and is skipped for them (see ClusterEvent 'delivered').
-   */
-  readonly #inboxTaken = new Map<number, number>();
+  readonly #recovery: Recovery;
   readonly #effects: Effects;
   readonly #exits: Exits;
   readonly #reports: Reports;
@@ -152,9 +149,7 @@ export class Kernel {
           void this.adopt(ev.pids);
           return;
         case 'delivered':
-          // What landed before this look began is out of the inbox: no longer a possible repeat.
-          for (const [seq, batch] of this.#inboxTaken) if (batch <= ev.after) this.#inboxTaken.delete(seq);
-          this.#takeInbox(ev.mail);
+          this.#recovery.delivered(ev.after, ev.mail);
           return;
         case 'namesLost':
           for (const { name, pid } of ev.names) this.#relations.nameLost(name, pid);
@@ -224,6 +219,7 @@ export class Kernel {
     }));
     const exits = (this.#exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => this.#supervision, onExit: opts.onExit }));
     const housekeeping = new Housekeeping({ scheduler, commit, table, evict: opts.evict, retainMs: opts.retainMs });
+    this.#recovery = new Recovery({ store, table, commit, scheduler, relations, effects, remote, open: () => this.#state === 'open' && commit.error === null });
     this.#reports = new Reports({ table, commit, scheduler, effects, exits, remote, spawned: (parent, s) => this.#spawnChild(parent, s, null, s.pid), maybeEvict: (slot, proc, now) => housekeeping.maybeEvict(slot, proc, now), log: opts.log, onDivergence: opts.onDivergence ?? 'fail' });
     this.#pool = new ThreadPool({
       threads: opts.threads,
@@ -284,117 +280,20 @@ export class Kernel {
 
   /** Rebuild the node's state from the journal and resume every live process. */
   recover(): number {
-    return this.#rebuild(null);
+    return this.#recovery.rebuild(null);
   }
 
   /**
-   * Rebuild processes this node took over from one that died (several
-   * nodes on PostgreSQL) exactly as a boot rebuilds its own: by replay, with
-   * their timers re-armed, calls re-issued under the same idempotency key,
-   * and their supervisors resumed. Pids already here are left alone.
+   * Rebuild processes this node took over from one that died (several nodes
+   * on PostgreSQL) exactly as a boot rebuilds its own (see recovery.ts).
    */
-  async adopt(pids: readonly Pid[]): Promise<number> {
-    const fresh = new Set(pids.filter((pid) => this.#table.get(pid) === undefined));
-    if (fresh.size === 0) return 0;
-    // A sender's order survives the move: what this node sent them before
-    // is committed into the inbox and taken first; what it sends them
-    // meanwhile is held, and follows.
-    this.#remote.hold(fresh);
-    await this.#commit.flushed();
-    if (this.#state !== 'open' || this.#commit.error !== null) return 0;
-    const n = this.#rebuild(fresh);
-    this.#takeInbox(this.store.inbox?.([...fresh]) ?? [], fresh);
-    for (const h of this.#remote.release(fresh)) {
-      const target = this.#table.lookup(h.to);
-      if (target === undefined) this.#remote.send(h.to, h.from, h.kind, h.data);
-      else this.#deliver(target, h.from, h.kind, h.data);
-    }
-    this.#adoptHook?.(fresh);
-    return n;
-  }
-
-  /**
-   * Mail other nodes sent to this node's processes (several nodes), in inbox
-   * order: each entry taken like a local send (mail.put, marked), its inbox
-   * row deleted in the same commit. Entries for processes moving in are left
-   * for adopt(); `moving`: the ones adopt() is taking now.
-   */
-  #takeInbox(mail: readonly InboxMail[], moving: ReadonlySet<Pid> | null = null): void {
-    let took = false;
-    for (const m of mail) {
-      if (this.#inboxTaken.has(m.seq)) continue;
-      if (!m.live) {
-        // A link or monitor that reached a process after it ended: 'noproc', as for a dead pid here.
-        this.#relations.noticeTooLate(m.pid, m.sender, m.kind, m.data);
-      } else {
-        const target = this.#table.get(m.pid);
-        if (target === undefined || (moving === null && this.#remote.holding(m.pid))) continue;
-        this.#deliver(target, m.sender, m.kind, m.data);
-      }
-      this.#commit.push({ type: 'inbox.taken', seq: m.seq });
-      this.#inboxTaken.set(m.seq, this.#commit.batchSoFar());
-      took = true;
-    }
-    if (took) {
-      // Another node's sender waits on nothing here, but the inbox row should not linger.
-      this.#commit.requestFlush();
-      this.#scheduler.requestPump();
-    }
-  }
-
-  /** Mail or a notice for a process of this node, from another node. */
-  #deliver(target: KProc, from: Pid, kind: number, data: Uint8Array): void {
-    if (kind >= NOTICE_KINDS) this.#relations.notice(target, from, kind, data);
-    else this.#relations.mail(target, from, kind, data);
+  adopt(pids: readonly Pid[]): Promise<number> {
+    return this.#recovery.adopt(pids);
   }
 
   /** The supervision resumes adopted trees (see adopt). */
   onAdopt(fn: (pids: ReadonlySet<Pid>) => void): void {
-    this.#adoptHook = fn;
-  }
-
-  #adoptHook: ((pids: ReadonlySet<Pid>) => void) | null = null;
-
-  /** Load live processes from the journal into the table and schedule them: all (boot), or those in `only`. */
-  #rebuild(only: ReadonlySet<Pid> | null): number {
-    const now = Date.now();
-    const wanted = (pid: Pid) => only === null || only.has(pid);
-    // Paged out and untouched since (an idle server): no record, no rebuild,
-    // and its row not even read, unless mail was stored for it meanwhile
-    // (then it is rebuilt, like any process something happened to; its
-    // links, monitors, names and effects, if any, read it back as they are
-    // recovered).
-    const paged = this.store.pagedOut?.() ?? new Set<Pid>();
-    const left: Pid[] = [];
-    let rows: ProcessRow[];
-    if (paged.size === 0 || this.store.liveUnpaged === undefined) {
-      rows = this.store.liveProcesses();
-    } else {
-      const mail = this.store.mailboxCounts();
-      rows = this.store.liveUnpaged();
-      for (const pid of paged) {
-        if (!wanted(pid)) continue;
-        if (!mail.has(pid) && this.#table.startOut(pid)) left.push(pid);
-        else {
-          const row = this.store.process(pid);
-          if (row !== undefined) rows.push(row);
-        }
-      }
-    }
-    rows = rows.filter((row) => wanted(row.pid));
-    const added: KProc[] = [];
-    for (const row of rows) {
-      const proc = fromJournal(row, now);
-      this.#table.add(proc);
-      added.push(proc);
-    }
-    this.#relations.recover(this.store, only);
-    for (const eff of this.store.effects()) if (only === null || only.has(eff.pid)) this.#effects.recover(eff);
-    // Read back during the recovery: rebuilt like the rest.
-    for (const pid of left) if (!this.#table.isPagedOut(pid)) added.push(this.#table.get(pid)!);
-    for (const proc of added) this.#scheduler.schedule(proc);
-    this.#scheduler.requestPump();
-    return rows.length + left.length;
+    this.#recovery.onAdopt(fn);
   }
 
   /** The processes whose records the kernel holds (paged-out ones are not among them: see pagedOutPids). */

@@ -9,7 +9,7 @@
 
 import { BeamlineError, ErrorCodes, revive, type ErrorData } from '../errors.js';
 import { decodeWire, encodeWire } from '../journal/codec.js';
-import type { Marker, Pid, QueryItem, SliceReport, SliceTask, TaskItem } from '../protocol.js';
+import type { Marker, Pid, SliceReport, SliceTask, TaskItem } from '../protocol.js';
 import type { Commit } from './commit.js';
 import { place } from './placement.js';
 import type { ThreadPool } from './pool.js';
