@@ -17,6 +17,7 @@ import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import { serialOf } from '../pid.js';
+import { SmallMap } from '../small-map.js';
 import {
   MAIL_MESSAGE,
   MAIL_SIGNAL,
@@ -118,7 +119,7 @@ export class Proc implements NativeHost {
   #querying = false;
   #fresh = true;
   #dry = false;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new SmallMap<number, Pending>();
   // Everything below is created on first use: a parked process should cost
   // little more than its script's suspended frame (see the timers benchmark).
   #mailboxOrNull: Mailbox | null = null;

@@ -9,6 +9,7 @@ import { decode } from '../journal/codec.js';
 import type { ProcessRow } from '../journal/store.js';
 import { serialOf, tagOf } from '../pid.js';
 import type { Marker, Pid, QueryItem } from '../protocol.js';
+import { SmallMap } from '../small-map.js';
 import type { TimerEntry } from './timers.js';
 
 /** Where a process is in its life, as the kernel sees it. */
@@ -59,7 +60,7 @@ export interface KProc {
   slot: number | null;
   marks: Marker[];
   /** Effects awaiting consumption, by step; most processes never have one, so created on first use. */
-  effects: Map<number, KEffect> | null;
+  effects: SmallMap<number, KEffect> | null;
   /** Links, monitors and names: most processes have none, so this is created on first use. */
   rel: Relations | null;
   lastActive: number;
@@ -129,8 +130,8 @@ export function exitInfoFromRow(pid: Pid, run: number, reason: Uint8Array | null
   return { pid, run, reason: r, result: result === null ? null : decode(result), normal: r === 'normal' };
 }
 
-export function effectsOf(proc: KProc): Map<number, KEffect> {
-  return (proc.effects ??= new Map());
+export function effectsOf(proc: KProc): SmallMap<number, KEffect> {
+  return (proc.effects ??= new SmallMap());
 }
 
 export function relationsOf(proc: KProc): Relations {
