@@ -309,10 +309,10 @@ const touched = new Set<Proc>();
 
 function reportHandlers(): void {
   for (const proc of touched) {
-    const size = proc.locals.queries.size;
+    const size = proc.locals.queryCount;
     if ((reportedHandlers.get(proc) ?? 0) === size) continue;
     reportedHandlers.set(proc, size);
-    (report.handlers ??= []).push([proc.pid, proc.run, [...proc.locals.queries.keys()]]);
+    (report.handlers ??= []).push([proc.pid, proc.run, proc.locals.queryNames]);
   }
   touched.clear();
 }
