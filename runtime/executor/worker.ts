@@ -35,6 +35,7 @@ import {
   type SliceTask,
   type StartItem,
 } from '../protocol.js';
+import { internScript } from '../intern.js';
 import { makePid } from '../pid.js';
 import { makeCtxFactory } from './ctx.js';
 import { Proc, type MailEntry, type ThreadEnv } from './process.js';
@@ -412,7 +413,7 @@ function start(item: StartItem, script: ScriptFn | ErrorData): void {
     report.rounds.push(exitNow(item.pid, item.run, toErrorData(err, false)));
     return;
   }
-  const proc = new Proc(env, { pid: item.pid, run: item.run, script: item.script, args, fn: script, ctx: makeCtx });
+  const proc = new Proc(env, { pid: item.pid, run: item.run, script: internScript(item.script), args, fn: script, ctx: makeCtx });
   if (item.cold) {
     let rounds: RoundRecord[];
     let mailbox: MailMarker[];

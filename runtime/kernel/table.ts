@@ -9,6 +9,7 @@ import { decode } from '../journal/codec.js';
 import type { ProcessRow } from '../journal/store.js';
 import { serialOf, tagOf } from '../pid.js';
 import type { Marker, Pid, QueryItem } from '../protocol.js';
+import { internScript } from '../intern.js';
 import { SmallMap } from '../small-map.js';
 import type { TimerEntry } from './timers.js';
 
@@ -333,7 +334,7 @@ export function newProc(pid: Pid, run: number, script: string, args: Uint8Array,
   return {
     pid,
     run,
-    script,
+    script: internScript(script),
     args,
     parent,
     root,
