@@ -31,7 +31,8 @@ describe('crash reports', () => {
     const db = path.join(dir, 'journal.db');
     const node = await startNode(crasherTree(dir), db);
     for (const why of ['first', 'second']) {
-      expect((await runCli(['send', '--db', db, 'crasher', JSON.stringify({ type: 'crash', why })])).code).toBe(0);
+      const sent = await runCli(['send', '--db', db, 'crasher', JSON.stringify({ type: 'crash', why })]);
+      expect(sent.code, `send: ${sent.stderr}\nnode: ${node.stderr}`).toBe(0);
       await found(() => reports(node.stderr).find((r) => (r.message as { why?: string })?.why === why), 30_000, `the ${why} crash report`);
     }
     const [first, second] = reports(node.stderr);
@@ -57,7 +58,8 @@ describe('crash reports', () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
     const node = await startNode(crasherTree(dir), db, ['--quiet-crashes']);
-    expect((await runCli(['send', '--db', db, 'crasher', '{"type":"crash","why":"quiet"}'])).code).toBe(0);
+    const sent = await runCli(['send', '--db', db, 'crasher', '{"type":"crash","why":"quiet"}']);
+    expect(sent.code, `send: ${sent.stderr}\nnode: ${node.stderr}`).toBe(0);
     await found(async () => ((await runCli(['ps', '--db', db, '--json'])).stdout.includes('"run":2') ? true : null), 30_000, 'the restart');
     node.child.kill('SIGTERM');
     await node.exited;
