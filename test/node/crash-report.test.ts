@@ -6,6 +6,7 @@
 
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { PsRow } from '../../dist/runtime/control/inspect.js';
 import type { CrashReport } from '../../dist/runtime/node.js';
 import { fixture, killCliLeftovers, runCli, tmpdir } from '../helpers.js';
 import { found, startNode, writeTree } from '../fixtures/supervisor/support.js';
@@ -21,6 +22,22 @@ const reports = (stderr: string): Report[] =>
     .filter((l) => l.startsWith('{"crash"'))
     .map((l) => JSON.parse(l) as Report);
 
+/**
+ * The crasher registers its name in its first round, after its supervisor has
+ * started it (and again in each run after a restart): a send to the name
+ * before that round finds no such process.
+ */
+async function registered(db: string, run: number): Promise<void> {
+  await found(
+    async () => {
+      const rows = JSON.parse((await runCli(['ps', '--db', db, '--json'])).stdout || '[]') as PsRow[];
+      return rows.some((r) => r.name.split(',').includes('crasher') && r.run === run) ? true : null;
+    },
+    30_000,
+    `the crasher's run ${run} to register its name`,
+  );
+}
+
 function crasherTree(dir: string): string {
   return writeTree({ strategy: 'one_for_one', intensity: 10, period: '60s', children: [{ id: 'crasher', script: fixture('node/crasher.js') }] }, dir);
 }
@@ -30,7 +47,8 @@ describe('crash reports', () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
     const node = await startNode(crasherTree(dir), db);
-    for (const why of ['first', 'second']) {
+    for (const [i, why] of ['first', 'second'].entries()) {
+      await registered(db, i + 1);
       const sent = await runCli(['send', '--db', db, 'crasher', JSON.stringify({ type: 'crash', why })]);
       expect(sent.code, `send: ${sent.stderr}\nnode: ${node.stderr}`).toBe(0);
       await found(() => reports(node.stderr).find((r) => (r.message as { why?: string })?.why === why), 30_000, `the ${why} crash report`);
@@ -58,6 +76,7 @@ describe('crash reports', () => {
     const dir = tmpdir();
     const db = path.join(dir, 'journal.db');
     const node = await startNode(crasherTree(dir), db, ['--quiet-crashes']);
+    await registered(db, 1);
     const sent = await runCli(['send', '--db', db, 'crasher', '{"type":"crash","why":"quiet"}']);
     expect(sent.code, `send: ${sent.stderr}\nnode: ${node.stderr}`).toBe(0);
     await found(async () => ((await runCli(['ps', '--db', db, '--json'])).stdout.includes('"run":2') ? true : null), 30_000, 'the restart');
