@@ -105,16 +105,24 @@ export class Reports {
   /**
    * Children whose pids the thread gave: started before the slice's mail is
    * routed, since a parent may send to its child in the round that spawned it.
-   * A parent whose round this report cannot record (it died meanwhile, see
-   * #round) spawned nothing: its call never returned as far as the journal knows.
+   * A parent whose round this report cannot record (see #recordable) spawned nothing: its call never returned as far as the journal knows.
    */
   #spawns(slot: Slot, report: SliceReport): void {
     this.#scheduler.usedPids(slot, report.pidNext);
     for (const child of report.spawns) {
-      const parent = this.#table.get(child.parent);
-      if (parent === undefined || parent.run !== child.run || parent.state === 'dead') continue;
-      this.#opts.spawned(parent, child);
+      const parent = this.#recordable(child.parent, child.run);
+      if (parent !== undefined) this.#opts.spawned(parent, child);
     }
+  }
+
+  /**
+   * The process a round of `pid`'s run `run` belongs to, if this report may
+   * still record it: not when the process ended or started another run
+   * while the slice was out (the round, and all it did, is dropped).
+   */
+  #recordable(pid: Pid, run: number): KProc | undefined {
+    const proc = this.#table.get(pid);
+    return proc === undefined || proc.run !== run || proc.state === 'dead' ? undefined : proc;
   }
 
   /** Messages the slice sent: stored, and delivered to their targets (or to a gateway port). */
@@ -140,8 +148,8 @@ export class Reports {
   }
 
   #round(round: RoundOut, now: number): void {
-    const proc = this.#table.get(round.pid);
-    if (proc === undefined || proc.run !== round.run || proc.state === 'dead') return;
+    const proc = this.#recordable(round.pid, round.run);
+    if (proc === undefined) return;
     proc.lastActive = now;
     // What a request of this round waits for (see DESIGN, performance): a
     // pure round's causes are the rows before it and the results it took,
