@@ -12,7 +12,7 @@
 // microtask queue), then emit one journal row with what happened.
 
 import { fileURLToPath } from 'node:url';
-import type { ChildSpec, Delivered, NativeDef, NativeHost, Notice, ProcessLocals, Start } from '../../natives/api.js';
+import type { ChildSpec, Delivered, NativeDef, NativeHost, Notice, Start } from '../../natives/api.js';
 import { markersOf, type Registry } from '../../natives/registry.js';
 import { BeamlineError, ErrorCodes, NonDeterminismError, revive, toErrorData, type ErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
@@ -31,6 +31,7 @@ import {
   type RoundOut,
   type RoundRecord,
 } from '../protocol.js';
+import { Locals } from './locals.js';
 import { Mailbox, type MailEntry } from './mailbox.js';
 import { ReplayCursor } from './replay.js';
 
@@ -918,35 +919,6 @@ const NONE: readonly never[] = Object.freeze([]);
 /** A run whose history passes this many rows gets one warning line. */
 export const HISTORY_WARN_ROWS = 10_000;
 const EMPTY_ROUND: RoundAcc = Object.freeze({ r: [], c: [], effects: [], settled: [], logs: [], impure: true }) as unknown as RoundAcc;
-
-/** Process-local state natives share; the maps exist only once used. */
-class Locals implements ProcessLocals {
-  trapExit = false;
-  lastMessage: Uint8Array | null = null;
-  #timers: Map<string, number> | null = null;
-  #timerAt: Map<string, number> | null = null;
-  #queries: Map<string, (...args: unknown[]) => unknown> | null = null;
-  get timers(): Map<string, number> {
-    return (this.#timers ??= new Map());
-  }
-  get timerAt(): Map<string, number> {
-    return (this.#timerAt ??= new Map());
-  }
-  get queries(): Map<string, (...args: unknown[]) => unknown> {
-    return (this.#queries ??= new Map());
-  }
-  /**
-   * Names of the onQuery handlers, for the thread's report. Reading them does
-   * not make the map: the thread looks at every process it starts, and an
-   * empty Map for each cost a parked process about 230 bytes.
-   */
-  get queryNames(): string[] {
-    return this.#queries === null ? [] : [...this.#queries.keys()];
-  }
-  get queryCount(): number {
-    return this.#queries?.size ?? 0;
-  }
-}
 
 /** `file:line:column` of the innermost stack frame in `script` (a module URL may carry a query). */
 export function scriptLine(stack: string, script: string): string | undefined {
