@@ -6,14 +6,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openJournal } from '../../dist/runtime/journal/sqlite.js';
 import { Commit } from '../../dist/runtime/kernel/commit.js';
-import { Effects } from '../../dist/runtime/kernel/effects.js';
-import { Exits } from '../../dist/runtime/kernel/exits.js';
-import { Relations } from '../../dist/runtime/kernel/relations.js';
-import { Remote } from '../../dist/runtime/kernel/remote.js';
-import { Reports } from '../../dist/runtime/kernel/reports.js';
 import { Scheduler, type Slice } from '../../dist/runtime/kernel/scheduler.js';
 import { newProc, ProcessTable } from '../../dist/runtime/kernel/table.js';
-import type { Marker, SliceReport } from '../../dist/runtime/protocol.js';
+import type { Marker } from '../../dist/runtime/protocol.js';
+import { emptyReport, reportPath } from '../fixtures/kernel/parts.js';
 import { tmpdir } from '../helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -47,19 +43,10 @@ function kernelParts() {
     sliceFailed: () => {},
     open: () => false,
   });
-  // One node: nothing is remote.
-  const remote = new Remote(commit, false);
-  const relations = new Relations({ table, commit, scheduler, killNow: () => {}, remote, isLiveElsewhere: () => false });
-  const effects = new Effects({ table, commit, scheduler, relations, remote, spawn: () => 'none', startDynamic: () => 'none', open: () => false });
-  const exits = new Exits({ store, table, commit, scheduler, effects, relations, supervision: () => null });
-  const reports = new Reports({ table, commit, scheduler, effects, exits, remote, spawned: () => {}, maybeEvict: () => {}, log: () => {} });
-  cleanups.push(() => store.close(), () => commit.close(), () => effects.close());
+  const reports = reportPath(store, table, commit, scheduler, cleanups);
   return { table, scheduler, reports };
 }
 
-function emptyReport(): SliceReport {
-  return { slot: 0, rounds: [], mail: [], taken: [], trapped: [], busy: 0, failed: [], kept: [], nextId: 0, pidNext: 0, spawns: [], probes: [], queries: [], heap: 0, live: 0 };
-}
 
 describe('reports', () => {
   it('a failed wake gives its markers back (they were cleared at dispatch) and the process is rebuilt', () => {

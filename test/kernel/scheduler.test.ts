@@ -8,15 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { decodeWire, encodeWire } from '../../dist/runtime/journal/codec.js';
 import { openJournal } from '../../dist/runtime/journal/sqlite.js';
 import { Commit } from '../../dist/runtime/kernel/commit.js';
-import { Effects } from '../../dist/runtime/kernel/effects.js';
-import { Exits } from '../../dist/runtime/kernel/exits.js';
 import type { ThreadPool } from '../../dist/runtime/kernel/pool.js';
-import { Relations } from '../../dist/runtime/kernel/relations.js';
-import { Remote } from '../../dist/runtime/kernel/remote.js';
-import { Reports } from '../../dist/runtime/kernel/reports.js';
+import type { Reports } from '../../dist/runtime/kernel/reports.js';
 import { Scheduler } from '../../dist/runtime/kernel/scheduler.js';
 import { newProc, ProcessTable, type KProc } from '../../dist/runtime/kernel/table.js';
 import type { SliceReport, SliceTask } from '../../dist/runtime/protocol.js';
+import { emptyReport, reportPath } from '../fixtures/kernel/parts.js';
 import { tmpdir } from '../helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -24,9 +21,6 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-function emptyReport(busy = 0, kept: string[] = []): SliceReport {
-  return { slot: 0, rounds: [], mail: [], taken: [], trapped: [], busy, failed: [], kept, nextId: 0, pidNext: 0, spawns: [], probes: [], queries: [], heap: 0, live: 0 };
-}
 
 /** One slot; every slice sent waits in `sent` until `answer(busy)` reports it (through the kernel's real report handling). */
 function scheduler() {
@@ -57,12 +51,7 @@ function scheduler() {
     open: () => true,
   });
   pump = () => s.pump();
-  const remote = new Remote(commit, false);
-  const relations = new Relations({ table, commit, scheduler: s, killNow: () => {}, remote, isLiveElsewhere: () => false });
-  const effects = new Effects({ table, commit, scheduler: s, relations, remote, spawn: () => 'none', startDynamic: () => 'none', open: () => false });
-  const exits = new Exits({ store, table, commit, scheduler: s, effects, relations, supervision: () => null });
-  reports = new Reports({ table, commit, scheduler: s, effects, exits, remote, spawned: () => {}, maybeEvict: () => {}, log: () => {} });
-  cleanups.push(() => store.close(), () => commit.close(), () => effects.close());
+  reports = reportPath(store, table, commit, s, cleanups);
   let serial = 0;
   const spawn = (n: number): KProc[] =>
     Array.from({ length: n }, () => {
