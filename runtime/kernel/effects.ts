@@ -7,6 +7,7 @@
 // and a request that leaves the node leaves only once the command that
 // caused it is committed.
 
+import { Abort } from '../abort.js';
 import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import { decode, encode } from '../journal/codec.js';
 import type { EffectRow } from '../journal/store.js';
@@ -242,13 +243,13 @@ export class Effects {
   #startHttp(proc: KProc, run: number, step: number, req: ApiRequest, key: string): void {
     const eff = proc.effects?.get(step);
     if (eff?.kind !== 'http' || proc.run !== run || proc.state === 'dead' || !this.#opts.open()) return;
-    const abort = new AbortController();
+    const abort = new Abort();
     eff.abort = abort;
     // The attempt under way is kept on the effect for the live view (memory only).
-    this.#http.request(req, key, abort.signal, (attempt) => (eff.attempt = attempt)).then(
+    this.#http.request(req, key, abort, (attempt) => (eff.attempt = attempt)).then(
       (res) => this.#done(proc, run, step, true, res),
       (err: unknown) => {
-        if (abort.signal.aborted || (err as BeamlineError)?.code === ErrorCodes.NODE_CLOSED) return;
+        if (abort.aborted || (err as BeamlineError)?.code === ErrorCodes.NODE_CLOSED) return;
         this.#done(proc, run, step, false, toErrorData(err, false));
       },
     );

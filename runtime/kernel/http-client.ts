@@ -28,6 +28,7 @@
 // before the response is handed back to be journaled.
 
 import { isUtf8 } from 'node:buffer';
+import type { EventEmitter } from 'node:events';
 import type { Agent } from 'undici';
 
 type Undici = typeof import('undici');
@@ -43,6 +44,7 @@ function loadUndici(): Promise<Undici> {
   return (undiciLoad ??= import('undici'));
 }
 import { credentialHeaderSet, REDACTED, SECRET_REF } from '../../natives/secret.js';
+import { Abort } from '../abort.js';
 import { BeamlineError, ErrorCodes, HttpError } from '../errors.js';
 import type { ApiRequest } from '../protocol.js';
 import { jsonNestsDeeperThan, MAX_NESTING } from '../journal/codec.js';
@@ -199,7 +201,7 @@ export class HttpClient {
   readonly #backoff: BackoffPolicy;
   readonly #random: () => number;
   // One controller per pending request() call; close() aborts them all.
-  readonly #pending = new Set<AbortController>();
+  readonly #pending = new Set<Abort>();
   readonly #secrets: SecretSource | undefined;
   readonly #literals = new Map<string, Record<string, string>>();
   readonly #allow: HostPattern[] | null;
@@ -274,7 +276,7 @@ export class HttpClient {
    * first (not an outcome: the kernel re-issues the call on its next boot).
    * `onAttempt(n)` is told as attempt n (1 = the first) starts.
    */
-  async request(req: ApiRequest, idempotencyKey: string, signal?: AbortSignal, onAttempt?: (attempt: number) => void): Promise<ApiResponse> {
+  async request(req: ApiRequest, idempotencyKey: string, signal?: Abort, onAttempt?: (attempt: number) => void): Promise<ApiResponse> {
     if (this.#closed) throw closedError();
     signal?.throwIfAborted();
     let prepared: Prepared;
@@ -294,15 +296,15 @@ export class HttpClient {
       throw err;
     }
 
-    const cancel = new AbortController();
+    const cancel = new Abort();
     const onAbort = (): void => cancel.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.once('abort', onAbort);
     this.#pending.add(cancel);
     try {
       for (let attempt = 1; ; attempt++) {
         const last = attempt > prepared.retries;
         onAttempt?.(attempt);
-        const outcome = await this.#attempt(prepared, last, cancel.signal);
+        const outcome = await this.#attempt(prepared, last, cancel);
         if (outcome.kind === 'response') return outcome.response;
 
         let wait = backoffDelay(attempt, this.#backoff, this.#random);
@@ -317,10 +319,10 @@ export class HttpClient {
         } else if (last || !isRetryable({ errorCode: outcome.errorCode })) {
           throw attemptsError(prepared, attempt, outcome.errorCode, outcome.cause, outcome.note);
         }
-        await sleep(wait, cancel.signal);
+        await sleep(wait, cancel);
       }
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      signal?.removeListener('abort', onAbort);
       this.#pending.delete(cancel);
       // Closing aborts the call without an outcome: it is re-issued by the next
       // boot, which has no memory of the literal anyway.
@@ -344,12 +346,12 @@ export class HttpClient {
     await undici?.agent.close();
   }
 
-  async #attempt(p: Prepared, last: boolean, cancel: AbortSignal): Promise<AttemptOutcome> {
+  async #attempt(p: Prepared, last: boolean, cancel: Abort): Promise<AttemptOutcome> {
     // One controller per attempt so a deadline kills only this attempt; the
     // request-level `cancel` (caller's signal, close()) is forwarded into it.
-    const ac = new AbortController();
+    const ac = new Abort();
     const onCancel = (): void => ac.abort(cancel.reason);
-    cancel.addEventListener('abort', onCancel, { once: true });
+    cancel.once('abort', onCancel);
     let timedOut = false;
     const timer =
       p.timeoutMs > 0 && p.timeoutMs !== Infinity
@@ -365,14 +367,15 @@ export class HttpClient {
         method: p.method,
         headers: p.headers,
         body: p.body,
-        signal: ac.signal,
+        // undici takes an EventEmitter-style signal too (its Dispatcher docs), which Abort is.
+        signal: ac as unknown as EventEmitter,
       });
       const status = res.statusCode;
       if (!last && isRetryable({ status })) {
         // dump() reads (and discards) a small body so the socket stays in the
         // pool, or destroys a large one; it never rejects without a signal.
         await res.body.dump({ limit: DRAIN_LIMIT_BYTES });
-        if (ac.signal.aborted) throw ac.signal.reason;
+        if (ac.aborted) throw ac.reason;
         return { kind: 'status', status, retryAfter: headerString(res.headers['retry-after']) };
       }
       const headers = plainHeaders(res.headers);
@@ -413,7 +416,7 @@ export class HttpClient {
       return { kind: 'error', errorCode: errorCodeOf(err), cause: err };
     } finally {
       if (timer !== undefined) clearTimeout(timer);
-      cancel.removeEventListener('abort', onCancel);
+      cancel.removeListener('abort', onCancel);
     }
   }
 }
@@ -646,7 +649,7 @@ function badOption(name: string, value: unknown, expected: string): BeamlineErro
   );
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: Abort): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
@@ -654,9 +657,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       reject(signal.reason);
     };
     const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+      signal.removeListener('abort', onAbort);
       resolve();
     }, Math.min(ms, MAX_TIMER_MS));
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.once('abort', onAbort);
   });
 }

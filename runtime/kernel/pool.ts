@@ -11,6 +11,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import type { Abort } from '../abort.js';
 import { MAX_THREADS } from '../protocol.js';
 import type { WorkerData } from '../executor/worker.js';
 import type { ReaderSpec } from '../journal/store.js';
@@ -75,7 +76,7 @@ export class ThreadPool {
   }
 
   /** Run one slice on `slot`'s thread. */
-  run(slot: number, task: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+  run(slot: number, task: Uint8Array, signal: Abort): Promise<Uint8Array> {
     const own = new Uint8Array(task);
     (own as unknown as Routed)[QUEUE_OPTIONS] = { slot };
     const started = performance.now();

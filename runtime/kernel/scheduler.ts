@@ -7,6 +7,7 @@
 //                                        ▲
 //               commit landed, thread woke, slice ended ─┘
 
+import { Abort } from '../abort.js';
 import { BeamlineError, ErrorCodes, revive, type ErrorData } from '../errors.js';
 import { decodeWire, encodeWire } from '../journal/codec.js';
 import type { Marker, Pid, SliceReport, SliceTask, TaskItem } from '../protocol.js';
@@ -21,7 +22,7 @@ export interface Slice {
   /** The processes the slice was sent for. */
   procs: KProc[];
   started: number;
-  abort: AbortController;
+  abort: Abort;
   probes: Map<string, Array<(err: unknown) => void>>;
 }
 
@@ -381,12 +382,12 @@ export class Scheduler {
       probes: [...probes.keys()],
     };
     slot.names = [];
-    const slice: Slice = { items, procs, started: performance.now(), abort: new AbortController(), probes };
+    const slice: Slice = { items, procs, started: performance.now(), abort: new Abort(), probes };
     this.#assertSent(slot, slice);
     slot.phase = { is: 'running', slice };
     this.#opts
       .pool()
-      .run(slot.index, encodeWire(task), slice.abort.signal)
+      .run(slot.index, encodeWire(task), slice.abort)
       .then(
         (buf) => {
           if (!this.#current(slot, slice)) return;

@@ -4,6 +4,7 @@
 // replies). Records are data; the parts that change them are beside this
 // file (scheduler, effects, relations, exits).
 
+import type { Abort } from '../abort.js';
 import { BeamlineError, ErrorCodes } from '../errors.js';
 import { decode } from '../journal/codec.js';
 import type { ProcessRow } from '../journal/store.js';
@@ -114,7 +115,7 @@ export type KEffect =
    * `abort` while the request is in flight; null before it leaves and once it
    * has finished. `attempt`: which attempt is under way (1 = the first), for the live view.
    */
-  | { kind: 'http'; abort: AbortController | null; attempt?: number }
+  | { kind: 'http'; abort: Abort | null; attempt?: number }
   /** Resolved by the kernel at once (spawn, startChild): nothing to cancel. */
   | { kind: 'spawn' };
 

@@ -11,6 +11,7 @@ import {
   retryAfterMs,
   type ApiRequest,
 } from '../../dist/runtime/kernel/http-client.js';
+import { Abort } from '../../dist/runtime/abort.js';
 import { HttpError } from '../../dist/runtime/errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
@@ -362,9 +363,9 @@ describe('HttpClient', () => {
       res.on('close', () => (closed = true));
     });
     const c = client();
-    const ac = new AbortController();
+    const ac = new Abort();
     const reason = new Error('withTimeout scope ended');
-    const p = c.request(req(s.url, { timeoutMs: 10_000, retries: 5 }), 'k', ac.signal);
+    const p = c.request(req(s.url, { timeoutMs: 10_000, retries: 5 }), 'k', ac);
     await expect.poll(() => c.inFlight).toBe(1);
     setTimeout(() => ac.abort(reason), 20);
     expect(await rejection(p)).toBe(reason);
@@ -380,8 +381,8 @@ describe('HttpClient', () => {
       res.end();
     });
     const c = client({ backoff: { baseMs: 60_000, factor: 1, maxMs: 60_000 }, random: () => 1 });
-    const ac = new AbortController();
-    const p = c.request(req(s.url, { retries: 1 }), 'k', ac.signal);
+    const ac = new Abort();
+    const p = c.request(req(s.url, { retries: 1 }), 'k', ac);
     await expect.poll(() => hits).toBe(1);
     const started = performance.now();
     ac.abort('cancelled');
@@ -397,7 +398,9 @@ describe('HttpClient', () => {
       res.end();
     });
     const reason = new Error('gone');
-    expect(await rejection(client().request(req(s.url), 'k', AbortSignal.abort(reason)))).toBe(reason);
+    const aborted = new Abort();
+    aborted.abort(reason);
+    expect(await rejection(client().request(req(s.url), 'k', aborted))).toBe(reason);
     expect(hits).toBe(0);
   });
 

@@ -4,6 +4,7 @@
 
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Abort } from '../../dist/runtime/abort.js';
 import { openJournal } from '../../dist/runtime/journal/sqlite.js';
 import { Commit } from '../../dist/runtime/kernel/commit.js';
 import { Scheduler, type Slice } from '../../dist/runtime/kernel/scheduler.js';
@@ -59,7 +60,7 @@ describe('reports', () => {
     table.add(proc);
     slot.residents.add(proc);
     const fired: Marker = { m: 'res', run: 1, step: 3, ok: true, v: null };
-    const slice: Slice = { items: [{ op: 'wake', pid: proc.pid, marks: [fired] }], procs: [proc], started: 0, abort: new AbortController(), probes: new Map() };
+    const slice: Slice = { items: [{ op: 'wake', pid: proc.pid, marks: [fired] }], procs: [proc], started: 0, abort: new Abort(), probes: new Map() };
     // The thread does not hold the process (it reports the wake as failed).
     reports.apply(slot, { ...emptyReport(), failed: [{ pid: proc.pid, run: -1, reason: 'not live on this thread' }] }, slice);
     expect(proc.marks).toEqual([fired]);
