@@ -302,6 +302,7 @@ export class Scheduler {
   /** The one dispatch step: every slot that has work and no slice in flight gets one. */
   pump(): void {
     if (!this.#opts.open()) return;
+    this.#commit.flushAsked();
     for (const slot of this.slots) {
       if (slot.phase.is !== 'idle') continue;
       if (slot.queue.size === 0 && !slot.more && slot.probes.size === 0 && slot.drops.length === 0) continue;

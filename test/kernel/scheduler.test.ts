@@ -28,11 +28,25 @@ function scheduler() {
   const table = new ProcessTable();
   let pump = () => {};
   // A landed commit lets a slice waiting for it go, as the kernel does.
-  const commit = new Commit({ writer: store.writer(), nextSerial: 1, kernelMailId: 0, slotIds: () => [], committed: () => pump(), fatal: (err) => { throw err; } });
+  // What reached the writer and the pool, in order ('commit', 'slice').
+  const order: string[] = [];
+  const storeWriter = store.writer();
+  const writer = {
+    commit: (events: Parameters<typeof storeWriter.commit>[0]) => {
+      order.push('commit');
+      return storeWriter.commit(events);
+    },
+    stats: () => storeWriter.stats(),
+    close: () => storeWriter.close(),
+  };
+  const commit = new Commit({ writer, nextSerial: 1, kernelMailId: 0, slotIds: () => [], committed: () => pump(), fatal: (err) => { throw err; } });
   const sent: Array<{ task: SliceTask; answer: (report: SliceReport) => void }> = [];
   const pool = {
     run: (_slot: number, task: Uint8Array) =>
-      new Promise<Uint8Array>((resolve) => sent.push({ task: decodeWire<SliceTask>(task), answer: (r) => resolve(new Uint8Array(encodeWire(r))) })),
+      new Promise<Uint8Array>((resolve) => {
+        order.push('slice');
+        sent.push({ task: decodeWire<SliceTask>(task), answer: (r) => resolve(new Uint8Array(encodeWire(r))) });
+      }),
   } as unknown as ThreadPool;
   const reported: number[] = [];
   let reports: Reports | null = null;
@@ -60,11 +74,6 @@ function scheduler() {
       s.schedule(proc);
       return proc;
     });
-  const until = (done: () => boolean) =>
-    new Promise<void>((resolve) => {
-      const check = () => (done() ? resolve() : setImmediate(check));
-      check();
-    });
   /** Answer the slice in flight with `busy` runnable processes left on the thread; resolves once the next one is sent (`next`). */
   const answer = async (busy: number, next = true, kept: string[] = []) => {
     const n = sent.length;
@@ -75,7 +84,7 @@ function scheduler() {
   };
   const starts = (i: number) => sent[i]!.task.items.filter((it) => it.op === 'start').length;
   const wakes = (i: number) => sent[i]!.task.items.filter((it) => it.op === 'wake').length;
-  return { s, sent, spawn, answer, starts, wakes };
+  return { s, sent, spawn, answer, starts, wakes, commit, order };
 }
 
 describe('scheduler: starts per slice', () => {
@@ -157,3 +166,31 @@ describe('scheduler: starts per slice', () => {
     expect(starts(3)).toBe(512);
   });
 });
+
+describe('scheduler: a commit asked for goes before the slices', () => {
+  it('hands the writer the result a process was woken with before the slice that wakes it', async () => {
+    const { s, sent, spawn, answer, commit, order } = scheduler();
+    const [proc] = spawn(1);
+    s.pump();
+    await answer(0, false);
+    await commit.flushed();
+    proc!.state = 'parked';
+    order.length = 0;
+    // As an API's answer arrives (effects.ts): journal it, ask for its commit, wake the process.
+    commit.push({ type: 'effect.done', pid: proc!.pid, run: 1, step: 1, ok: true, value: new Uint8Array([0xc0]) });
+    commit.requestFlush();
+    s.mark(proc!, { m: 'res', run: 1, step: 1, ok: true, v: null });
+    await until(() => sent.length === 2);
+    // Its fsync overlaps the slice: the next request, which waits for it, leaves sooner.
+    expect(order).toEqual(['commit', 'slice']);
+    await commit.flushed();
+  });
+});
+
+/** Resolves once `done()` holds, looking again after each turn of the event loop. */
+function until(done: () => boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = () => (done() ? resolve() : setImmediate(check));
+    check();
+  });
+}
