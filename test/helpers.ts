@@ -158,6 +158,16 @@ export async function until<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'co
 }
 
 /**
+ * The two ways a process must behave the same, for describe.each / it.each
+ * ([label, node options]): kept in its thread's memory between wakes (the hot
+ * path), and rebuilt by replay from its journal on every wake.
+ */
+export const REPLAY_MODES = [
+  ['hot path', { evictIdleMs: 1e9 }],
+  ['replay on every wake', { evictIdleMs: 0 }],
+] as const;
+
+/**
  * A node factory for one test file: every node it opens is closed after each
  * test, so a failing test never leaks threads into the next.
  */

@@ -2,15 +2,12 @@
 // and the message being handled; links and monitors fire.
 
 import { describe, expect, it } from 'vitest';
-import { decode, fixture, nodesPerTest, query, readRows } from '../helpers.js';
+import { decode, fixture, nodesPerTest, query, readRows, REPLAY_MODES } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
 
-describe.each([
-  ['hot path', { evictIdleMs: 1e9 }],
-  ['replay on every wake', { evictIdleMs: 0 }],
-])('a script throws (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('a script throws (%s)', (_label, opts) => {
   it('journals the exit with its reason and the message it was handling; links and monitors fire', async () => {
     const n = await node(opts);
     const overseer = await n.spawn(fixture('failure/overseer.js'));

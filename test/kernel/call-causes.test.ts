@@ -5,7 +5,7 @@
 // instant would recover from.
 
 import { describe, expect, it } from 'vitest';
-import { decode, fixture, nodesPerTest, query, type Row } from '../helpers.js';
+import { decode, fixture, nodesPerTest, query, REPLAY_MODES, type Row } from '../helpers.js';
 import { json, serversPerTest, within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
@@ -45,10 +45,7 @@ function committed(db: string, pid: string): Committed {
 const stepOf = (key: string | null) => Number(key!.split(':')[2]);
 
 describe('what a request waits for', () => {
-  it.each([
-    ['hot path', {}],
-    ['replay on every wake', { evictIdleMs: 0 }],
-  ])('each call leaves only once the result before it is committed (%s)', async (_label, opts) => {
+  it.each(REPLAY_MODES)('each call leaves only once the result before it is committed (%s)', async (_label, opts) => {
     const n = await node(opts);
     let pid = '';
     const problems: string[] = [];

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Node } from '../../dist/runtime/node.js';
-import { fixture, nodesPerTest, readRows } from '../helpers.js';
+import { fixture, nodesPerTest, readRows, REPLAY_MODES } from '../helpers.js';
 import { json, refusedPort, serversPerTest, within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
@@ -27,10 +27,7 @@ function callCommands(db: string, pid: string): Array<[number, any]> {
   return readRows(db, pid).flatMap((r) => r.c.filter((c) => c[1] === 'callApi').map((c) => [c[0], c[3]] as [number, any]));
 }
 
-describe.each([
-  ['hot path', {}],
-  ['replay on every wake', { evictIdleMs: 0 }],
-])('callApi (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('callApi (%s)', (_label, opts) => {
   it('round-trips JSON: body encoded, response decoded, headers passed, one Idempotency-Key', async () => {
     const s = await server((seen, res) => json(res, 201, { echo: seen.body, method: seen.method, trace: seen.headers['x-trace'] ?? null }));
     const n = await node(opts);

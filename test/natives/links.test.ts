@@ -3,15 +3,10 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Node } from '../../dist/runtime/node.js';
-import { fixture, nodesPerTest, query, until } from '../helpers.js';
+import { fixture, nodesPerTest, query, REPLAY_MODES, until } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
-
-const modes = [
-  ['hot path', { evictIdleMs: 1e9 }],
-  ['replay on every wake', { evictIdleMs: 0 }],
-] as const;
 
 const childFailed = { error: 'Error', message: 'child failed' };
 
@@ -19,7 +14,7 @@ async function exitOf(n: Node, pid: string) {
   return within(n.waitExit(pid), 20_000, `exit of ${pid}`);
 }
 
-describe.each(modes)('links (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('links (%s)', (_label, opts) => {
   it('a normal exit does not propagate to a non-trapping linked process', async () => {
     const n = await node(opts);
     const pid = await n.spawn(fixture('natives/linker.js'), ['normal', false]);
@@ -64,7 +59,7 @@ describe.each(modes)('links (%s)', (_label, opts) => {
   });
 });
 
-describe.each(modes)('kill (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('kill (%s)', (_label, opts) => {
   it('kill(pid, reason) is trappable: a trapping target gets it as an exit message', async () => {
     const n = await node(opts);
     const t = await n.spawn(fixture('natives/trapper.js'));
@@ -113,7 +108,7 @@ function readyToKill(n: Node, pid: string): boolean {
   return query(n.db, 'SELECT 1 FROM journal WHERE pid = ?', pid).length > 0;
 }
 
-describe.each(modes)('monitors (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('monitors (%s)', (_label, opts) => {
   it("delivers {type:'down', ref, pid, reason}; 'noproc' at once for a dead pid; nothing after demonitor", async () => {
     const n = await node(opts);
     const pid = await n.spawn(fixture('natives/monitors.js'));
@@ -132,7 +127,7 @@ describe.each(modes)('monitors (%s)', (_label, opts) => {
   });
 });
 
-describe.each(modes)('registered names (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('registered names (%s)', (_label, opts) => {
   it('register/whereis/send by name; a taken name is refused; names disappear with their process', async () => {
     const logs: string[] = [];
     const n = await node({ ...opts, log: (_pid, line) => logs.push(line) });

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Node } from '../../dist/runtime/node.js';
-import { fixture, nodesPerTest, query, readRows, tmpdir, type Row } from '../helpers.js';
+import { fixture, nodesPerTest, query, readRows, REPLAY_MODES, tmpdir, type Row } from '../helpers.js';
 
 const node = nodesPerTest();
 
@@ -31,12 +31,7 @@ function spawnsOf(rows: Row[]): Array<{ step: number; inline: boolean; pid: stri
   return [...out.values()];
 }
 
-const modes = [
-  ['hot path', { evictIdleMs: 1e9 }],
-  ['replay on every wake', { evictIdleMs: 0 }],
-] as const;
-
-describe.each(modes)('spawn (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('spawn (%s)', (_label, opts) => {
   it('300 spawns in a loop return their pids without a round each, and a message sent in the spawning round reaches every child', async () => {
     const n = await node(opts);
     const pid = await n.spawn(fixture('natives/spawn-many.js'), [300]);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, nodesPerTest, openNode, readRows, tmpdir } from '../helpers.js';
+import { fixture, nodesPerTest, openNode, readRows, REPLAY_MODES, tmpdir } from '../helpers.js';
 import { within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
@@ -39,10 +39,7 @@ describe('step(name, fn)', () => {
     expect(linesOf(path.join(dir, 'effects'))).toEqual(['charge-card', 'send-email', 'write-row']);
   });
 
-  it.each([
-    ['hot path', { evictIdleMs: 1e9 }],
-    ['replay on every wake', { evictIdleMs: 0 }],
-  ])('journals a step error and rethrows it with the same name and message (%s)', async (_label, opts) => {
+  it.each(REPLAY_MODES)('journals a step error and rethrows it with the same name and message (%s)', async (_label, opts) => {
     const dir = tmpdir();
     const n = await node(opts);
     const pid = await n.spawn(fixture('natives/step-error.js'), [dir]);

@@ -3,18 +3,13 @@
 
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, nodesPerTest, openNode, query, tmpdir, until } from '../helpers.js';
+import { fixture, nodesPerTest, openNode, query, REPLAY_MODES, tmpdir, until } from '../helpers.js';
 import { json, serversPerTest, within } from '../fixtures/natives/http-server.js';
 
 const node = nodesPerTest();
 const server = serversPerTest();
 
-const modes = [
-  ['hot path', { evictIdleMs: 1e9 }],
-  ['replay on every wake', { evictIdleMs: 0 }],
-] as const;
-
-describe.each(modes)('startTimer / cancelTimer (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('startTimer / cancelTimer (%s)', (_label, opts) => {
   it('delivers {type:"timer", name} once; a cancelled timer never delivers; a restarted name replaces the old timer', async () => {
     const n = await node(opts);
     const pid = await n.spawn(fixture('natives/timers.js'));
@@ -69,7 +64,7 @@ describe.each(modes)('startTimer / cancelTimer (%s)', (_label, opts) => {
   });
 });
 
-describe.each(modes)('withTimeout (%s)', (_label, opts) => {
+describe.each(REPLAY_MODES)('withTimeout (%s)', (_label, opts) => {
   it('returns what fn returns when fn wins; on the deadline rejects with TimeoutError and cancels the pending sleep and callApi', async () => {
     const s = await server((seen, res, srv) => {
       // Hold /slow far past the scope's deadline.
