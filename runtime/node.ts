@@ -15,7 +15,7 @@ import { configureSecrets } from './kernel/secrets.js';
 import { resetCredentialHeaders } from '../natives/secret.js';
 import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
-import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
+import { Kernel, timersOnlyDueAt, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
 import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 
@@ -544,6 +544,12 @@ function startArgs(bytes: Uint8Array): Buffer {
 /**
  * The default eviction policy: parked long enough, and cheap enough to replay;
  * a run of a few rows (a server right after its snapshot) sooner: it hibernates.
+ * One parked on timers alone, all due later than `idleMs` from now, goes as it
+ * parks: the first rule would take it before any of them fires, and the wake
+ * would replay all the same, so keeping it meanwhile only holds its thread's
+ * memory (a parked frame is ~1.7 KB there; see README, Timers at scale). Not
+ * one that has had mail or answers queries: each message or query would then
+ * rebuild it, where the first rule keeps it warm while it is being used.
  */
 export function evictionPolicy(
   idleMs: number,
@@ -557,7 +563,7 @@ export function evictionPolicy(
   const counted = new WeakMap<KProc, { run: number; rows: number; rounds: number }>();
   return (proc, now) => {
     const idle = now - proc.lastActive;
-    if (idle >= idleMs && proc.rounds <= maxRounds) return true;
+    if (proc.rounds <= maxRounds && (idle >= idleMs || onFarTimersOnly(proc, now, idleMs))) return true;
     if (idle < hibernateMs || proc.rounds > HIBERNATE_MAX_ROUNDS) return false;
     if (rowsOf === undefined) return true;
     let c = counted.get(proc);
@@ -567,6 +573,13 @@ export function evictionPolicy(
     }
     return c.rows + (proc.rounds - c.rounds) <= HIBERNATE_MAX_ROUNDS;
   };
+}
+
+/** Waits on timers alone, the earliest due `ms` from `now` or later, with no mail taken and no query handler. */
+function onFarTimersOnly(proc: KProc, now: number, ms: number): boolean {
+  if (proc.mailbox !== 'none' || (proc.handlers !== undefined && proc.handlers.run === proc.run && proc.handlers.names.length > 0)) return false;
+  const at = timersOnlyDueAt(proc);
+  return at !== null && at - now >= ms;
 }
 
 function defaultLog(pid: Pid, line: string): void {

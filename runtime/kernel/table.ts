@@ -136,6 +136,21 @@ export function effectsOf(proc: KProc): SmallMap<number, KEffect> {
   return (proc.effects ??= new SmallMap());
 }
 
+/**
+ * When the earliest of `proc`'s timers is due, if armed timers are all it
+ * waits on in the kernel; null when it waits on anything else (a call, a
+ * spawn's answer, a timer that fired and is not yet taken) or on no timer.
+ */
+export function timersOnlyDueAt(proc: KProc): number | null {
+  if (proc.effects === null) return null;
+  let at = Infinity;
+  for (const eff of proc.effects.values()) {
+    if (eff.kind !== 'timer' || eff.timer === null || eff.timer.cancelled) return null;
+    if (eff.timer.at < at) at = eff.timer.at;
+  }
+  return at === Infinity ? null : at;
+}
+
 export function relationsOf(proc: KProc): Relations {
   return (proc.rel ??= { links: new Set(), watchers: new Map(), watching: new Map(), names: new Set() });
 }

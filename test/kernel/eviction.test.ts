@@ -1,8 +1,10 @@
 // Eviction against work a thread still holds. Real threads, real journal.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { fixture, nodesPerTest, ON_PG, sleep, until } from '../helpers.js';
+import { fixture, nodesPerTest, ON_PG, sleep, tmpdir, until } from '../helpers.js';
 
 const node = nodesPerTest();
 
@@ -52,4 +54,62 @@ describe('eviction', () => {
     });
     expect(done).toBe(count);
   }, 120_000);
+});
+
+// The idle rule evicts a process parked for evictIdleMs; one whose every wait
+// is a timer due later than that would be evicted before any of them fires,
+// so it leaves its thread when it parks (see README, Idle eviction).
+describe('a process parked on timers only, all due after the idle time', () => {
+  const FAR = fixture('kernel/far-sleeper.js');
+  const counter = () => path.join(tmpdir(), 'count');
+  /** Spawn far-sleeper and wait until its timer is armed: its parking report has been applied. */
+  async function parked(n: Awaited<ReturnType<typeof node>>, ms: number, opts: object = {}, mail = false): Promise<string> {
+    const pid = await n.spawn(FAR, [counter(), ms, opts]);
+    if (mail) n.send(pid, 'hello');
+    await until(() => n.kernel.stats().timers === 1, 10_000, `${pid}'s timer to be armed`);
+    return pid;
+  }
+
+  it('leaves its thread as it parks, not after the idle time', async () => {
+    const n = await node({ threads: 1, evictIdleMs: 60_000 });
+    await parked(n, 3_600_000);
+    // The report that armed the timer parked the process and let it go.
+    expect(n.kernel.stats().resident).toBe(0);
+    // The drop reaches the thread with the next slice.
+    await until(() => n.kernel.stats().threads[0]!.live === 0, 10_000, 'the thread to drop it');
+  });
+
+  it('stays when a timer is due within the idle time', async () => {
+    const n = await node({ threads: 1, evictIdleMs: 60_000 });
+    await parked(n, 30_000);
+    await sleep(100);
+    expect(n.kernel.stats().resident).toBe(1);
+    expect(n.kernel.stats().threads[0]!.live).toBe(1);
+  });
+
+  it('stays when it takes mail (each message would rebuild it)', async () => {
+    const n = await node({ threads: 1, evictIdleMs: 60_000 });
+    await parked(n, 3_600_000, { mail: true }, true);
+    await sleep(100);
+    expect(n.kernel.stats().resident).toBe(1);
+  });
+
+  it('stays when it answers queries (each query would rebuild it)', async () => {
+    const n = await node({ threads: 1, evictIdleMs: 60_000 });
+    const pid = await parked(n, 3_600_000, { query: true });
+    await sleep(100);
+    expect(n.kernel.stats().resident).toBe(1);
+    expect(await n.query(pid, 'status')).toBe('asleep');
+  });
+
+  it('wakes by replay when the timer fires, its step not run again', async () => {
+    const n = await node({ threads: 1, evictIdleMs: 1500 });
+    const file = counter();
+    const pid = await n.spawn(FAR, [file, 2000]);
+    await until(() => n.kernel.stats().timers === 1, 10_000, 'the timer to be armed');
+    expect(n.kernel.stats().resident).toBe(0);
+    const exit = await n.waitExit(pid);
+    expect(exit).toMatchObject({ normal: true, result: 1 });
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+  });
 });
