@@ -177,21 +177,26 @@ const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve
 // needs room, and until then it is resident memory: 100,000 parked processes
 // looked like 12 KB each instead of the ~3 KB they hold. When a slice leaves
 // the thread with nothing to run and the heap has grown well past what the
-// last full collection kept, collect once, right after the report is sent.
-// So does the other side of a burst: thousands of processes leaving the
-// thread (hibernating servers, evictions) leave their frames in the heap
-// until V8 needs room; a thread whose 50,000 servers had all hibernated kept
-// 130 MB. That collection waits for the thread to be quiet for a second:
-// processes also leave by the thousand in a wave of exits, and a full
-// collection (75-200 ms) in the middle of it would hold up every wake.
+// last full collection kept, collect once the thread has been quiet for a
+// moment (COMPACT_GROWN_QUIET_MS). So does the other side of a burst:
+// thousands of processes leaving the thread (hibernating servers, evictions)
+// leave their frames in the heap until V8 needs room; a thread whose 50,000
+// servers had all hibernated kept 130 MB. That collection waits for a second
+// of quiet: processes also leave by the thousand in a wave of exits.
+// Both wait for quiet because a full collection takes 40–200 ms: run the
+// moment a thread's queue empties, it landed in the middle of a wave of
+// 100,000 timers (the queue empties between two slices) and held up every
+// wake behind it.
 const collect = exposeGc();
 let keptAfterGc = getHeapStatistics().used_heap_size;
 /** The most processes the thread held since the last full collection. */
 let peakSinceGc = 0;
-let compactScheduled = false;
 let quietCompact: ReturnType<typeof setTimeout> | null = null;
+/** When the scheduled quiet compaction runs (performance.now()). */
+let quietCompactAt = Infinity;
 const COMPACT_GROWTH = 64 * 2 ** 20;
 const COMPACT_LEFT = 10_000;
+const COMPACT_GROWN_QUIET_MS = 200;
 const COMPACT_QUIET_MS = 1000;
 
 function compactNow(): void {
@@ -204,20 +209,24 @@ function compactNow(): void {
 function compactWhenIdle(heap: number, held: number, idle: boolean): void {
   peakSinceGc = Math.max(peakSinceGc, held);
   if (!idle || collect === null) return;
-  if (heap >= keptAfterGc + COMPACT_GROWTH) {
-    if (compactScheduled) return;
-    compactScheduled = true;
-    setImmediate(() => {
-      compactScheduled = false;
-      compactNow();
-    });
-  } else if (peakSinceGc - held >= COMPACT_LEFT && quietCompact === null) {
-    quietCompact = setTimeout(() => {
-      quietCompact = null;
-      compactNow();
-    }, COMPACT_QUIET_MS);
-    quietCompact.unref();
+  if (heap >= keptAfterGc + COMPACT_GROWTH) compactAfterQuiet(COMPACT_GROWN_QUIET_MS);
+  else if (peakSinceGc - held >= COMPACT_LEFT) compactAfterQuiet(COMPACT_QUIET_MS);
+}
+
+/** Collect once the thread has had no slice for `ms` (a sooner one already scheduled stands). */
+function compactAfterQuiet(ms: number): void {
+  const at = performance.now() + ms;
+  if (quietCompact !== null) {
+    if (quietCompactAt <= at) return;
+    clearTimeout(quietCompact);
   }
+  quietCompactAt = at;
+  quietCompact = setTimeout(() => {
+    quietCompact = null;
+    quietCompactAt = Infinity;
+    compactNow();
+  }, ms);
+  quietCompact.unref();
 }
 
 /** A slice begins: the thread is not quiet (see compactWhenIdle). */
@@ -225,6 +234,7 @@ function notQuiet(): void {
   if (quietCompact === null) return;
   clearTimeout(quietCompact);
   quietCompact = null;
+  quietCompactAt = Infinity;
 }
 
 function exposeGc(): (() => void) | null {
