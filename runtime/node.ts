@@ -15,7 +15,8 @@ import { configureSecrets } from './kernel/secrets.js';
 import { resetCredentialHeaders } from '../natives/secret.js';
 import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
-import { Kernel, timersOnlyDueAt, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
+import { evictionPolicy } from './kernel/eviction.js';
+import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
 import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 
@@ -100,8 +101,7 @@ export interface CrashReport {
   supervisor?: string;
 }
 
-/** Rows a run may have and still hibernate: a server's run right after its snapshot has one or two. */
-export const HIBERNATE_MAX_ROUNDS = 4;
+export { evictionPolicy, HIBERNATE_MAX_ROUNDS } from './kernel/eviction.js';
 
 export { DEFAULT_DB } from './journal/open.js';
 
@@ -539,47 +539,6 @@ function startArgs(bytes: Uint8Array): Buffer {
   const args = decode(buf) as unknown[];
   if (!Array.isArray(args) || snapshotOf(args) === undefined) return buf;
   return Buffer.from(encode(args.slice(0, -1)));
-}
-
-/**
- * The default eviction policy: parked long enough, and cheap enough to replay;
- * a run of a few rows (a server right after its snapshot) sooner: it hibernates.
- * One parked on timers alone, all due later than `idleMs` from now, goes as it
- * parks: the first rule would take it before any of them fires, and the wake
- * would replay all the same, so keeping it meanwhile only holds its thread's
- * memory (a parked frame is ~1.7 KB there; see README, Timers at scale). Not
- * one that has had mail or answers queries: each message or query would then
- * rebuild it, where the first rule keeps it warm while it is being used.
- */
-export function evictionPolicy(
-  idleMs: number,
-  maxRounds: number,
-  hibernateMs = Infinity,
-  rowsOf?: (pid: Pid, run: number) => number | undefined,
-): (proc: KProc, now: number) => boolean {
-  // proc.rounds counts the rows this node wrote; a run recovered from the
-  // journal may hold many more. Before a process hibernates (which it may do
-  // soon, and often), its run's rows are counted once in the journal.
-  const counted = new WeakMap<KProc, { run: number; rows: number; rounds: number }>();
-  return (proc, now) => {
-    const idle = now - proc.lastActive;
-    if (proc.rounds <= maxRounds && (idle >= idleMs || onFarTimersOnly(proc, now, idleMs))) return true;
-    if (idle < hibernateMs || proc.rounds > HIBERNATE_MAX_ROUNDS) return false;
-    if (rowsOf === undefined) return true;
-    let c = counted.get(proc);
-    if (c === undefined || c.run !== proc.run) {
-      c = { run: proc.run, rows: rowsOf(proc.pid, proc.run) ?? proc.rounds, rounds: proc.rounds };
-      counted.set(proc, c);
-    }
-    return c.rows + (proc.rounds - c.rounds) <= HIBERNATE_MAX_ROUNDS;
-  };
-}
-
-/** Waits on timers alone, the earliest due `ms` from `now` or later, with no mail taken and no query handler. */
-function onFarTimersOnly(proc: KProc, now: number, ms: number): boolean {
-  if (proc.mailbox !== 'none' || (proc.handlers !== undefined && proc.handlers.run === proc.run && proc.handlers.names.length > 0)) return false;
-  const at = timersOnlyDueAt(proc);
-  return at !== null && at - now >= ms;
 }
 
 function defaultLog(pid: Pid, line: string): void {

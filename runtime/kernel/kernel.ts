@@ -9,6 +9,7 @@
 //   commit.ts        the pending batch, group commit, after-commit work
 //   faults.ts        the watchdog, runaways, lost threads
 //   housekeeping.ts  eviction, paging out, retention
+//   eviction.ts      the default eviction policy (Node passes it in)
 //   recovery.ts      live processes back from the journal (boot, adopt)
 //
 //   report ─▶ reports ─▶ events (commit) ─┬─▶ writer thread ─▶ committed ─▶ after-commit work
@@ -41,7 +42,7 @@ import { Scheduler } from './scheduler.js';
 import { fromJournal, newProc, ProcessTable, type ExitInfo, type KProc } from './table.js';
 
 export type { ExitInfo, KProc, ProcState, Residency } from './table.js';
-export { exitInfoFromRow, timersOnlyDueAt } from './table.js';
+export { exitInfoFromRow } from './table.js';
 
 export interface KernelStats {
   /** Live processes (and dead ones held for a restart), paged-out ones included. */
