@@ -17,7 +17,9 @@ export const HIBERNATE_MAX_ROUNDS = 4;
  * would replay all the same, so keeping it meanwhile only holds its thread's
  * memory (a parked frame is ~1.7 KB there; see README, Timers at scale). Not
  * one that has had mail or answers queries: each message or query would then
- * rebuild it, where the first rule keeps it warm while it is being used.
+ * rebuild it, where the first rule keeps it warm while it is being used. A
+ * record read back from the journal counts as having had mail (its mailbox
+ * may hold anything; see fromJournal), so a boot's rebuilds are kept.
  */
 export function evictionPolicy(
   idleMs: number,
