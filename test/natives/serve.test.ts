@@ -130,8 +130,16 @@ describe('ctx.serve with callApi inside handle', () => {
     const db = path.join(tmpdir(), 'journal.db');
     const first = await openNode({ db });
     const pid = await first.spawn(fixture('server/charger.js'), [api.url]);
-    for (let order = 1; order <= 5; order++) first.send(pid, { type: 'charge', order });
-    await until(() => api.to('/charge').length === 5, 20_000, 'five charges');
+    // The server replies to `from` after each charge, and a reply leaves only
+    // once the round that consumed the charge's answer is committed: five
+    // replies mean all five answers are journaled. (The API having seen five
+    // requests does not: an answer still on its way when the node closes is
+    // asked for again at the next boot, see the next test.)
+    const replies: unknown[] = [];
+    const port = first.openPort((m) => replies.push(m));
+    for (let order = 1; order <= 5; order++) first.send(pid, { type: 'charge', order, from: port });
+    await until(() => replies.length === 5, 20_000, 'five charges answered and journaled');
+    expect(api.to('/charge')).toHaveLength(5);
     await until(() => query(db, 'SELECT 1 FROM mailbox WHERE pid = ?', pid).length === 0, 10_000, 'all handled');
     await first.close();
 
@@ -144,6 +152,36 @@ describe('ctx.serve with callApi inside handle', () => {
     // pid:run:step — two charges per run, three runs.
     expect(keys.map((k) => Number(k.split(':')[1]))).toEqual([1, 1, 2, 2, 3]);
     expect(api.to('/charge').map((s) => (s.body as { order: number }).order)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('ctx.serve with a call in flight when the node closes', () => {
+  const server = serversPerTest();
+
+  it('sends that call again at the next boot, once, with the same key; the charges before it are not sent again', async () => {
+    let ids = 0;
+    // The fifth answer is held far longer than a close takes: the node closes with it outstanding.
+    const api = await server((seen, res) => {
+      const id = ++ids;
+      setTimeout(() => json(res, 200, { id: `ch_${id}`, key: seen.key }), id === 5 ? 10_000 : 0);
+    });
+    const db = path.join(tmpdir(), 'journal.db');
+    const first = await openNode({ db });
+    const pid = await first.spawn(fixture('server/charger.js'), [api.url]);
+    for (let order = 1; order <= 5; order++) first.send(pid, { type: 'charge', order });
+    await until(() => api.to('/charge').length === 5, 20_000, 'five charges');
+    await first.close();
+    expect(api.to('/charge')).toHaveLength(5);
+
+    const second = await node({ db });
+    await until(() => api.to('/charge').length === 6, 20_000, 'the fifth charge sent again');
+    const caller = await second.spawn(fixture('server/caller.js'), [pid, 0, 'get', '500ms']);
+    await second.waitExit(caller); // the server took the fifth answer and the next message
+    const sent = api.to('/charge');
+    expect(sent).toHaveLength(6);
+    expect(sent[5]!.key).toBe(sent[4]!.key);
+    expect(new Set(sent.map((s) => s.key)).size).toBe(5);
+    expect(sent.map((s) => (s.body as { order: number }).order)).toEqual([1, 2, 3, 4, 5, 5]);
   });
 });
 
