@@ -3,10 +3,14 @@
 // Three phases, each on a fresh node (the third runs first):
 // 1. memory: `n` processes parked on a 1 h timer; once every timer is
 //    armed, (RSS - RSS before) / n. That is the whole node's cost per
-//    parked process: the kernel's process table and timer heap, the parked
-//    script state on the worker threads, SQLite's page cache for their
-//    rows. (With 1 s sleeps the first sleepers wake before the last are
-//    spawned, so "all parked at once" never happens in phase 2.)
+//    parked process: the kernel's process table and timer heap, what the
+//    worker threads keep, SQLite's page cache for their rows. A process
+//    parked on timers due later than the idle-eviction time (10 minutes)
+//    leaves its thread as it parks (README, "Idle eviction"), so the
+//    threads keep only what that leaves; one due sooner keeps its script
+//    state there, as the 1 s sleepers of phase 2 do. (With 1 s sleeps the
+//    first sleepers wake before the last are spawned, so "all parked at
+//    once" never happens in phase 2.)
 // 2. lateness: `n` processes each sleep('1s') and return how late they woke
 //    on their own clock (ctx.now() before and after).
 // 3. the peers' workload: phase 2 with 1,000 sleepers (200 under --quick).
