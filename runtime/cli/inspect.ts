@@ -12,7 +12,7 @@ import { BeamlineError, ErrorCodes } from '../errors.js';
 import { openJournal } from '../journal/sqlite.js';
 import { resolveKeys } from '../journal/cipher.js';
 import { DEFAULT_DB } from '../node.js';
-import { drawTree, viewFromJournal, type TreeView } from '../supervisor/supervisor.js';
+import { drawTree, viewFromJournal, type TreeView } from '../supervisor/view.js';
 import { intOption, parseAnywhere, parseCommand, scriptArgs, UsageError } from './args.js';
 import { looksLikePid } from '../pid.js';
 import { anyNode, askNode, askOwner, elsewhere, formatNodes, nodeRows, whereFrom, type Where } from './cluster.js';

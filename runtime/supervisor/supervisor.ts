@@ -19,13 +19,13 @@
 // started over.
 
 import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
-import { decode, decodeStored, encode } from '../journal/codec.js';
+import { decode, encode } from '../journal/codec.js';
 import type { ChildSpec, SupervisorSpec, WorkerChildSpec } from '../config/tree.js';
 import type { ChildExit, ExitDecision, KernelPort, StoredTree, SupervisionHooks } from './port.js';
 import type { Pid } from '../protocol.js';
 import { addRestart, isShutdown, RESTART, STRATEGY } from './policy.js';
-
-type ChildState = 'running' | 'terminating' | 'stopped' | 'restarting';
+import { supRecord, type ChildState, type SupRecord, type SupStatus } from './record.js';
+import type { TreeView } from './view.js';
 
 interface Child {
   id: string;
@@ -39,40 +39,12 @@ interface Child {
   stopped: (() => void) | null;
 }
 
-type SupStatus = 'running' | 'stopping' | 'dead';
-
 /** A child exit that made a supervisor act; `cause` follows a nested supervisor's escalation down to its worker. */
 interface Failure {
   id: string;
   pid: Pid | null;
   reason: unknown;
   cause?: Failure | null;
-}
-
-/** The journaled form of one supervisor. */
-interface SupRecord {
-  v: 1;
-  spec: SupervisorSpec;
-  parent: Pid | null;
-  idInParent: string | null;
-  children: Array<{ id: string; pid: Pid | null; spec: ChildSpec; state: ChildState }>;
-  restarts: number[];
-  status: SupStatus;
-  dynamic: number;
-  /** An interrupted restart: child ids with the run each had when it was planned. */
-  pending: Array<[string, number]> | null;
-}
-
-export interface TreeView {
-  pid: Pid;
-  id: string;
-  strategy: string;
-  status: SupStatus;
-  restarts: number;
-  children: Array<
-    | { kind: 'worker'; id: string; pid: Pid | null; state: ChildState; name: string | null; run: number | null; restart: string }
-    | ({ kind: 'supervisor' } & TreeView)
-  >;
 }
 
 export interface SupervisionEvents {
@@ -600,81 +572,4 @@ function deepest(sup: Supervisor): Failure | null {
   let failure = sup.lastFailure;
   while (failure?.cause) failure = failure.cause;
   return failure === null ? null : { id: failure.id, pid: failure.pid, reason: failure.reason };
-}
-
-/** The tree as the journal has it, for `runtime tree` when no node runs. */
-export function viewFromJournal(store: StoredTree): TreeView[] {
-  const records = new Map(store.supervisors().map((row) => [row.pid, supRecord(row)]));
-  const build = (pid: Pid, id: string): TreeView => {
-    const rec = records.get(pid)!;
-    return {
-      pid,
-      id,
-      strategy: rec.spec.strategy,
-      status: rec.status,
-      restarts: rec.restarts.length,
-      children: rec.children.map((c) => {
-        if (c.spec.kind === 'supervisor' && c.pid !== null && records.has(c.pid)) return { kind: 'supervisor' as const, ...build(c.pid, c.id) };
-        const proc = c.pid === null ? undefined : store.process(c.pid);
-        return {
-          kind: 'worker' as const,
-          id: c.id,
-          pid: c.pid,
-          state: proc?.status === 'live' ? ('running' as const) : ('stopped' as const),
-          name: c.spec.name ?? null,
-          run: proc?.run ?? null,
-          restart: c.spec.restart,
-        };
-      }),
-    };
-  };
-  return [...records.entries()].filter(([, r]) => r.parent === null).map(([pid, r]) => build(pid, r.spec.id ?? 'root'));
-}
-
-/** Draw a tree view as text. */
-export function drawTree(views: TreeView[]): string {
-  const lines: string[] = [];
-  const walk = (view: TreeView, indent: string) => {
-    view.children.forEach((c, i) => {
-      const last = i === view.children.length - 1;
-      const branch = `${indent}${last ? '└─ ' : '├─ '}`;
-      const next = `${indent}${last ? '   ' : '│  '}`;
-      if (c.kind === 'supervisor') {
-        lines.push(`${branch}${c.id}  ${c.pid}  supervisor ${c.strategy}  ${c.status}  restarts ${c.restarts}`);
-        walk(c, next);
-      } else {
-        lines.push(`${branch}${c.id}  ${c.pid ?? '-'}  ${c.state}  run ${c.run ?? '-'}  ${c.restart}${c.name ? `  [${c.name}]` : ''}`);
-      }
-    });
-  };
-  for (const v of views) {
-    lines.push(`${v.id}  ${v.pid}  supervisor ${v.strategy}  ${v.status}  restarts ${v.restarts}`);
-    walk(v, '');
-  }
-  return lines.join('\n');
-}
-
-/**
- * A supervisor's journaled record, or BL_JOURNAL_CORRUPT naming it: a damaged
- * record must stop the boot with one line, not surface later as a TypeError
- * deep in a rebuild.
- */
-function supRecord(row: { pid: Pid; data: Uint8Array }): SupRecord {
-  const place = { what: 'supervisor record', pid: row.pid };
-  const rec = decodeStored<SupRecord>(row.data, place);
-  const ok =
-    typeof rec === 'object' &&
-    rec !== null &&
-    typeof rec.spec === 'object' &&
-    rec.spec !== null &&
-    Array.isArray(rec.children) &&
-    Array.isArray(rec.restarts) &&
-    typeof rec.status === 'string' &&
-    (rec.parent === null || typeof rec.parent === 'string');
-  if (!ok) {
-    throw new BeamlineError(ErrorCodes.JOURNAL_CORRUPT, `supervisor record of process ${row.pid} is damaged: it does not hold a supervisor's state; the tree cannot be rebuilt from it`, {
-      pid: row.pid,
-    });
-  }
-  return rec;
 }

@@ -31,7 +31,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BeamlineError, ErrorCodes, toErrorData } from '../errors.js';
 import type { Node } from '../node.js';
-import type { TreeView } from '../supervisor/supervisor.js';
+import type { TreeView } from '../supervisor/view.js';
 import { Metrics } from './metrics.js';
 import {
   processDetail,
