@@ -16,7 +16,7 @@ import { resetCredentialHeaders } from '../natives/secret.js';
 import type { Durability, Store } from './journal/store.js';
 import type { SupervisorSpec } from './config/tree.js';
 import { evictionPolicy } from './kernel/eviction.js';
-import { Kernel, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
+import { Kernel, queryHandlersOf, type ExitInfo, type KernelStats, type KProc, type ProcState } from './kernel/kernel.js';
 import { Supervision } from './supervisor/supervisor.js';
 import { MAX_THREADS, snapshotOf, type Pid } from './protocol.js';
 
@@ -429,7 +429,7 @@ export class Node {
    */
   queryHandlers(pid: Pid): string[] {
     const p = this.kernel.process(pid);
-    return p?.handlers !== undefined && p.handlers.run === p.run ? [...p.handlers.names] : [];
+    return p === undefined ? [] : [...queryHandlersOf(p)];
   }
 
   /** Which attempt each of a process's HTTP calls in flight is on (1 = the first), by step; empty when none is. */

@@ -4,7 +4,7 @@
 // sweep (housekeeping.ts), and Node passes it in with the node's options.
 
 import type { Pid } from '../protocol.js';
-import { timersOnlyDueAt, type KProc } from './table.js';
+import { queryHandlersOf, timersOnlyDueAt, type KProc } from './table.js';
 
 /** Rows a run may have and still hibernate: a server's run right after its snapshot has one or two. */
 export const HIBERNATE_MAX_ROUNDS = 4;
@@ -47,7 +47,7 @@ export function evictionPolicy(
 
 /** Waits on timers alone, the earliest due `ms` from `now` or later, with no mail taken and no query handler. */
 function onFarTimersOnly(proc: KProc, now: number, ms: number): boolean {
-  if (proc.mailbox !== 'none' || (proc.handlers !== undefined && proc.handlers.run === proc.run && proc.handlers.names.length > 0)) return false;
+  if (proc.mailbox !== 'none' || queryHandlersOf(proc).length > 0) return false;
   const at = timersOnlyDueAt(proc);
   return at !== null && at - now >= ms;
 }

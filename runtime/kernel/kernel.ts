@@ -42,7 +42,7 @@ import { Scheduler } from './scheduler.js';
 import { fromJournal, newProc, ProcessTable, type ExitInfo, type KProc } from './table.js';
 
 export type { ExitInfo, KProc, ProcState, Residency } from './table.js';
-export { exitInfoFromRow } from './table.js';
+export { exitInfoFromRow, queryHandlersOf } from './table.js';
 
 export interface KernelStats {
   /** Live processes (and dead ones held for a restart), paged-out ones included. */

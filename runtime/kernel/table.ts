@@ -151,6 +151,13 @@ export function timersOnlyDueAt(proc: KProc): number | null {
   return at === Infinity ? null : at;
 }
 
+const NO_HANDLERS: readonly string[] = Object.freeze([]);
+
+/** Names of the current run's onQuery handlers, as its thread last reported them (a previous run's do not count). */
+export function queryHandlersOf(proc: KProc): readonly string[] {
+  return proc.handlers !== undefined && proc.handlers.run === proc.run ? proc.handlers.names : NO_HANDLERS;
+}
+
 export function relationsOf(proc: KProc): Relations {
   return (proc.rel ??= { links: new Set(), watchers: new Map(), watching: new Map(), names: new Set() });
 }
