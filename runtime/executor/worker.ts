@@ -191,9 +191,8 @@ const collect = exposeGc();
 let keptAfterGc = getHeapStatistics().used_heap_size;
 /** The most processes the thread held since the last full collection. */
 let peakSinceGc = 0;
+/** The compaction waiting for quiet: every slice cancels it (notQuiet), every idle slice end may arm it. */
 let quietCompact: ReturnType<typeof setTimeout> | null = null;
-/** When the scheduled quiet compaction runs (performance.now()). */
-let quietCompactAt = Infinity;
 const COMPACT_GROWTH = 64 * 2 ** 20;
 const COMPACT_LEFT = 10_000;
 const COMPACT_GROWN_QUIET_MS = 200;
@@ -213,17 +212,10 @@ function compactWhenIdle(heap: number, held: number, idle: boolean): void {
   else if (peakSinceGc - held >= COMPACT_LEFT) compactAfterQuiet(COMPACT_QUIET_MS);
 }
 
-/** Collect once the thread has had no slice for `ms` (a sooner one already scheduled stands). */
+/** Collect once the thread has had no slice for `ms`. Called once per slice, after notQuiet: none is pending. */
 function compactAfterQuiet(ms: number): void {
-  const at = performance.now() + ms;
-  if (quietCompact !== null) {
-    if (quietCompactAt <= at) return;
-    clearTimeout(quietCompact);
-  }
-  quietCompactAt = at;
   quietCompact = setTimeout(() => {
     quietCompact = null;
-    quietCompactAt = Infinity;
     compactNow();
   }, ms);
   quietCompact.unref();
@@ -234,7 +226,6 @@ function notQuiet(): void {
   if (quietCompact === null) return;
   clearTimeout(quietCompact);
   quietCompact = null;
-  quietCompactAt = Infinity;
 }
 
 function exposeGc(): (() => void) | null {
