@@ -62,10 +62,10 @@ describe('eviction', () => {
 describe('a process parked on timers only, all due after the idle time', () => {
   const FAR = fixture('kernel/far-sleeper.js');
   const counter = () => path.join(tmpdir(), 'count');
-  /** Spawn far-sleeper and wait until its timer is armed: its parking report has been applied. */
-  async function parked(n: Awaited<ReturnType<typeof node>>, ms: number, opts: object = {}, mail = false): Promise<string> {
+  /** Spawn far-sleeper (sent the message it takes first, with `mail`) and wait until its timer is armed: its parking report has been applied. */
+  async function parked(n: Awaited<ReturnType<typeof node>>, ms: number, opts: { mail?: boolean; query?: boolean } = {}): Promise<string> {
     const pid = await n.spawn(FAR, [counter(), ms, opts]);
-    if (mail) n.send(pid, 'hello');
+    if (opts.mail === true) n.send(pid, 'hello');
     await until(() => n.kernel.stats().timers === 1, 10_000, `${pid}'s timer to be armed`);
     return pid;
   }
@@ -89,7 +89,7 @@ describe('a process parked on timers only, all due after the idle time', () => {
 
   it('stays when it takes mail (each message would rebuild it)', async () => {
     const n = await node({ threads: 1, evictIdleMs: 60_000 });
-    await parked(n, 3_600_000, { mail: true }, true);
+    await parked(n, 3_600_000, { mail: true });
     await sleep(100);
     expect(n.kernel.stats().resident).toBe(1);
   });

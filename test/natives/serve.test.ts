@@ -124,12 +124,24 @@ describe('ctx.call', () => {
 describe('ctx.serve with callApi inside handle', () => {
   const server = serversPerTest();
 
-  it('each charge is sent once, with a key of its own run (steps start again at 0 after a snapshot), and not again after a restart of the node', async () => {
+  /** A charging API (its answer to the `id`th request held `holdMs(id)` ms), a node on a fresh journal, and the charger server on it. */
+  async function charging(holdMs: (id: number) => number = () => 0) {
     let ids = 0;
-    const api = await server((seen, res) => json(res, 200, { id: `ch_${++ids}`, key: seen.key }));
+    const api = await server((seen, res) => {
+      const id = ++ids;
+      const answer = () => json(res, 200, { id: `ch_${id}`, key: seen.key });
+      const ms = holdMs(id);
+      if (ms === 0) answer();
+      else setTimeout(answer, ms);
+    });
     const db = path.join(tmpdir(), 'journal.db');
     const first = await openNode({ db });
     const pid = await first.spawn(fixture('server/charger.js'), [api.url]);
+    return { api, db, first, pid };
+  }
+
+  it('each charge is sent once, with a key of its own run (steps start again at 0 after a snapshot), and not again after a restart of the node', async () => {
+    const { api, db, first, pid } = await charging();
     // The server replies to `from` after each charge, and a reply leaves only
     // once the round that consumed the charge's answer is committed: five
     // replies mean all five answers are journaled. (The API having seen five
@@ -153,21 +165,10 @@ describe('ctx.serve with callApi inside handle', () => {
     expect(keys.map((k) => Number(k.split(':')[1]))).toEqual([1, 1, 2, 2, 3]);
     expect(api.to('/charge').map((s) => (s.body as { order: number }).order)).toEqual([1, 2, 3, 4, 5]);
   });
-});
 
-describe('ctx.serve with a call in flight when the node closes', () => {
-  const server = serversPerTest();
-
-  it('sends that call again at the next boot, once, with the same key; the charges before it are not sent again', async () => {
-    let ids = 0;
+  it('a call in flight when the node closes is sent again at the next boot, once, with the same key; the charges before it are not sent again', async () => {
     // The fifth answer is held far longer than a close takes: the node closes with it outstanding.
-    const api = await server((seen, res) => {
-      const id = ++ids;
-      setTimeout(() => json(res, 200, { id: `ch_${id}`, key: seen.key }), id === 5 ? 10_000 : 0);
-    });
-    const db = path.join(tmpdir(), 'journal.db');
-    const first = await openNode({ db });
-    const pid = await first.spawn(fixture('server/charger.js'), [api.url]);
+    const { api, db, first, pid } = await charging((id) => (id === 5 ? 10_000 : 0));
     for (let order = 1; order <= 5; order++) first.send(pid, { type: 'charge', order });
     await until(() => api.to('/charge').length === 5, 20_000, 'five charges');
     await first.close();
