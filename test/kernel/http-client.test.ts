@@ -357,6 +357,45 @@ describe('HttpClient', () => {
     await expect.poll(() => closed, { timeout: 1000 }).toBe(true);
   });
 
+  it('retries a response cut off in the middle of its body, and returns the whole one', async () => {
+    let hits = 0;
+    const s = await startServer((_rq, res) => {
+      hits++;
+      res.setHeader('content-type', 'application/json');
+      if (hits === 1) {
+        // Headers and half the promised body, then the connection drops.
+        res.setHeader('content-length', '64');
+        res.write('{"part":');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      res.end('{"whole":true}');
+    });
+    const out = await client().request(req(s.url, { retries: 2 }), 'k');
+    expect(out.status).toBe(200);
+    expect(out.body).toEqual({ whole: true });
+    expect(hits).toBe(2);
+  });
+
+  it('reads a body that arrives in many chunks as one', async () => {
+    const s = await startServer((_rq, res) => {
+      res.setHeader('content-type', 'application/octet-stream');
+      let left = 20;
+      const pump = setInterval(() => {
+        res.write(Buffer.alloc(1000, left));
+        if (--left === 0) {
+          clearInterval(pump);
+          res.end();
+        }
+      }, 2);
+    });
+    const out = await client().request(req(s.url), 'k');
+    const body = out.body as Uint8Array;
+    expect(body.byteLength).toBe(20_000);
+    expect(body[0]).toBe(20);
+    expect(body[19_999]).toBe(1);
+  });
+
   it('aborts an in-flight attempt with the signal reason', async () => {
     let closed = false;
     const s = await startServer((_rq, res) => {
