@@ -32,20 +32,22 @@ async function get(url, i, dispatcher = undefined) {
  * Baseline for `call-api`: `procs` concurrent loops of `calls` sequential
  * GETs each, on a fresh undici Agent set up as the kernel's HTTP client is
  * (runtime/kernel/effects.ts: 2,048 connections per origin, no pipelining),
- * so it too opens its connections during the fan-out, as a fresh node does.
- * `warm` GETs first, as the workload's warm-up callers make. Milliseconds
- * for the fan-out.
+ * after `warmWaves` waves of `procs` concurrent GETs (the workload's warm-up
+ * of the node, so both start with warm code and open connections).
+ * Milliseconds for the measured fan-out.
  */
-export async function undiciFanOut(url, procs, calls, warm = 10) {
+export async function undiciFanOut(url, procs, calls, warmWaves) {
   const agent = new Agent({ connections: 2048, pipelining: 1 });
-  try {
-    await Promise.all(Array.from({ length: warm }, () => get(url, 0, agent)));
-    const start = performance.now();
-    await Promise.all(
+  const fanOut = (n) =>
+    Promise.all(
       Array.from({ length: procs }, async () => {
-        for (let i = 0; i < calls; i++) await get(url, i, agent);
+        for (let i = 0; i < n; i++) await get(url, i, agent);
       }),
     );
+  try {
+    for (let w = 0; w < warmWaves; w++) await fanOut(1);
+    const start = performance.now();
+    await fanOut(calls);
     return performance.now() - start;
   } finally {
     await agent.close();
