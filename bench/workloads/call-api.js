@@ -61,15 +61,12 @@ async function calls(opts, server, procs) {
   const total = procs * CALLS;
   const ideal = CALLS * DELAY_MS;
   progress('call-api', `${total} calls from ${procs} processes in ${ms.toFixed(0)} ms; bare undici ${bareMs.toFixed(0)} ms (ideal ${ideal.toFixed(0)} ms)`);
-  const metric = `${procs} processes x ${CALLS} sequential callApi, ${DELAY_MS} ms server`;
-  const value = perSecond(total, ms);
+  const measured = { workload: 'call-api', metric: `${procs} processes x ${CALLS} sequential callApi, ${DELAY_MS} ms server`, value: perSecond(total, ms), unit: 'calls/s' };
   return {
-    ideal: { workload: 'call-api', metric, value, unit: 'calls/s', baseline: { name: `ideal: ${procs} / ${DELAY_MS / 1000} s`, value: perSecond(procs, DELAY_MS) } },
+    ideal: { ...measured, baseline: { name: `ideal: ${procs} / ${DELAY_MS / 1000} s`, value: perSecond(procs, DELAY_MS) } },
     bare: {
-      workload: 'call-api',
-      metric: `${metric}, against a bare client`,
-      value,
-      unit: 'calls/s',
+      ...measured,
+      metric: `${measured.metric}, against a bare client`,
       baseline: { name: `bare undici, ${procs} concurrent loops x ${CALLS} sequential GETs, same server, same run`, value: perSecond(total, bareMs) },
     },
   };
